@@ -1,0 +1,100 @@
+//! The `run` job shared by the CLI and the demo: plan, run with progress, print, write reports.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::report::{self, console, ReportFormat, REPORT_FORMATS};
+use crate::results::{RunReport, EXIT_ERROR};
+use crate::rules::RuleFile;
+use crate::runner::{self, Selection};
+
+/// How to run loaded rule files.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub selection: Selection,
+    /// Checks running at once.
+    pub jobs: usize,
+    /// Report files to write.
+    pub outputs: Vec<(&'static ReportFormat, PathBuf)>,
+    /// Print a line per finished check (progress bar on a terminal).
+    pub verbose: bool,
+}
+
+/// Report paths: explicit ones where given, else the format's default file under `dir`.
+pub fn report_outputs(
+    dir: &Path,
+    explicit: &[(&str, Option<PathBuf>)],
+) -> Vec<(&'static ReportFormat, PathBuf)> {
+    REPORT_FORMATS
+        .iter()
+        .map(|format| {
+            let chosen = explicit
+                .iter()
+                .find(|(name, _)| *name == format.name)
+                .and_then(|(_, p)| p.clone());
+            (
+                format,
+                chosen.unwrap_or_else(|| dir.join(format.default_file)),
+            )
+        })
+        .collect()
+}
+
+/// Runs the selected checks of `files`, prints results, writes reports, returns the exit code.
+pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<RunReport>) {
+    let planned = match runner::plan(files, &options.selection) {
+        Ok(planned) => planned,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return (EXIT_ERROR, None);
+        }
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let bar = if options.verbose && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(planned.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} checks",
+            )
+            .expect("valid template"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let on_result = |result: &crate::results::CheckResult| {
+        if !options.verbose {
+            return;
+        }
+        let line = console::result_line(result, color);
+        match &bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => println!("{line}"),
+        }
+    };
+    let report = runner::run(files, planned, options.jobs, &on_result).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    print!("{}", console::render(&report, color));
+    let mut exit = report.exit_code;
+    for (format, path) in &options.outputs {
+        match report::write(&report, format, path) {
+            Ok(()) => println!("{} report: {}", format.name, path.display()),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write {} report to {}: {e}",
+                    format.name,
+                    path.display()
+                );
+                exit = EXIT_ERROR;
+            }
+        }
+    }
+    (exit, Some(report))
+}

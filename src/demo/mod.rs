@@ -1,0 +1,122 @@
+//! The embedded default: `lakecheck demo` starts a throwaway Postgres, loads AutoCorp, writes a
+//! local lake from the same data, runs `rules/autocorp.yml` and writes every report.
+
+pub mod autocorp;
+pub mod postgres;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+
+use crate::app::{self, RunOptions};
+use crate::results::EXIT_ERROR;
+use crate::rules::{self, Vars};
+pub use postgres::ThrowawayPostgres;
+
+/// The AutoCorp rule file compiled in, so the demo runs from any folder.
+pub const EMBEDDED_RULES: &str = include_str!("../../rules/autocorp.yml");
+
+/// Where the demo writes and what it runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub reports_dir: PathBuf,
+    /// Rule file to run; `rules/autocorp.yml` when present, else the embedded copy.
+    pub rules: Option<PathBuf>,
+    pub jobs: usize,
+    /// Keep the generated lake in this folder instead of a temporary one.
+    pub lake_dir: Option<PathBuf>,
+}
+
+/// A throwaway Postgres holding AutoCorp in database `autocorp`.
+pub async fn start_autocorp_postgres(
+    tables: &[autocorp::TableData],
+) -> anyhow::Result<ThrowawayPostgres> {
+    let cluster = tokio::task::spawn_blocking(ThrowawayPostgres::start).await??;
+    let (admin, connection) =
+        tokio_postgres::connect(&cluster.url("postgres"), tokio_postgres::NoTls).await?;
+    let admin_task = tokio::spawn(connection);
+    admin.batch_execute("CREATE DATABASE autocorp").await?;
+    drop(admin);
+    let _ = admin_task.await;
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("autocorp"), tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(connection);
+    autocorp::load_postgres(&client, tables).await?;
+    drop(client);
+    let _ = task.await;
+    Ok(cluster)
+}
+
+/// Writes the AutoCorp lake under a local folder.
+pub async fn write_local_lake(dir: &Path, tables: &[autocorp::TableData]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let store = LocalFileSystem::new_with_prefix(dir)?;
+    autocorp::write_lake(&store, &StorePath::default(), tables).await?;
+    Ok(())
+}
+
+/// Runs the whole demo and returns the run's exit code.
+pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
+    println!("lakecheck demo: generating AutoCorp and starting a throwaway PostgreSQL ...");
+    let tables = autocorp::generate();
+    let cluster = start_autocorp_postgres(&tables).await?;
+    let temp_lake;
+    let lake_dir = match &options.lake_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp_lake = tempfile::Builder::new()
+                .prefix("lakecheck-lake-")
+                .tempdir()?;
+            temp_lake.path().to_path_buf()
+        }
+    };
+    let lake_dir = std::path::absolute(&lake_dir)?;
+    write_local_lake(&lake_dir, &tables).await?;
+    println!(
+        "  postgres: 127.0.0.1:{} (database autocorp)\n  lake:     {}",
+        cluster.port(),
+        lake_dir.display()
+    );
+
+    let mut vars = Vars::new();
+    vars.insert("LAKECHECK_PG_URL".into(), cluster.url("autocorp"));
+    let lake_url = url::Url::from_directory_path(&lake_dir)
+        .map_err(|_| anyhow::anyhow!("lake folder is not absolute"))?;
+    vars.insert(
+        "LAKECHECK_LAKE_URL".into(),
+        lake_url.as_str().trim_end_matches('/').to_string(),
+    );
+    let vars = Arc::new(vars);
+    let default_rules = PathBuf::from("rules/autocorp.yml");
+    let loaded = match &options.rules {
+        Some(path) => rules::load_paths(std::slice::from_ref(path), &vars),
+        None if default_rules.is_file() => rules::load_paths(&[default_rules], &vars),
+        None => rules::parse_rule_text(
+            Path::new("rules/autocorp.yml (embedded)"),
+            EMBEDDED_RULES,
+            &vars,
+        )
+        .map(|f| vec![f]),
+    };
+    let files = match loaded {
+        Ok(files) => files,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let run_options = RunOptions {
+        selection: Default::default(),
+        jobs: options.jobs,
+        outputs: app::report_outputs(&options.reports_dir, &[]),
+        verbose: true,
+    };
+    let (exit, _) = app::execute(&files, &run_options).await;
+    drop(cluster);
+    println!("lakecheck demo: throwaway PostgreSQL stopped; exit code {exit}");
+    Ok(exit)
+}

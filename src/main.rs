@@ -1,0 +1,184 @@
+//! The `lakecheck` command: parse arguments, call the library, map the outcome to an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use lakecheck::app::{self, RunOptions};
+use lakecheck::checks::CHECK_KINDS;
+use lakecheck::results::{EXIT_ERROR, EXIT_PASSED};
+use lakecheck::rules::{self, Vars};
+use lakecheck::runner::Selection;
+
+/// Prove a data lake matches its source.
+///
+/// Exit codes: 0 every check passed (warnings allowed), 1 a check failed,
+/// 2 a check could not run or the rule files are invalid.
+#[derive(Parser)]
+#[command(name = "lakecheck", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run checks from rule files or folders and write reports.
+    Run(RunArgs),
+    /// Parse and resolve rule files without connecting to anything.
+    Validate {
+        /// Rule files or folders (default: rules/).
+        rules: Vec<PathBuf>,
+    },
+    /// Start a throwaway Postgres and local lake with AutoCorp data, run rules/autocorp.yml, write reports.
+    Demo {
+        /// Folder for the reports.
+        #[arg(long, default_value = "reports")]
+        reports_dir: PathBuf,
+        /// Rule file to run instead of rules/autocorp.yml.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Keep the generated lake in this folder.
+        #[arg(long)]
+        lake_dir: Option<PathBuf>,
+        /// Checks running at once.
+        #[arg(long, short = 'j', default_value_t = 4)]
+        jobs: usize,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Rule files or folders (default: rules/).
+    rules: Vec<PathBuf>,
+    /// Run only checks with this tag (repeatable; any tag matches).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Skip checks with this tag (repeatable).
+    #[arg(long = "exclude-tag", value_name = "TAG")]
+    exclude_tags: Vec<String>,
+    /// Run only the check with this name (repeatable).
+    #[arg(long = "check", value_name = "NAME")]
+    checks: Vec<String>,
+    /// Checks running at once.
+    #[arg(long, short = 'j', default_value_t = 4)]
+    jobs: usize,
+    /// Folder for reports without an explicit path.
+    #[arg(long, default_value = "reports")]
+    reports_dir: PathBuf,
+    /// JUnit XML report path (default: <reports-dir>/junit.xml).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// HTML report path (default: <reports-dir>/lakecheck.html).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// JSON report path (default: <reports-dir>/lakecheck.json).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Print only the summary, not a line per check.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn rule_paths(given: Vec<PathBuf>) -> Vec<PathBuf> {
+    if given.is_empty() {
+        vec![PathBuf::from("rules")]
+    } else {
+        given
+    }
+}
+
+fn load(paths: Vec<PathBuf>) -> Result<Vec<rules::RuleFile>, u8> {
+    rules::load_paths(&rule_paths(paths), &Arc::new(Vars::new())).map_err(|errors| {
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        eprintln!("{} error(s) in rule files", errors.len());
+        EXIT_ERROR
+    })
+}
+
+async fn run(args: RunArgs) -> u8 {
+    let files = match load(args.rules) {
+        Ok(files) => files,
+        Err(code) => return code,
+    };
+    let options = RunOptions {
+        selection: Selection {
+            tags: args.tags,
+            exclude_tags: args.exclude_tags,
+            names: args.checks,
+        },
+        jobs: args.jobs,
+        outputs: app::report_outputs(
+            &args.reports_dir,
+            &[
+                ("junit", args.junit),
+                ("html", args.html),
+                ("json", args.json),
+            ],
+        ),
+        verbose: !args.quiet,
+    };
+    app::execute(&files, &options).await.0
+}
+
+fn validate(paths: Vec<PathBuf>) -> u8 {
+    match load(paths) {
+        Ok(files) => {
+            for file in &files {
+                println!(
+                    "{}: {} sources, {} checks",
+                    file.path.display(),
+                    file.sources.iter().count(),
+                    file.checks.len()
+                );
+                for check in &file.checks {
+                    println!("  {:<16} {}", check.kind, check.name);
+                }
+            }
+            println!(
+                "rules are valid ({} check kinds known: {})",
+                CHECK_KINDS.len(),
+                CHECK_KINDS
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            EXIT_PASSED
+        }
+        Err(code) => code,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Validate { rules } => validate(rules),
+        Command::Demo {
+            reports_dir,
+            rules,
+            lake_dir,
+            jobs,
+        } => {
+            let options = lakecheck::demo::DemoOptions {
+                reports_dir,
+                rules,
+                jobs,
+                lake_dir,
+            };
+            match lakecheck::demo::run(options).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: demo failed: {e:#}");
+                    EXIT_ERROR
+                }
+            }
+        }
+    };
+    ExitCode::from(code)
+}

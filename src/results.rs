@@ -1,0 +1,142 @@
+//! The outcome of a run: one struct per check, grouped per rule file. Reports are pure functions
+//! of [`RunReport`]; its JSON form is the documented, versioned schema.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::checks::ExecutedQuery;
+use crate::rules::Severity;
+use crate::sources::Rows;
+
+/// Version of the JSON report layout. Bumped only on incompatible changes.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// Exit code when every check passed (warnings allowed).
+pub const EXIT_PASSED: u8 = 0;
+/// Exit code when a check of severity `error` failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code when a check could not run or the rule files are invalid.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Final state of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    /// Failed, but the check's severity is `warn`.
+    Warn,
+    Fail,
+    /// Could not run (source down, table missing, SQL error). Never counted as a pass.
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// Everything known about one check's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub kind: String,
+    pub status: Status,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Rule file and line where the check is declared.
+    pub rule_file: String,
+    pub line: usize,
+    /// Tables read, as `source.table`.
+    pub tables: Vec<String>,
+    /// One line saying what happened.
+    pub message: String,
+    pub observed: Option<String>,
+    pub expected: Option<String>,
+    pub failing_rows: Option<u64>,
+    /// Up to 10 example failures.
+    pub samples: Option<Rows>,
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Why the check could not run (status `error`).
+    pub error: Option<String>,
+    pub queries: Vec<ExecutedQuery>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+}
+
+/// The results of one rule file.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteResult {
+    pub rule_file: String,
+    pub results: Vec<CheckResult>,
+}
+
+/// Counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub warned: usize,
+    pub failed: usize,
+    pub errored: usize,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub lakecheck_version: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub summary: Summary,
+    pub exit_code: u8,
+    pub suites: Vec<SuiteResult>,
+}
+
+impl RunReport {
+    pub fn new(
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        suites: Vec<SuiteResult>,
+    ) -> Self {
+        let mut summary = Summary::default();
+        for result in suites.iter().flat_map(|s| &s.results) {
+            summary.total += 1;
+            match result.status {
+                Status::Pass => summary.passed += 1,
+                Status::Warn => summary.warned += 1,
+                Status::Fail => summary.failed += 1,
+                Status::Error => summary.errored += 1,
+            }
+        }
+        let exit_code = if summary.errored > 0 {
+            EXIT_ERROR
+        } else if summary.failed > 0 {
+            EXIT_FAILED
+        } else {
+            EXIT_PASSED
+        };
+        Self {
+            schema_version: REPORT_SCHEMA_VERSION,
+            lakecheck_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            finished_at,
+            duration_ms: (finished_at - started_at).num_milliseconds().max(0) as u64,
+            summary,
+            exit_code,
+            suites,
+        }
+    }
+
+    pub fn results(&self) -> impl Iterator<Item = &CheckResult> {
+        self.suites.iter().flat_map(|s| &s.results)
+    }
+}

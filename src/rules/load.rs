@@ -1,0 +1,360 @@
+//! Turns rule files into resolved sources and checks, collecting every error with its position.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use marked_yaml::{LoadError, Node};
+
+use super::diagnostic::{suggest, Location, RuleError};
+use super::reader::{node_kind, FileContext, MapReader, Spanned, Vars};
+use crate::checks::{Check, CheckReader, CHECK_KINDS};
+use crate::sources::{SourceSet, SOURCE_KINDS};
+
+/// How much a failing check matters: `error` fails the run, `warn` is reported but passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warn,
+}
+
+/// One check as declared in a rule file, resolved and ready to run.
+#[derive(Debug)]
+pub struct CheckDecl {
+    pub name: String,
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    pub description: Option<String>,
+    pub location: Location,
+    pub check: Arc<dyn Check>,
+}
+
+/// A loaded rule file: its sources and its checks, in file order.
+#[derive(Debug)]
+pub struct RuleFile {
+    pub path: PathBuf,
+    pub sources: Arc<SourceSet>,
+    pub checks: Vec<Arc<CheckDecl>>,
+}
+
+/// Loads rule files and folders (every `*.yml` / `*.yaml` inside, sorted). Returns every error
+/// found in every file, not only the first.
+pub fn load_paths(paths: &[PathBuf], vars: &Arc<Vars>) -> Result<Vec<RuleFile>, Vec<RuleError>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match expand(path) {
+            Ok(found) => files.extend(found),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut loaded = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => match parse_rule_text(&file, &text, vars) {
+                Ok(rules) => loaded.push(rules),
+                Err(mut e) => errors.append(&mut e),
+            },
+            Err(e) => errors.push(RuleError::new(
+                Location::file_start(&file),
+                format!("cannot read rule file: {e}"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+fn expand(path: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        return Err(
+            RuleError::new(Location::file_start(path), "no such rule file or folder")
+                .with_help("pass rule files or folders; the default is `rules/`"),
+        );
+    }
+    let mut found = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| {
+            RuleError::new(
+                Location::file_start(&dir),
+                format!("cannot read folder: {e}"),
+            )
+        })?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        return Err(RuleError::new(
+            Location::file_start(path),
+            "folder holds no rule files (*.yml, *.yaml)",
+        ));
+    }
+    Ok(found)
+}
+
+/// Parses one rule file's text. `path` is used for messages only.
+pub fn parse_rule_text(
+    path: &Path,
+    text: &str,
+    vars: &Arc<Vars>,
+) -> Result<RuleFile, Vec<RuleError>> {
+    let ctx = FileContext::new(path, vars.clone());
+    if text.trim().is_empty() {
+        return Err(vec![RuleError::new(
+            Location::file_start(path),
+            "rule file is empty",
+        )
+        .with_help("a rule file has `sources:` and `checks:`")]);
+    }
+    let options = marked_yaml::LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .toplevel_mapping();
+    let root = marked_yaml::parse_yaml_with_options(0, text, options)
+        .map_err(|e| vec![yaml_error(path, e)])?;
+    let mut errors = Vec::new();
+    let mut top = MapReader::new(&ctx, &root, "the rule file").map_err(|e| vec![e])?;
+    let sources_node = top.node("sources");
+    let checks_node = top.node("checks");
+    if let Err(e) = top.finish() {
+        errors.push(e);
+    }
+
+    let mut sources = SourceSet::default();
+    match sources_node {
+        None => errors.push(
+            RuleError::new(Location::file_start(path), "rule file has no `sources:`")
+                .with_help("declare where data lives, e.g. `sources: { pg: { type: postgres, url: \"${LAKECHECK_PG_URL}\" } }`"),
+        ),
+        Some(Node::Mapping(map)) => {
+            for (name, node) in map.iter() {
+                match parse_source(&ctx, name.as_str(), name.span(), node) {
+                    Ok(source) => sources.insert(source),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        Some(other) => errors.push(ctx.error(
+            other.span(),
+            format!("`sources` must be a mapping of source names to settings, found {}", node_kind(other)),
+        )),
+    }
+
+    let mut checks: Vec<Arc<CheckDecl>> = Vec::new();
+    match checks_node {
+        None => errors.push(
+            RuleError::new(Location::file_start(path), "rule file has no `checks:`")
+                .with_help("add a list of checks, e.g. `checks: [{ type: row_count, table: pg.orders, min: 1 }]`"),
+        ),
+        Some(Node::Sequence(items)) => {
+            for (index, node) in items.iter().enumerate() {
+                match parse_check(&ctx, &sources, index, node) {
+                    Ok(decl) => {
+                        if let Some(previous) = checks.iter().find(|c| c.name == decl.name) {
+                            errors.push(
+                                RuleError::new(decl.location.clone(), format!("check name `{}` is already used at line {}", decl.name, previous.location.line))
+                                    .with_help("give one of them a different `name:`"),
+                            );
+                        } else {
+                            checks.push(Arc::new(decl));
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        Some(other) => errors.push(ctx.error(other.span(), format!("`checks` must be a list, found {}", node_kind(other)))),
+    }
+
+    if errors.is_empty() {
+        Ok(RuleFile {
+            path: path.to_path_buf(),
+            sources: Arc::new(sources),
+            checks,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_source(
+    ctx: &FileContext,
+    name: &str,
+    name_span: &marked_yaml::Span,
+    node: &Node,
+) -> Result<Arc<dyn crate::sources::Source>, RuleError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ctx
+            .error(
+                name_span,
+                format!("source name `{name}` may hold only letters, digits, `_` and `-`"),
+            )
+            .with_help(
+                "checks refer to tables as `source.table`, so a source name cannot contain `.`",
+            ));
+    }
+    let what = format!("source `{name}`");
+    let mut reader = MapReader::new(ctx, node, what.clone())?;
+    let kind_name = reader.required_string("type", "postgres")?;
+    let kind = SOURCE_KINDS
+        .iter()
+        .find(|k| k.name == kind_name.value)
+        .ok_or_else(|| {
+            unknown_kind(
+                "source type",
+                &kind_name,
+                &what,
+                SOURCE_KINDS.iter().map(|k| k.name),
+            )
+        })?;
+    (kind.parse)(name, &mut reader)
+}
+
+fn parse_check(
+    ctx: &FileContext,
+    sources: &SourceSet,
+    index: usize,
+    node: &Node,
+) -> Result<CheckDecl, RuleError> {
+    let mut reader = MapReader::new(ctx, node, format!("check #{}", index + 1))?;
+    let location = reader.location();
+    let name = reader.string("name")?;
+    let what = match &name {
+        Some(n) => format!("check `{}`", n.value),
+        None => format!("check #{}", index + 1),
+    };
+    let kind_name = reader.required_string("type", "row_count")?;
+    let kind = CHECK_KINDS
+        .iter()
+        .find(|k| k.name == kind_name.value)
+        .ok_or_else(|| {
+            unknown_kind(
+                "check type",
+                &kind_name,
+                &what,
+                CHECK_KINDS.iter().map(|k| k.name),
+            )
+        })?;
+    let severity = match reader.string("severity")? {
+        None => Severity::Error,
+        Some(s) => match s.value.as_str() {
+            "error" => Severity::Error,
+            "warn" | "warning" => Severity::Warn,
+            other => {
+                return Err(RuleError::new(
+                    s.location,
+                    format!("unknown severity `{other}` in {what}"),
+                )
+                .with_help("expected one of: `error`, `warn`"))
+            }
+        },
+    };
+    let tags = reader
+        .string_list("tags")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.value)
+        .collect();
+    let description = reader.string("description")?.map(|d| d.value);
+    let mut check_reader = CheckReader::new(reader, sources, what);
+    let check = (kind.parse)(&mut check_reader)?;
+    check_reader.finish()?;
+    Ok(CheckDecl {
+        name: name
+            .map(|n| n.value)
+            .unwrap_or_else(|| check.default_name()),
+        kind: kind.name,
+        severity,
+        tags,
+        description,
+        location,
+        check,
+    })
+}
+
+/// `unknown check type `row_cont` in check #1` with the closest registered kind suggested.
+fn unknown_kind<'a>(
+    kind: &str,
+    given: &Spanned<String>,
+    what: &str,
+    choices: impl Iterator<Item = &'a str>,
+) -> RuleError {
+    let err = RuleError::new(
+        given.location.clone(),
+        format!("unknown {kind} `{}` in {what}", given.value),
+    );
+    match suggest(&given.value, choices) {
+        Some(help) => err.with_help(help),
+        None => err,
+    }
+}
+
+fn yaml_error(path: &Path, error: LoadError) -> RuleError {
+    let at = |marker: &marked_yaml::Marker| Location {
+        file: Arc::from(path),
+        line: marker.line(),
+        column: marker.column(),
+    };
+    match error {
+        LoadError::ScanError(marker, scan) => {
+            RuleError::new(at(&marker), format!("invalid YAML: {}", scan.info()))
+                .with_help("check indentation, quotes and `:` after each key")
+        }
+        LoadError::TopLevelMustBeMapping(marker) | LoadError::TopLevelMustBeSequence(marker) => {
+            RuleError::new(
+                at(&marker),
+                "a rule file must be a mapping with `sources:` and `checks:`",
+            )
+        }
+        LoadError::UnexpectedAnchor(marker) => RuleError::new(
+            at(&marker),
+            "YAML anchors and aliases are not supported in rule files",
+        )
+        .with_help("write the values out"),
+        LoadError::MappingKeyMustBeScalar(marker) => {
+            RuleError::new(at(&marker), "mapping keys must be plain names")
+        }
+        LoadError::UnexpectedTag(marker) => RuleError::new(
+            at(&marker),
+            "YAML tags (`!name`) are not supported in rule files",
+        ),
+        LoadError::DuplicateKey(inner) => {
+            let key = &inner.key;
+            let mut err = RuleError::new(
+                key.span()
+                    .start()
+                    .map(at)
+                    .unwrap_or_else(|| Location::file_start(path)),
+                format!("duplicate key `{}`", key.as_str()),
+            );
+            if let Some(first) = inner.prev_key.span().start() {
+                err = err.with_help(format!(
+                    "`{}` was first set at line {}; keep one",
+                    key.as_str(),
+                    first.line()
+                ));
+            }
+            err
+        }
+        #[allow(unreachable_patterns)]
+        other => RuleError::new(Location::file_start(path), format!("invalid YAML: {other}")),
+    }
+}

@@ -1,0 +1,529 @@
+//! Typed, position-aware reading of YAML mappings.
+//!
+//! Every check kind and source kind reads its options through [`MapReader`]: asking for a key
+//! records it as known, so `finish` can reject anything else with the valid choices listed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::{Node, Span};
+
+use super::diagnostic::{suggest, Location, RuleError};
+use super::interpolate::{interpolate, InterpolationError};
+
+/// A value together with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub location: Location,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, location: Location) -> Self {
+        Self { value, location }
+    }
+}
+
+/// A scalar written in a rule file, kept with the type YAML gave it so it can become a SQL
+/// literal of the right kind (`5` is a number, `"5"` a string).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Literal {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Literal {
+    /// The literal as SQL understood by both Postgres and DataFusion.
+    pub fn to_sql(&self) -> String {
+        match self {
+            Literal::Int(v) => v.to_string(),
+            Literal::Float(v) => format!("{v:?}"),
+            Literal::Bool(v) => if *v { "TRUE" } else { "FALSE" }.to_string(),
+            Literal::Text(v) => crate::sql::quote_literal(v),
+        }
+    }
+}
+
+impl std::fmt::Display for Literal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Literal::Int(v) => write!(f, "{v}"),
+            Literal::Float(v) => write!(f, "{v}"),
+            Literal::Bool(v) => write!(f, "{v}"),
+            Literal::Text(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+/// Where a rule file came from, shared by everything read out of it.
+#[derive(Debug, Clone)]
+pub struct FileContext {
+    pub path: Arc<Path>,
+    vars: Arc<Vars>,
+}
+
+/// Variables for `${VAR}` that take precedence over the process environment (the demo sets its
+/// throwaway endpoints this way instead of mutating the environment).
+pub type Vars = std::collections::BTreeMap<String, String>;
+
+impl FileContext {
+    pub fn new(path: &Path, vars: Arc<Vars>) -> Self {
+        Self {
+            path: Arc::from(path),
+            vars,
+        }
+    }
+
+    pub fn location(&self, span: &Span) -> Location {
+        match span.start() {
+            Some(marker) => Location {
+                file: self.path.clone(),
+                line: marker.line(),
+                column: marker.column(),
+            },
+            None => Location {
+                file: self.path.clone(),
+                line: 1,
+                column: 1,
+            },
+        }
+    }
+
+    pub fn error(&self, span: &Span, message: impl Into<String>) -> RuleError {
+        RuleError::new(self.location(span), message)
+    }
+
+    /// The string content of a scalar with `${VAR}` interpolated.
+    pub fn scalar_text(&self, scalar: &MarkedScalarNode, what: &str) -> Result<String, RuleError> {
+        interpolate(scalar.as_str(), |name| {
+            self.vars
+                .get(name)
+                .cloned()
+                .or_else(|| std::env::var(name).ok())
+        })
+        .map_err(|e| match e {
+            InterpolationError::Missing(name) => self
+                .error(
+                    scalar.span(),
+                    format!("environment variable `{name}` is not set (used in {what})"),
+                )
+                .with_help(format!(
+                    "export {name}=..., or give a fallback with `${{{name}:-value}}`"
+                )),
+            InterpolationError::Malformed(text) => self
+                .error(
+                    scalar.span(),
+                    format!("malformed variable reference `{text}` in {what}"),
+                )
+                .with_help(
+                    "write `${NAME}` with letters, digits and `_`; use `$${` for a literal `${`",
+                ),
+        })
+    }
+}
+
+/// Describes a YAML node's kind for messages ("a list", "a mapping").
+pub fn node_kind(node: &Node) -> &'static str {
+    match node {
+        Node::Scalar(_) => "a scalar",
+        Node::Mapping(_) => "a mapping",
+        Node::Sequence(_) => "a list",
+    }
+}
+
+/// Reads the keys of one mapping, remembering which were asked for.
+pub struct MapReader<'a> {
+    ctx: &'a FileContext,
+    map: &'a MarkedMappingNode,
+    /// What this mapping is, for messages: "check `orders exist`", "source `pg`".
+    what: String,
+    known: Vec<&'static str>,
+}
+
+impl<'a> MapReader<'a> {
+    pub fn new(
+        ctx: &'a FileContext,
+        node: &'a Node,
+        what: impl Into<String>,
+    ) -> Result<Self, RuleError> {
+        let what = what.into();
+        match node {
+            Node::Mapping(map) => Ok(Self {
+                ctx,
+                map,
+                what,
+                known: Vec::new(),
+            }),
+            other => Err(ctx.error(
+                other.span(),
+                format!(
+                    "{what} must be a mapping of keys to values, found {}",
+                    node_kind(other)
+                ),
+            )),
+        }
+    }
+
+    pub fn context(&self) -> &'a FileContext {
+        self.ctx
+    }
+
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Where the mapping starts: the place to point at for a missing key.
+    pub fn location(&self) -> Location {
+        self.ctx.location(self.map.span())
+    }
+
+    /// Position of a key's value, or of the mapping when the key is absent.
+    pub fn location_of(&self, key: &str) -> Location {
+        self.map
+            .get_node(key)
+            .map(|n| self.ctx.location(n.span()))
+            .unwrap_or_else(|| self.location())
+    }
+
+    /// The raw node for `key`, marking the key as known.
+    pub fn node(&mut self, key: &'static str) -> Option<&'a Node> {
+        if !self.known.contains(&key) {
+            self.known.push(key);
+        }
+        self.map.get_node(key)
+    }
+
+    fn missing(&self, key: &str, hint: &str) -> RuleError {
+        // A misspelt key is the likeliest reason a required one is missing: point at it.
+        let misspelt = self.map.keys().find(|k| {
+            !self.known.contains(&k.as_str())
+                && strsim::damerau_levenshtein(k.as_str(), key) <= 2.max(key.len() / 3)
+        });
+        if let Some(k) = misspelt {
+            return self
+                .ctx
+                .error(
+                    k.span(),
+                    format!("unknown key `{}` in {}", k.as_str(), self.what),
+                )
+                .with_help(format!("did you mean `{key}`?"));
+        }
+        let err = RuleError::new(
+            self.location(),
+            format!("{} is missing required field `{key}`", self.what),
+        );
+        if hint.is_empty() {
+            err.with_help(format!("add `{key}: ...`"))
+        } else {
+            err.with_help(format!("add `{key}: {hint}`"))
+        }
+    }
+
+    fn scalar(&self, key: &str, node: &'a Node) -> Result<&'a MarkedScalarNode, RuleError> {
+        node.as_scalar().ok_or_else(|| {
+            self.ctx.error(
+                node.span(),
+                format!(
+                    "`{key}` in {} must be a single value, found {}",
+                    self.what,
+                    node_kind(node)
+                ),
+            )
+        })
+    }
+
+    /// An optional string (interpolated).
+    pub fn string(&mut self, key: &'static str) -> Result<Option<Spanned<String>>, RuleError> {
+        let Some(node) = self.node(key) else {
+            return Ok(None);
+        };
+        let scalar = self.scalar(key, node)?;
+        let what = format!("`{key}` of {}", self.what);
+        let text = self.ctx.scalar_text(scalar, &what)?;
+        Ok(Some(Spanned::new(text, self.ctx.location(scalar.span()))))
+    }
+
+    /// A required string; `hint` shows an example value in the help text.
+    pub fn required_string(
+        &mut self,
+        key: &'static str,
+        hint: &str,
+    ) -> Result<Spanned<String>, RuleError> {
+        match self.string(key)? {
+            Some(value) if !value.value.trim().is_empty() => Ok(value),
+            Some(value) => Err(RuleError::new(
+                value.location,
+                format!("`{key}` in {} is empty", self.what),
+            )
+            .with_help(format!("give a value, e.g. `{key}: {hint}`"))),
+            None => Err(self.missing(key, hint)),
+        }
+    }
+
+    /// A list of strings; a single scalar counts as a list of one.
+    pub fn string_list(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<Vec<Spanned<String>>>, RuleError> {
+        let Some(node) = self.node(key) else {
+            return Ok(None);
+        };
+        let items: Vec<&Node> = match node {
+            Node::Sequence(seq) => seq.iter().collect(),
+            Node::Scalar(_) => vec![node],
+            Node::Mapping(_) => {
+                return Err(self.ctx.error(
+                    node.span(),
+                    format!("`{key}` in {} must be a list, found a mapping", self.what),
+                ))
+            }
+        };
+        let what = format!("`{key}` of {}", self.what);
+        items
+            .into_iter()
+            .map(|item| {
+                let scalar = self.scalar(key, item)?;
+                Ok(Spanned::new(
+                    self.ctx.scalar_text(scalar, &what)?,
+                    self.ctx.location(scalar.span()),
+                ))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// A non-empty list of strings.
+    pub fn required_string_list(
+        &mut self,
+        key: &'static str,
+        hint: &str,
+    ) -> Result<Vec<Spanned<String>>, RuleError> {
+        match self.string_list(key)? {
+            Some(list) if !list.is_empty() => Ok(list),
+            Some(_) => Err(RuleError::new(
+                self.location_of(key),
+                format!("`{key}` in {} is an empty list", self.what),
+            )
+            .with_help(format!("name at least one, e.g. `{key}: {hint}`"))),
+            None => Err(self.missing(key, hint)),
+        }
+    }
+
+    /// An optional scalar as a typed literal.
+    pub fn literal(&mut self, key: &'static str) -> Result<Option<Spanned<Literal>>, RuleError> {
+        let Some(node) = self.node(key) else {
+            return Ok(None);
+        };
+        let scalar = self.scalar(key, node)?;
+        Ok(Some(self.to_literal(key, scalar)?))
+    }
+
+    /// A list of typed literals (e.g. accepted values).
+    pub fn literal_list(
+        &mut self,
+        key: &'static str,
+        hint: &str,
+    ) -> Result<Vec<Spanned<Literal>>, RuleError> {
+        let Some(node) = self.node(key) else {
+            return Err(self.missing(key, hint));
+        };
+        let Node::Sequence(seq) = node else {
+            return Err(self
+                .ctx
+                .error(
+                    node.span(),
+                    format!(
+                        "`{key}` in {} must be a list, found {}",
+                        self.what,
+                        node_kind(node)
+                    ),
+                )
+                .with_help(format!("write `{key}: {hint}`")));
+        };
+        if seq.is_empty() {
+            return Err(self
+                .ctx
+                .error(
+                    node.span(),
+                    format!("`{key}` in {} is an empty list", self.what),
+                )
+                .with_help(format!("write `{key}: {hint}`")));
+        }
+        seq.iter()
+            .map(|item| {
+                let scalar = self.scalar(key, item)?;
+                self.to_literal(key, scalar)
+            })
+            .collect()
+    }
+
+    fn to_literal(
+        &self,
+        key: &str,
+        scalar: &MarkedScalarNode,
+    ) -> Result<Spanned<Literal>, RuleError> {
+        let location = self.ctx.location(scalar.span());
+        // Quoted scalars are never coerced by the YAML loader, so `"5"` stays text.
+        let literal = if let Some(v) = scalar.as_i64() {
+            Literal::Int(v)
+        } else if let Some(v) = scalar.as_f64().filter(|_| looks_numeric(scalar.as_str())) {
+            Literal::Float(v)
+        } else if let Some(v) = scalar.as_bool() {
+            Literal::Bool(v)
+        } else {
+            Literal::Text(
+                self.ctx
+                    .scalar_text(scalar, &format!("`{key}` of {}", self.what))?,
+            )
+        };
+        Ok(Spanned::new(literal, location))
+    }
+
+    /// An optional non-negative integer.
+    pub fn u64(&mut self, key: &'static str) -> Result<Option<Spanned<u64>>, RuleError> {
+        let Some(value) = self.string(key)? else {
+            return Ok(None);
+        };
+        let parsed = value.value.trim().parse::<u64>().map_err(|_| {
+            RuleError::new(
+                value.location.clone(),
+                format!(
+                    "`{key}` in {} must be a whole number, found `{}`",
+                    self.what, value.value
+                ),
+            )
+        })?;
+        Ok(Some(Spanned::new(parsed, value.location)))
+    }
+
+    /// An optional boolean.
+    pub fn bool(&mut self, key: &'static str) -> Result<Option<Spanned<bool>>, RuleError> {
+        let Some(value) = self.string(key)? else {
+            return Ok(None);
+        };
+        let parsed = match value.value.trim() {
+            "true" | "yes" | "on" => true,
+            "false" | "no" | "off" => false,
+            other => {
+                return Err(RuleError::new(
+                    value.location.clone(),
+                    format!(
+                        "`{key}` in {} must be true or false, found `{other}`",
+                        self.what
+                    ),
+                ))
+            }
+        };
+        Ok(Some(Spanned::new(parsed, value.location)))
+    }
+
+    /// An optional duration written as `30s`, `500ms`, `5m`, `2h` or a bare number of seconds.
+    pub fn duration(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<Spanned<std::time::Duration>>, RuleError> {
+        let Some(value) = self.string(key)? else {
+            return Ok(None);
+        };
+        let parsed = parse_duration(&value.value).ok_or_else(|| {
+            RuleError::new(
+                value.location.clone(),
+                format!(
+                    "`{key}` in {} is not a duration: `{}`",
+                    self.what, value.value
+                ),
+            )
+            .with_help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`")
+        })?;
+        Ok(Some(Spanned::new(parsed, value.location)))
+    }
+
+    /// Nested mapping of free-form string options (e.g. object store settings).
+    pub fn string_map(&mut self, key: &'static str) -> Result<Vec<(String, String)>, RuleError> {
+        let Some(node) = self.node(key) else {
+            return Ok(Vec::new());
+        };
+        let Node::Mapping(map) = node else {
+            return Err(self.ctx.error(
+                node.span(),
+                format!(
+                    "`{key}` in {} must be a mapping, found {}",
+                    self.what,
+                    node_kind(node)
+                ),
+            ));
+        };
+        let what = format!("`{key}` of {}", self.what);
+        map.iter()
+            .map(|(k, v)| {
+                let scalar = self.scalar(k.as_str(), v)?;
+                Ok((k.as_str().to_string(), self.ctx.scalar_text(scalar, &what)?))
+            })
+            .collect()
+    }
+
+    /// Rejects keys nobody asked for, naming the closest known key.
+    pub fn finish(&self) -> Result<(), RuleError> {
+        for key in self.map.keys() {
+            if !self.known.contains(&key.as_str()) {
+                let err = self.ctx.error(
+                    key.span(),
+                    format!("unknown key `{}` in {}", key.as_str(), self.what),
+                );
+                return Err(match suggest(key.as_str(), self.known.iter().copied()) {
+                    Some(help) => err.with_help(help),
+                    None => err,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn looks_numeric(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h`, `1d` or bare seconds.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "seconds" => number,
+        "ms" => number / 1000.0,
+        "m" | "min" | "mins" | "minutes" => number * 60.0,
+        "h" | "hours" => number * 3600.0,
+        "d" | "days" => number * 86400.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds >= 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use std::time::Duration;
+
+    #[rstest]
+    #[case("500ms", Some(Duration::from_millis(500)))]
+    #[case("30s", Some(Duration::from_secs(30)))]
+    #[case("5m", Some(Duration::from_secs(300)))]
+    #[case("2h", Some(Duration::from_secs(7200)))]
+    #[case("45", Some(Duration::from_secs(45)))]
+    #[case("1.5s", Some(Duration::from_millis(1500)))]
+    #[case("5 parsecs", None)]
+    #[case("", None)]
+    fn parses_durations(#[case] text: &str, #[case] expected: Option<Duration>) {
+        assert_eq!(parse_duration(text), expected);
+    }
+}

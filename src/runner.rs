@@ -1,0 +1,194 @@
+//! Runs selected checks concurrently (bounded) and gathers their results in rule-file order.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::stream::{self, StreamExt};
+
+use crate::checks::{CheckError, Evaluation, Probe};
+use crate::results::{CheckResult, RunReport, Status, SuiteResult};
+use crate::rules::{CheckDecl, RuleFile, Severity};
+use crate::sources::SourceSet;
+
+/// Which checks to run. Empty lists select everything.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Run checks carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Skip checks carrying any of these tags.
+    pub exclude_tags: Vec<String>,
+    /// Run only checks with these exact names.
+    pub names: Vec<String>,
+}
+
+impl Selection {
+    fn includes(&self, check: &CheckDecl) -> bool {
+        (self.tags.is_empty() || check.tags.iter().any(|t| self.tags.contains(t)))
+            && !check.tags.iter().any(|t| self.exclude_tags.contains(t))
+            && (self.names.is_empty() || self.names.contains(&check.name))
+    }
+}
+
+/// A check picked to run, with the sources of its rule file.
+#[derive(Clone)]
+pub struct PlannedCheck {
+    pub suite: usize,
+    pub decl: Arc<CheckDecl>,
+    pub sources: Arc<SourceSet>,
+}
+
+/// Applies the selection. Selecting nothing is an error: a CI job that silently runs zero
+/// checks would pass forever.
+pub fn plan(files: &[RuleFile], selection: &Selection) -> Result<Vec<PlannedCheck>, String> {
+    for name in &selection.names {
+        if !files
+            .iter()
+            .flat_map(|f| &f.checks)
+            .any(|c| &c.name == name)
+        {
+            let known = files
+                .iter()
+                .flat_map(|f| &f.checks)
+                .map(|c| c.name.as_str());
+            let help = crate::rules::suggest(name, known).unwrap_or_default();
+            return Err(format!("no check named `{name}`; {help}"));
+        }
+    }
+    let planned: Vec<PlannedCheck> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(suite, file)| {
+            file.checks
+                .iter()
+                .filter(|c| selection.includes(c))
+                .map(move |decl| PlannedCheck {
+                    suite,
+                    decl: decl.clone(),
+                    sources: file.sources.clone(),
+                })
+        })
+        .collect();
+    if planned.is_empty() {
+        return Err("the filters select no checks".to_string());
+    }
+    Ok(planned)
+}
+
+/// Called as each check finishes (for progress display).
+pub type OnResult<'a> = dyn Fn(&CheckResult) + Send + Sync + 'a;
+
+/// Runs the planned checks with at most `jobs` at once.
+pub async fn run(
+    files: &[RuleFile],
+    planned: Vec<PlannedCheck>,
+    jobs: usize,
+    on_result: &OnResult<'_>,
+) -> RunReport {
+    let started_at = Utc::now();
+    let mut finished: Vec<(usize, usize, CheckResult)> =
+        stream::iter(planned.into_iter().enumerate())
+            .map(|(order, check)| async move {
+                let suite = check.suite;
+                let file = files[suite].path.display().to_string();
+                (order, suite, run_one(check, file).await)
+            })
+            .buffer_unordered(jobs.max(1))
+            .inspect(|(_, _, result)| on_result(result))
+            .collect()
+            .await;
+    finished.sort_by_key(|(order, _, _)| *order);
+    let mut suites: Vec<SuiteResult> = files
+        .iter()
+        .map(|f| SuiteResult {
+            rule_file: f.path.display().to_string(),
+            results: Vec::new(),
+        })
+        .collect();
+    for (_, suite, result) in finished {
+        suites[suite].results.push(result);
+    }
+    suites.retain(|s| !s.results.is_empty());
+    RunReport::new(started_at, Utc::now(), suites)
+}
+
+async fn run_one(check: PlannedCheck, rule_file: String) -> CheckResult {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let decl = check.decl.clone();
+    // Each check runs in its own task so a bug that panics becomes this check's error, not the run's.
+    let task = tokio::spawn(async move {
+        let probe = Probe::new(check.sources.clone());
+        let outcome = check.decl.check.evaluate(&probe).await;
+        (outcome, probe.into_queries())
+    });
+    let (outcome, queries) = match task.await {
+        Ok(done) => done,
+        Err(e) => (
+            Err(CheckError::Unexpected(format!(
+                "internal error (please report): {e}"
+            ))),
+            Vec::new(),
+        ),
+    };
+    let base = CheckResult {
+        name: decl.name.clone(),
+        kind: decl.kind.to_string(),
+        status: Status::Error,
+        severity: decl.severity,
+        tags: decl.tags.clone(),
+        description: decl.description.clone(),
+        rule_file,
+        line: decl.location.line,
+        tables: decl
+            .check
+            .tables()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        message: String::new(),
+        observed: None,
+        expected: None,
+        failing_rows: None,
+        samples: None,
+        metrics: serde_json::Map::new(),
+        error: None,
+        queries,
+        started_at,
+        duration_ms: clock.elapsed().as_millis() as u64,
+    };
+    match outcome {
+        Ok(evaluation) => with_evaluation(base, evaluation),
+        Err(error) => CheckResult {
+            message: format!("could not run: {error}"),
+            error: Some(error.to_string()),
+            ..base
+        },
+    }
+}
+
+fn with_evaluation(base: CheckResult, evaluation: Evaluation) -> CheckResult {
+    let status = match (evaluation.passed, base.severity) {
+        (true, _) => Status::Pass,
+        (false, Severity::Warn) => Status::Warn,
+        (false, Severity::Error) => Status::Fail,
+    };
+    let message = if evaluation.passed {
+        evaluation.observed.clone()
+    } else {
+        format!(
+            "expected {}, found {}",
+            evaluation.expected, evaluation.observed
+        )
+    };
+    CheckResult {
+        status,
+        message,
+        observed: Some(evaluation.observed),
+        expected: Some(evaluation.expected),
+        failing_rows: evaluation.failing_rows,
+        samples: evaluation.samples.filter(|s| !s.rows.is_empty()),
+        metrics: evaluation.metrics,
+        ..base
+    }
+}

@@ -1,0 +1,443 @@
+//! Folders of Parquet or CSV files on a local disk or S3, queried with DataFusion.
+//!
+//! A table is the folder of that name under the source URL. Tables are opened lazily through a
+//! DataFusion schema provider, so generated SQL and user SQL alike can name any table folder.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::ObjectStore;
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::{Rows, Source, SourceError, SourceKind};
+use crate::rules::{MapReader, RuleError};
+use crate::sql::quote_ident;
+
+pub const KIND: SourceKind = SourceKind {
+    name: "lake",
+    parse,
+};
+
+/// File format of a lake source's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LakeFormat {
+    Parquet,
+    Csv,
+}
+
+impl LakeFormat {
+    const CHOICES: &'static [&'static str] = &["parquet", "csv"];
+
+    fn extension(self) -> &'static str {
+        match self {
+            LakeFormat::Parquet => ".parquet",
+            LakeFormat::Csv => ".csv",
+        }
+    }
+}
+
+/// Options of a lake source, as written in the rule file.
+#[derive(Debug, Clone)]
+struct LakeOptions {
+    format: LakeFormat,
+    extension: String,
+    csv_delimiter: u8,
+    csv_header: bool,
+}
+
+/// A lake source: one DataFusion session whose default schema lists the table folders.
+pub struct LakeSource {
+    name: String,
+    root: Url,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for LakeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeSource")
+            .field("name", &self.name)
+            .field("root", &self.root.as_str())
+            .finish()
+    }
+}
+
+fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError> {
+    let url = options.required_string("url", "\"${LAKECHECK_LAKE_URL}/raw/database/autocorp\"")?;
+    let format = match options.string("format")? {
+        None => LakeFormat::Parquet,
+        Some(f) => match f.value.to_ascii_lowercase().as_str() {
+            "parquet" => LakeFormat::Parquet,
+            "csv" => LakeFormat::Csv,
+            other => {
+                return Err(RuleError::new(
+                    f.location,
+                    format!("unknown lake format `{other}` in source `{name}`"),
+                )
+                .with_help(format!(
+                    "expected one of: {}",
+                    LakeFormat::CHOICES.join(", ")
+                )))
+            }
+        },
+    };
+    let extension = options
+        .string("extension")?
+        .map(|e| e.value)
+        .unwrap_or_else(|| format.extension().to_string());
+    let csv_delimiter = match options.string("delimiter")? {
+        None => b',',
+        Some(d) if d.value.len() == 1 => d.value.as_bytes()[0],
+        Some(d) => {
+            return Err(RuleError::new(
+                d.location,
+                format!(
+                    "`delimiter` of source `{name}` must be one character, found `{}`",
+                    d.value
+                ),
+            ))
+        }
+    };
+    let csv_header = options.bool("header")?.map(|h| h.value).unwrap_or(true);
+    let storage_location = options.location_of("storage");
+    let storage = options.string_map("storage")?;
+    options.finish()?;
+
+    let root = root_url(&url.value).map_err(|e| {
+        RuleError::new(
+            url.location.clone(),
+            format!("`url` of source `{name}`: {e}"),
+        )
+        .with_help("write a local path, file:///path, or s3://bucket/prefix")
+    })?;
+    let runtime = Arc::new(RuntimeEnv::default());
+    if root.scheme() == "s3" {
+        let store = s3_store(&root, &storage).map_err(|e| {
+            RuleError::new(
+                storage_location,
+                format!("storage options of source `{name}`: {e}"),
+            )
+        })?;
+        let bucket = Url::parse(&format!("s3://{}", root.host_str().unwrap_or_default()))
+            .expect("bucket url");
+        runtime.register_object_store(&bucket, store);
+    } else if !storage.is_empty() {
+        return Err(RuleError::new(
+            storage_location,
+            format!("`storage` options of source `{name}` apply to s3:// URLs only"),
+        ));
+    }
+    let lake_options = LakeOptions {
+        format,
+        extension,
+        csv_delimiter,
+        csv_header,
+    };
+    let config = SessionConfig::new().with_information_schema(false);
+    let state = SessionStateBuilder::new()
+        .with_config(config.clone())
+        .with_runtime_env(runtime.clone())
+        .with_default_features()
+        .build();
+    let tables = Arc::new(TableFolders {
+        root: root.clone(),
+        options: lake_options,
+        state,
+        opened: Mutex::new(HashMap::new()),
+    });
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.catalog("datafusion")
+        .expect("default catalog")
+        .register_schema("public", tables)
+        .map_err(|e| {
+            RuleError::new(
+                url.location.clone(),
+                format!("cannot set up source `{name}`: {e}"),
+            )
+        })?;
+    Ok(Arc::new(LakeSource {
+        name: name.to_string(),
+        root,
+        ctx,
+    }))
+}
+
+/// Normalizes a plain path, `file://` or `s3://` URL into a folder URL ending in `/`.
+fn root_url(text: &str) -> Result<Url, String> {
+    let mut url = match Url::parse(text) {
+        Ok(url) if url.scheme() == "file" || url.scheme() == "s3" => url,
+        Ok(url) if url.scheme().len() > 1 => {
+            return Err(format!("unsupported URL scheme `{}`", url.scheme()));
+        }
+        // A plain path (or a Windows drive letter parsed as a scheme).
+        _ => {
+            let path = std::path::absolute(text)
+                .map_err(|e| format!("cannot resolve path `{text}`: {e}"))?;
+            Url::from_directory_path(&path)
+                .map_err(|_| format!("`{text}` is not a usable folder path"))?
+        }
+    };
+    if url.scheme() == "s3" && url.host_str().is_none_or(str::is_empty) {
+        return Err("s3:// URL has no bucket".into());
+    }
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
+}
+
+/// An S3 client from the standard AWS variables, overridden by the source's `storage` options
+/// (`endpoint`, `region`, `allow_http`, `access_key_id`, ... as object_store names them).
+fn s3_store(root: &Url, storage: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, String> {
+    let mut builder = AmazonS3Builder::from_env().with_url(root.as_str());
+    for (key, value) in storage {
+        let config_key =
+            AmazonS3ConfigKey::from_str(key).map_err(|_| format!("unknown S3 option `{key}`"))?;
+        builder = builder.with_config(config_key, value);
+    }
+    builder
+        .build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl Source for LakeSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        KIND.name
+    }
+
+    fn describe(&self) -> String {
+        format!("lake {}", self.root)
+    }
+
+    fn table_sql(&self, table: &str) -> String {
+        quote_ident(table)
+    }
+
+    async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
+        // Queries may read, never create files, tables or settings.
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let frame = self
+            .ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        let columns = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let batches = frame
+            .collect()
+            .await
+            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        let rows = batches_to_text(&batches).map_err(|e| SourceError::new(self, e))?;
+        Ok(Rows { columns, rows })
+    }
+}
+
+/// DataFusion wraps errors in context layers; the innermost message is the useful one.
+fn describe_error(error: &DataFusionError) -> String {
+    match error.find_root() {
+        DataFusionError::External(inner) => inner.to_string(),
+        root => root.to_string(),
+    }
+}
+
+/// Renders every value as text, keeping NULL apart from an empty string.
+pub(crate) fn batches_to_text(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>, String> {
+    let options = FormatOptions::default();
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(column, formatter)| {
+                        (!column.is_null(row)).then(|| formatter.value(row).to_string())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// The schema of a lake source: every folder under the root is a table, opened on first use.
+struct TableFolders {
+    root: Url,
+    options: LakeOptions,
+    /// Used to infer file schemas; shares the object stores of the querying session.
+    state: SessionState,
+    opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+}
+
+impl std::fmt::Debug for TableFolders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableFolders")
+            .field("root", &self.root.as_str())
+            .finish()
+    }
+}
+
+impl TableFolders {
+    async fn open(&self, name: &str) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+        let mut opened = self.opened.lock().await;
+        if let Some(table) = opened.get(name) {
+            return Ok(table.clone());
+        }
+        let folder = self
+            .root
+            .join(&format!("{name}/"))
+            .map_err(|e| DataFusionError::Plan(format!("table `{name}`: {e}")))?;
+        let table_url = ListingTableUrl::parse(folder.as_str())?;
+        let store = self
+            .state
+            .runtime_env()
+            .object_store(table_url.object_store())?;
+        let listing = store.list_with_delimiter(Some(table_url.prefix())).await;
+        let files = listing
+            .as_ref()
+            .map(|l| {
+                l.objects
+                    .iter()
+                    .filter(|o| o.location.as_ref().ends_with(&self.options.extension))
+                    .count()
+            })
+            .unwrap_or(0);
+        if files == 0 {
+            let message = self
+                .missing_table_message(name, &folder, store.as_ref())
+                .await;
+            return Err(DataFusionError::External(message.into()));
+        }
+        let format: Arc<dyn FileFormat> = match self.options.format {
+            LakeFormat::Parquet => Arc::new(ParquetFormat::default()),
+            LakeFormat::Csv => Arc::new(
+                CsvFormat::default()
+                    .with_has_header(self.options.csv_header)
+                    .with_delimiter(self.options.csv_delimiter),
+            ),
+        };
+        let listing_options =
+            ListingOptions::new(format).with_file_extension(self.options.extension.clone());
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(listing_options)
+            .infer_schema(&self.state)
+            .await?;
+        let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+        opened.insert(name.to_string(), table.clone());
+        Ok(table)
+    }
+
+    async fn missing_table_message(
+        &self,
+        name: &str,
+        folder: &Url,
+        store: &dyn ObjectStore,
+    ) -> String {
+        let root = ListingTableUrl::parse(self.root.as_str()).ok();
+        let mut siblings: Vec<String> = match root {
+            Some(root) => store
+                .list_with_delimiter(Some(root.prefix()))
+                .await
+                .map(|l| {
+                    l.common_prefixes
+                        .iter()
+                        .filter_map(|p| p.filename().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        siblings.sort();
+        let mut message = format!(
+            "table `{name}` not found: no {} files in {folder}",
+            self.options.extension
+        );
+        if !siblings.is_empty() {
+            message.push_str(&format!(" (tables here: {})", siblings.join(", ")));
+        }
+        message
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for TableFolders {
+    fn table_names(&self) -> Vec<String> {
+        self.opened
+            .try_lock()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        self.open(name).await.map(Some)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.opened
+            .try_lock()
+            .map(|o| o.contains_key(name))
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_root_urls() {
+        assert_eq!(
+            root_url("s3://bucket/raw").unwrap().as_str(),
+            "s3://bucket/raw/"
+        );
+        assert_eq!(
+            root_url("file:///data/lake/").unwrap().as_str(),
+            "file:///data/lake/"
+        );
+        assert_eq!(
+            root_url("/data/lake").unwrap().as_str(),
+            "file:///data/lake/"
+        );
+        assert!(root_url("gs://bucket/x")
+            .unwrap_err()
+            .contains("unsupported URL scheme `gs`"));
+        assert!(root_url("s3:///x").is_err());
+    }
+}

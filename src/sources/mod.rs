@@ -1,0 +1,121 @@
+//! Where data lives. Each source kind is one file plus one line in [`SOURCE_KINDS`].
+//!
+//! A source answers SQL: Postgres runs it on the server, lake sources run it in DataFusion over
+//! object storage. Checks generate SQL that both engines accept and never touch files directly.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::rules::{MapReader, RuleError};
+
+pub mod lake;
+pub mod postgres;
+
+/// Reads a source's options into a ready (not yet connected) source.
+pub type ParseSource =
+    fn(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError>;
+
+/// A kind of source that a rule file can declare with `type: <name>`.
+pub struct SourceKind {
+    pub name: &'static str,
+    /// Reads the source's options. Must not connect to anything: `validate` calls it too.
+    pub parse: ParseSource,
+}
+
+/// Every source kind lakecheck knows.
+pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND];
+
+/// A place that holds tables and answers read-only SQL about them.
+#[async_trait]
+pub trait Source: Send + Sync + fmt::Debug {
+    /// The name the rule file gave this source.
+    fn name(&self) -> &str;
+    /// The source kind (`postgres`, `lake`).
+    fn kind(&self) -> &'static str;
+    /// Where it points, for messages and reports. Never contains credentials.
+    fn describe(&self) -> String;
+    /// SQL that names `table` in this engine, quoted.
+    fn table_sql(&self, table: &str) -> String;
+    /// Runs one read-only query and returns every row rendered as text.
+    async fn query(&self, sql: &str) -> Result<Rows, SourceError>;
+}
+
+/// A source that could not answer, with the source named and the cause in words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("source `{source_name}` ({description}): {cause}")]
+pub struct SourceError {
+    pub source_name: String,
+    pub description: String,
+    pub cause: String,
+}
+
+impl SourceError {
+    pub fn new(source: &dyn Source, cause: impl Into<String>) -> Self {
+        Self {
+            source_name: source.name().to_string(),
+            description: source.describe(),
+            cause: cause.into(),
+        }
+    }
+}
+
+/// Query output with every value rendered as text (`None` is SQL NULL). Text keeps sample rows
+/// exact (numeric stays numeric, no float rounding) and identical in shape across engines.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl Rows {
+    /// The value of `column` in the first row.
+    pub fn first(&self, column: &str) -> Option<&str> {
+        let index = self.columns.iter().position(|c| c == column)?;
+        self.rows.first()?.get(index)?.as_deref()
+    }
+
+    /// The first row's `column` as an integer; NULL (e.g. `sum` over no rows) reads as 0.
+    pub fn first_i64(&self, column: &str) -> Result<i64, String> {
+        if !self.columns.iter().any(|c| c == column) || self.rows.is_empty() {
+            return Err(format!("query returned no `{column}` value"));
+        }
+        match self.first(column) {
+            None => Ok(0),
+            Some(text) => text
+                .parse::<i64>()
+                .or_else(|_| text.parse::<f64>().map(|f| f as i64))
+                .map_err(|_| format!("`{column}` is not a number: `{text}`")),
+        }
+    }
+}
+
+/// The sources declared in one rule file, by name.
+#[derive(Debug, Clone, Default)]
+pub struct SourceSet {
+    by_name: BTreeMap<String, Arc<dyn Source>>,
+}
+
+impl SourceSet {
+    pub fn insert(&mut self, source: Arc<dyn Source>) {
+        self.by_name.insert(source.name().to_string(), source);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Source>> {
+        self.by_name.get(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Source>> {
+        self.by_name.values()
+    }
+}

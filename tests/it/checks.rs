@@ -1,0 +1,379 @@
+//! Every check kind passes and fails where it should, on Postgres, a local lake and S3.
+//! Expected figures come from the generated data itself, not from either engine.
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use lakecheck::results::{CheckResult, RunReport, Status};
+use rstest::rstest;
+use serde_json::json;
+
+use crate::harness::{world, World};
+
+fn result<'a>(report: &'a RunReport, name: &str) -> &'a CheckResult {
+    report
+        .results()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no result named {name}"))
+}
+
+/// A column of generated data as text (decimals as `12.50`), NULL as `None`.
+fn column(world: &World, table: &str, name: &str) -> Vec<Option<String>> {
+    let batch = &world.table(table).batch;
+    let array = batch.column(batch.schema().index_of(name).unwrap());
+    let text = cast(array, &DataType::Utf8).unwrap();
+    let text = text.as_string::<i32>();
+    (0..text.len())
+        .map(|i| (!text.is_null(i)).then(|| text.value(i).to_string()))
+        .collect()
+}
+
+fn count(values: &[Option<String>], pred: impl Fn(&Option<String>) -> bool) -> u64 {
+    values.iter().filter(|v| pred(v)).count() as u64
+}
+
+/// The table name a `sql` check uses on each source.
+fn qualified(src: &str, table: &str) -> String {
+    if src == "pg" {
+        format!("autocorp.{table}")
+    } else {
+        table.to_string()
+    }
+}
+
+fn assert_status(result: &CheckResult, status: Status) {
+    assert_eq!(
+        result.status, status,
+        "{}: {} (error: {:?})",
+        result.name, result.message, result.error
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn row_count(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: row_count, table: {src}.customers, equals: 1149 }}\n\
+             \x20 - {{ name: fail, type: row_count, table: {src}.customers, min: 1, max: 1000 }}\n\
+             \x20 - {{ name: filtered, type: row_count, table: {src}.customers, where: \"customer_id <= 100\", equals: 100 }}\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    assert_eq!(result(&report, "pass").metrics["row_count"], json!(1149));
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    assert_eq!(fail.observed.as_deref(), Some("1149 rows"));
+    assert_eq!(fail.expected.as_deref(), Some("between 1 and 1000 rows"));
+    assert_status(result(&report, "filtered"), Status::Pass);
+}
+
+#[rstest]
+#[tokio::test]
+async fn row_count_match(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: row_count_match, left: pg.customers, right: {src}.customers }}\n\
+             \x20 - {{ name: fail, type: row_count_match, left: pg.customers, right: {src}.service }}\n\
+             \x20 - {{ name: tolerated, type: row_count_match, left: pg.sales_order, right: {src}.sales_order, right_where: \"order_id > 5\", tolerance: 1% }}\n\
+             \x20 - {{ name: not tolerated, type: row_count_match, left: pg.sales_order, right: {src}.sales_order, right_where: \"order_id > 5\", tolerance: 4 }}\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    assert_eq!(fail.metrics["left_count"], json!(1149));
+    assert_eq!(fail.metrics["right_count"], json!(110));
+    assert_eq!(fail.metrics["difference"], json!(110 - 1149));
+    assert_status(result(&report, "tolerated"), Status::Pass);
+    assert_status(result(&report, "not tolerated"), Status::Fail);
+    assert_eq!(result(&report, "not tolerated").failing_rows, Some(5));
+}
+
+#[rstest]
+#[tokio::test]
+async fn not_null(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let emails = column(&world, "customers", "email");
+    let missing = count(&emails, Option::is_none);
+    assert_eq!(missing, 24, "the generator leaves every 47th email empty");
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: not_null, table: {src}.customers, columns: [customer_id, last_name] }}\n\
+             \x20 - {{ name: fail, type: not_null, table: {src}.customers, columns: [customer_id, email, phone] }}\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    let phones_missing = count(&column(&world, "customers", "phone"), Option::is_none);
+    let either = column(&world, "customers", "phone")
+        .iter()
+        .zip(&emails)
+        .filter(|(p, e)| p.is_none() || e.is_none())
+        .count() as u64;
+    assert_eq!(fail.metrics["nulls.email"], json!(missing));
+    assert_eq!(fail.metrics["nulls.phone"], json!(phones_missing));
+    assert_eq!(fail.metrics["nulls.customer_id"], json!(0));
+    assert_eq!(fail.failing_rows, Some(either));
+    let samples = fail.samples.as_ref().expect("samples");
+    assert_eq!(samples.rows.len(), 10);
+    let email = samples.columns.iter().position(|c| c == "email").unwrap();
+    let phone = samples.columns.iter().position(|c| c == "phone").unwrap();
+    assert!(samples
+        .rows
+        .iter()
+        .all(|r| r[email].is_none() || r[phone].is_none()));
+}
+
+#[rstest]
+#[tokio::test]
+async fn unique(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: unique, table: {src}.customers, columns: [customer_id] }}\n\
+             \x20 - {{ name: pass compound, type: unique, table: {src}.customers, columns: [last_name, customer_id] }}\n\
+             \x20 - {{ name: fail, type: unique, table: {src}.customers, columns: [last_name] }}\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    assert_status(result(&report, "pass compound"), Status::Pass);
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    let mut names = std::collections::HashMap::new();
+    for name in column(&world, "customers", "last_name")
+        .into_iter()
+        .flatten()
+    {
+        *names.entry(name).or_insert(0u64) += 1;
+    }
+    let duplicated: Vec<_> = names.values().filter(|n| **n > 1).collect();
+    assert_eq!(fail.metrics["duplicate_keys"], json!(duplicated.len()));
+    assert_eq!(
+        fail.metrics["duplicate_rows"],
+        json!(duplicated.iter().copied().sum::<u64>())
+    );
+    let samples = fail.samples.as_ref().unwrap();
+    assert_eq!(samples.columns, vec!["last_name", "occurrences"]);
+    let top = samples.rows[0][1]
+        .as_deref()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert_eq!(
+        top,
+        *names.values().max().unwrap(),
+        "most duplicated key first"
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn accepted_values(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: accepted_values, table: {src}.sales_order, column: status, values: [NEW, PAID, SHIPPED, DELIVERED, CANCELLED] }}\n\
+             \x20 - {{ name: fail, type: accepted_values, table: {src}.sales_order, column: status, values: [NEW, PAID] }}\n\
+             \x20 - {{ name: numbers, type: accepted_values, table: {src}.sales_order_parts, column: quantity, values: [1, 2, 3, 4, 5, 6] }}\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    assert_status(result(&report, "numbers"), Status::Pass);
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    let statuses = column(&world, "sales_order", "status");
+    let other = count(&statuses, |s| !matches!(s.as_deref(), Some("NEW" | "PAID")));
+    assert_eq!(fail.failing_rows, Some(other));
+    let samples = fail.samples.as_ref().unwrap();
+    let values: Vec<&str> = samples
+        .rows
+        .iter()
+        .map(|r| r[0].as_deref().unwrap())
+        .collect();
+    assert_eq!(values.len(), 3);
+    for value in ["SHIPPED", "DELIVERED", "CANCELLED"] {
+        assert!(values.contains(&value), "{value} listed among {values:?}");
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn range(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: range, table: {src}.auto_parts, column: unit_price, min: 0, max: 10000 }}\n\
+             \x20 - {{ name: fail, type: range, table: {src}.auto_parts, column: unit_price, min: 10, max: 100.5 }}\n\
+             \x20 - {{ name: dates, type: range, table: {src}.sales_order, column: order_date, min: \"2026-01-01\", max: \"2026-12-31\" }}\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    assert_status(result(&report, "dates"), Status::Pass);
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    let prices: Vec<f64> = column(&world, "auto_parts", "unit_price")
+        .into_iter()
+        .map(|p| p.unwrap().parse().unwrap())
+        .collect();
+    let outside = prices.iter().filter(|p| **p < 10.0 || **p > 100.5).count() as u64;
+    assert_eq!(fail.failing_rows, Some(outside));
+    let min = prices.iter().cloned().fold(f64::MAX, f64::min);
+    let observed_min: f64 = fail.metrics["observed_min"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(observed_min, min);
+}
+
+#[rstest]
+#[tokio::test]
+async fn condition(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: condition, table: {src}.sales_order, expression: \"total_amount >= 0\" }}\n\
+             \x20 - {{ name: fail, type: condition, table: {src}.sales_order, expression: \"total_amount > 0\" }}\n\
+             \x20 - {{ name: null is not true, type: condition, table: {src}.customers, expression: \"email LIKE '%@%'\" }}\n\
+             \x20 - {{ name: warn only, type: condition, table: {src}.sales_order, expression: \"total_amount > 0\", severity: warn }}\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    let zero = count(&column(&world, "sales_order", "total_amount"), |v| {
+        v.as_deref() == Some("0.00")
+    });
+    assert!(zero > 0);
+    assert_eq!(fail.failing_rows, Some(zero));
+    let samples = fail.samples.as_ref().unwrap();
+    let status = samples.columns.iter().position(|c| c == "status").unwrap();
+    assert!(samples
+        .rows
+        .iter()
+        .all(|r| r[status].as_deref() == Some("CANCELLED")));
+    let nulls = result(&report, "null is not true");
+    assert_status(nulls, Status::Fail);
+    assert_eq!(nulls.failing_rows, Some(24));
+    assert_status(result(&report, "warn only"), Status::Warn);
+}
+
+#[rstest]
+#[tokio::test]
+async fn sql(#[values("pg", "lake", "s3")] src: &str) {
+    let world = world().await;
+    let customers = qualified(src, "customers");
+    let orders = qualified(src, "sales_order");
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: sql, source: {src}, query: \"SELECT o.order_id FROM {orders} o LEFT JOIN {customers} c ON c.customer_id = o.customer_id WHERE c.customer_id IS NULL\" }}\n\
+             \x20 - name: fail\n    type: sql\n    source: {src}\n    query: |\n      SELECT customer_id, first_name FROM {customers}\n      WHERE email IS NULL -- customers we cannot reach;\n"
+        ))
+        .await;
+    assert_status(result(&report, "pass"), Status::Pass);
+    let fail = result(&report, "fail");
+    assert_status(fail, Status::Fail);
+    assert_eq!(fail.failing_rows, Some(24));
+    let samples = fail.samples.as_ref().unwrap();
+    assert_eq!(samples.columns, vec!["customer_id", "first_name"]);
+    assert_eq!(samples.rows.len(), 10);
+}
+
+#[rstest]
+#[case::postgres("pg", "relation \"autocorp.no_such_table\" does not exist")]
+#[case::lake(
+    "lake",
+    "table `no_such_table` not found: no .parquet files in file://"
+)]
+#[case::s3("s3", "table `no_such_table` not found: no .parquet files in s3://lake/raw/database/autocorp/no_such_table/")]
+#[tokio::test]
+async fn a_missing_table_is_an_error_never_a_pass(#[case] src: &str, #[case] cause: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: missing, type: row_count, table: {src}.no_such_table, max: 10 }}\n\
+             \x20 - {{ name: bad column, type: not_null, table: {src}.customers, columns: [no_such_column] }}\n"
+        ))
+        .await;
+    let missing = result(&report, "missing");
+    assert_status(missing, Status::Error);
+    let error = missing.error.as_deref().unwrap();
+    assert!(error.contains(cause), "{error}");
+    assert!(error.starts_with(&format!("source `{src}`")), "{error}");
+    assert_status(result(&report, "bad column"), Status::Error);
+    assert_eq!(report.exit_code, 2);
+    if src == "lake" {
+        assert!(
+            error.contains("(tables here: auto_parts, customers, sales_order"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn csv_folders_of_several_files_are_one_table() {
+    let world = world().await;
+    let report = world
+        .run(
+            "  - { name: orders, type: row_count, table: csv.sales_order, equals: 1000 }\n\
+             \x20 - { name: customers, type: row_count_match, left: pg.customers, right: csv.customers }\n\
+             \x20 - { name: statuses, type: accepted_values, table: csv.sales_order, column: status, values: [NEW, PAID, SHIPPED, DELIVERED, CANCELLED] }\n",
+        )
+        .await;
+    for name in ["orders", "customers", "statuses"] {
+        assert_status(result(&report, name), Status::Pass);
+    }
+}
+
+#[tokio::test]
+async fn postgres_sessions_cannot_write() {
+    let world = world().await;
+    let report = world
+        .run(
+            "  - { name: two statements, type: sql, source: pg, query: \"SELECT 1 AS x; DELETE FROM autocorp.customers\" }\n\
+             \x20 - { name: writing cte, type: sql, source: pg, query: \"WITH gone AS (DELETE FROM autocorp.customers RETURNING customer_id) SELECT * FROM gone\" }\n\
+             \x20 - { name: writing function, type: sql, source: pg, query: \"SELECT nextval('autocorp.sales_order_order_id_seq') AS next_id\" }\n\
+             \x20 - { name: flip session, type: sql, source: pg, query: \"SELECT set_config('default_transaction_read_only', 'off', false) AS flipped\" }\n\
+             \x20 - { name: lake ddl, type: sql, source: lake, query: \"CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/tmp/x'\" }\n",
+        )
+        .await;
+    assert_status(result(&report, "two statements"), Status::Error);
+    assert_status(result(&report, "writing cte"), Status::Error);
+    let function = result(&report, "writing function");
+    assert_status(function, Status::Error);
+    assert!(
+        function
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("read-only transaction"),
+        "{:?}",
+        function.error
+    );
+    // A query may change the session default, but it is rolled back and every query opens its
+    // own READ ONLY transaction anyway.
+    assert_status(result(&report, "flip session"), Status::Fail);
+    assert_status(result(&report, "lake ddl"), Status::Error);
+    let after = world
+        .run(
+            "  - { name: still read-only, type: sql, source: pg, query: \"SELECT nextval('autocorp.sales_order_order_id_seq') AS next_id\" }\n\
+             \x20 - { name: count, type: row_count, table: pg.customers, equals: 1149 }\n",
+        )
+        .await;
+    let still = result(&after, "still read-only");
+    assert_status(still, Status::Error);
+    assert!(
+        still
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("read-only transaction"),
+        "{:?}",
+        still.error
+    );
+    assert_status(result(&after, "count"), Status::Pass);
+}

@@ -1,0 +1,258 @@
+//! The `lakecheck` binary: exit codes, filters, messages, and the demo end to end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::harness::world;
+
+fn lakecheck(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lakecheck"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run lakecheck")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes a rule file with the harness's sources and `checks`, returning its folder.
+fn rule_dir(sources: &str, checks: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!("{sources}checks:\n{checks}"),
+    )
+    .unwrap();
+    dir
+}
+
+fn literal_sources(world: &crate::harness::World) -> String {
+    world
+        .sources_yaml()
+        .replace("${PG_URL}", &world.pg.url("autocorp"))
+        .replace("${LAKE_URL}", &world.lake_url())
+        .replace("${S3_ENDPOINT}", &world.s3.endpoint)
+}
+
+#[tokio::test]
+async fn exit_codes_follow_the_worst_result() {
+    let world = world().await;
+    let checks = "  - { name: ok, type: row_count, table: pg.customers, equals: 1149, tags: [ci] }\n\
+                  \x20 - { name: soft, type: not_null, table: lake.customers, columns: [email], severity: warn, tags: [ci] }\n\
+                  \x20 - { name: hard, type: row_count, table: s3.customers, equals: 1, tags: [strict] }\n\
+                  \x20 - { name: broken, type: row_count, table: lake.nothing_here, min: 1, tags: [broken] }\n";
+    let dir = rule_dir(&literal_sources(&world), checks);
+    let reports = dir.path().join("out");
+    let reports_arg = reports.to_str().unwrap();
+
+    let passed = lakecheck(
+        &[
+            "run",
+            "rules.yml",
+            "--tag",
+            "ci",
+            "--reports-dir",
+            reports_arg,
+        ],
+        dir.path(),
+    );
+    assert_eq!(passed.status.code(), Some(0), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("2 checks: 1 passed, 1 warned, 0 failed, 0 errors"),
+        "{}",
+        text(&passed)
+    );
+    for file in ["junit.xml", "lakecheck.html", "lakecheck.json"] {
+        assert!(reports.join(file).is_file(), "{file} written");
+    }
+
+    let failed = lakecheck(
+        &[
+            "run",
+            "rules.yml",
+            "--exclude-tag",
+            "broken",
+            "-q",
+            "--reports-dir",
+            reports_arg,
+        ],
+        dir.path(),
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("FAIL  hard  expected exactly 1 row, found 1149 rows"),
+        "{}",
+        text(&failed)
+    );
+
+    let errored = lakecheck(
+        &["run", "rules.yml", "--reports-dir", reports_arg],
+        dir.path(),
+    );
+    assert_eq!(errored.status.code(), Some(2), "{}", text(&errored));
+
+    let one = lakecheck(
+        &[
+            "run",
+            "rules.yml",
+            "--check",
+            "ok",
+            "--json",
+            "one.json",
+            "--reports-dir",
+            reports_arg,
+        ],
+        dir.path(),
+    );
+    assert_eq!(one.status.code(), Some(0), "{}", text(&one));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("one.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["total"], 1);
+
+    let unknown = lakecheck(
+        &[
+            "run",
+            "rules.yml",
+            "--check",
+            "okk",
+            "--reports-dir",
+            reports_arg,
+        ],
+        dir.path(),
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown).contains("no check named `okk`; did you mean `ok`?"),
+        "{}",
+        text(&unknown)
+    );
+
+    let none = lakecheck(
+        &[
+            "run",
+            "rules.yml",
+            "--tag",
+            "nonexistent",
+            "--reports-dir",
+            reports_arg,
+        ],
+        dir.path(),
+    );
+    assert_eq!(none.status.code(), Some(2));
+    assert!(text(&none).contains("the filters select no checks"));
+}
+
+#[test]
+fn unreachable_postgres_is_exit_2_naming_the_source_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Nothing listens on `port` once the listener is dropped.
+    let sources = format!(
+        "sources:\n  warehouse: {{ type: postgres, url: \"postgres://auditor:hunter2secret@127.0.0.1:{port}/autocorp\", connect_timeout: 5s }}\n"
+    );
+    let dir = rule_dir(
+        &sources,
+        "  - { type: row_count, table: warehouse.sales_order, min: 1 }\n",
+    );
+    let out = lakecheck(&["run", "--reports-dir", "r"], dir.path()); // default: rules/ ... here the folder
+                                                                     // No rules/ folder here: that is itself a rule error with exit 2.
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("rules:1:1: error: no such rule file or folder"),
+        "{}",
+        text(&out)
+    );
+
+    let out = lakecheck(&["run", "rules.yml", "--reports-dir", "r"], dir.path());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!(
+            "source `warehouse` (postgres 127.0.0.1:{port}/autocorp): cannot connect"
+        )),
+        "{all}"
+    );
+    let mut written = all.clone();
+    for file in ["junit.xml", "lakecheck.html", "lakecheck.json"] {
+        written.push_str(&std::fs::read_to_string(dir.path().join("r").join(file)).unwrap());
+    }
+    assert!(!written.contains("hunter2secret"), "the password leaked");
+}
+
+#[test]
+fn bad_rule_files_exit_2_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "sources:\n  pg: { type: postgres, url: \"postgres://x@127.0.0.1/db\" }\nchecks:\n  - { type: row_cont, table: pg.orders }\n",
+    )
+    .unwrap();
+    for command in ["run", "validate"] {
+        let out = lakecheck(&[command, "bad.yml"], dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out).contains("bad.yml:4:13: error: unknown check type `row_cont` in check #1\n  help: did you mean `row_count`?"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn validate_accepts_the_shipped_rules_without_connecting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lakecheck"))
+        .args(["validate", "rules"])
+        .current_dir(repo())
+        .env("LAKECHECK_PG_URL", "postgres://nobody@127.0.0.1:1/autocorp")
+        .env("LAKECHECK_LAKE_URL", "s3://no-such-bucket/lake")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("rules/autocorp.yml: 3 sources, 20 checks"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lakecheck"))
+        .args(["demo", "--reports-dir", reports.path().to_str().unwrap()])
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("20 checks: 18 passed, 2 warned, 0 failed, 0 errors"),
+        "{all}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.path().join("lakecheck.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["summary"]["total"], 20);
+    let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuite name=\"rules/autocorp.yml\" tests=\"20\""),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(reports.path().join("lakecheck.html")).unwrap();
+    assert!(html.contains("All 20 checks passed, 2 with warnings"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the HTML report is self-contained"
+    );
+}

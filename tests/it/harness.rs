@@ -1,0 +1,222 @@
+//! The shared world: AutoCorp in a throwaway Postgres, a local lake and an S3 lake, started on
+//! first use and stopped when the last test holding it finishes.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use lakecheck::demo::autocorp::{self, TableData};
+use lakecheck::demo::{self, ThrowawayPostgres};
+use lakecheck::results::RunReport;
+use lakecheck::rules::{parse_rule_text, RuleFile, Vars};
+use lakecheck::runner::{self, Selection};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as StorePath;
+use tempfile::TempDir;
+
+pub const BUCKET: &str = "lake";
+
+/// Everything a test can check against.
+pub struct World {
+    pub pg: ThrowawayPostgres,
+    pub lake_dir: TempDir,
+    pub s3: S3Server,
+    pub tables: Vec<TableData>,
+}
+
+static WORLD: tokio::sync::Mutex<Weak<World>> = tokio::sync::Mutex::const_new(Weak::new());
+
+/// The shared world, started if no running test holds it.
+pub async fn world() -> Arc<World> {
+    let mut slot = WORLD.lock().await;
+    if let Some(world) = slot.upgrade() {
+        return world;
+    }
+    let tables = autocorp::generate();
+    let pg = demo::start_autocorp_postgres(&tables)
+        .await
+        .expect("throwaway postgres");
+    let lake_dir = tempfile::Builder::new()
+        .prefix("lakecheck-test-lake-")
+        .tempdir()
+        .expect("temp dir");
+    demo::write_local_lake(lake_dir.path(), &tables)
+        .await
+        .expect("local lake");
+    let s3 = S3Server::start();
+    autocorp::write_lake(&s3.store(), &StorePath::default(), &tables)
+        .await
+        .expect("s3 lake");
+    let world = Arc::new(World {
+        pg,
+        lake_dir,
+        s3,
+        tables,
+    });
+    *slot = Arc::downgrade(&world);
+    world
+}
+
+impl World {
+    /// Variables the test rule files use.
+    pub fn vars(&self) -> Arc<Vars> {
+        let mut vars = Vars::new();
+        vars.insert("PG_URL".into(), self.pg.url("autocorp"));
+        vars.insert("LAKE_URL".into(), self.lake_url());
+        vars.insert("S3_ENDPOINT".into(), self.s3.endpoint.clone());
+        Arc::new(vars)
+    }
+
+    /// `file:///...` of the local lake root, without a trailing slash.
+    pub fn lake_url(&self) -> String {
+        url::Url::from_directory_path(self.lake_dir.path())
+            .unwrap()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    pub fn table(&self, name: &str) -> &TableData {
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .expect("known table")
+    }
+
+    /// The `sources:` block every inline test rule file starts with.
+    pub fn sources_yaml(&self) -> String {
+        r#"sources:
+  pg:   { type: postgres, url: "${PG_URL}", schema: autocorp, statement_timeout: 30s }
+  lake: { type: lake, url: "${LAKE_URL}/raw/database/autocorp", format: parquet }
+  csv:  { type: lake, url: "${LAKE_URL}/raw/csv", format: csv }
+  s3:
+    type: lake
+    url: s3://lake/raw/database/autocorp
+    storage: { endpoint: "${S3_ENDPOINT}", allow_http: "true", region: us-east-1, access_key_id: test, secret_access_key: test }
+"#
+        .to_string()
+    }
+
+    /// Parses `checks` (YAML list items) under the standard sources.
+    pub fn rules(&self, checks: &str) -> RuleFile {
+        let text = format!("{}checks:\n{checks}", self.sources_yaml());
+        parse_rule_text(Path::new("tests/inline.yml"), &text, &self.vars()).unwrap_or_else(
+            |errors| {
+                panic!(
+                    "rules should parse:\n{}",
+                    errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            },
+        )
+    }
+
+    /// Runs `checks` and returns the report.
+    pub async fn run(&self, checks: &str) -> RunReport {
+        let file = self.rules(checks);
+        run_files(&[file]).await
+    }
+}
+
+/// Runs every check of `files`.
+pub async fn run_files(files: &[RuleFile]) -> RunReport {
+    let planned = runner::plan(files, &Selection::default()).expect("checks selected");
+    runner::run(files, planned, 4, &|_| {}).await
+}
+
+/// A moto S3 server on a free loopback port, killed on drop.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+    _dir: TempDir,
+}
+
+fn moto_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("LAKECHECK_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/lakecheck/venv/bin/moto_server");
+    if cached.is_file() {
+        return cached;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("moto_server")).find(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!(
+                "moto_server (the S3 server the tests use) is not installed: run ./scripts/test, which installs it \
+                 into ~/.cache/lakecheck/venv, or set LAKECHECK_MOTO_SERVER"
+            )
+        })
+}
+
+impl S3Server {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
+        let child = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start moto_server");
+        let server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server.create_bucket(BUCKET);
+        server
+    }
+
+    /// Creates a bucket with a bare HTTP request (object_store has no bucket API).
+    fn create_bucket(&self, bucket: &str) {
+        use std::io::{Read, Write};
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).unwrap();
+        write!(stream, "PUT /{bucket} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "create bucket: {response}"
+        );
+    }
+
+    pub fn store(&self) -> object_store::aws::AmazonS3 {
+        AmazonS3Builder::new()
+            .with_bucket_name(BUCKET)
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

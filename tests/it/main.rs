@@ -1,0 +1,9 @@
+//! Integration tests: one binary (linking is the slow part), one module per area. Every test
+//! runs against real servers the harness starts: a throwaway PostgreSQL and an S3 server
+//! (moto) on 127.0.0.1, plus a local lake written from the same AutoCorp data.
+
+mod checks;
+mod cli;
+mod harness;
+mod reports;
+mod rule_errors;

@@ -1,0 +1,90 @@
+//! Every kind of rule-file mistake is reported at `file:line:col` with a fix; never a panic.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lakecheck::rules::{parse_rule_text, Vars};
+use rstest::rstest;
+
+const SOURCES: &str = "sources:\n  pg: { type: postgres, url: \"postgres://reader@db.example:5432/autocorp\", schema: autocorp }\n  raw: { type: lake, url: /data/raw, format: parquet }\n";
+
+fn errors_of(text: &str) -> String {
+    let vars = Arc::new(Vars::new());
+    match parse_rule_text(Path::new("rules/bad.yml"), text, &vars) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(errors) => errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// The rstest case name (`case_03_unknown_check_type`), to name each snapshot after its case.
+fn case_name() -> String {
+    let thread = std::thread::current();
+    thread
+        .name()
+        .unwrap_or("")
+        .rsplit("::")
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[rstest]
+#[case::invalid_yaml("sources:\n  pg: { type: postgres, url: \"unclosed }\nchecks: []\n")]
+#[case::unknown_top_level_key(
+    "sources: {}\ncheck:\n  - { type: row_count, table: pg.x, min: 1 }\n"
+)]
+#[case::unknown_check_type("checks:\n  - { type: row_cont, table: pg.sales_order, min: 1 }\n")]
+#[case::unknown_source("checks:\n  - { type: row_count, table: pgg.sales_order, min: 1 }\n")]
+#[case::missing_field("checks:\n  - { name: emails, type: not_null, table: raw.customers }\n")]
+#[case::unknown_check_key(
+    "checks:\n  - { type: not_null, table: raw.customers, colums: [email] }\n"
+)]
+#[case::table_without_source("checks:\n  - { type: row_count, table: sales_order, min: 1 }\n")]
+#[case::bad_severity(
+    "checks:\n  - { type: row_count, table: pg.sales_order, min: 1, severity: fatal }\n"
+)]
+#[case::row_count_without_bound("checks:\n  - { type: row_count, table: pg.sales_order }\n")]
+#[case::duplicate_names("checks:\n  - { name: orders, type: row_count, table: pg.sales_order, min: 1 }\n  - { name: orders, type: row_count, table: raw.sales_order, min: 1 }\n")]
+#[case::bad_tolerance(
+    "checks:\n  - { type: row_count_match, left: pg.a, right: raw.a, tolerance: some }\n"
+)]
+#[case::several_errors_at_once("checks:\n  - { type: row_cont, table: pg.a }\n  - { type: unique, table: nowhere.a, columns: [id] }\n")]
+fn check_errors(#[case] checks: &str) {
+    let text = if checks.starts_with("sources") {
+        checks.to_string()
+    } else {
+        format!("{SOURCES}{checks}")
+    };
+    let case = case_name();
+    insta::assert_snapshot!(format!("rule_error_{case}"), errors_of(&text), &text);
+}
+
+#[rstest]
+#[case::unknown_source_type("sources:\n  pg: { type: postgress, url: \"x\" }\nchecks: []\n")]
+#[case::missing_variable(
+    "sources:\n  pg: { type: postgres, url: \"${LAKECHECK_TEST_SURELY_UNSET}\" }\nchecks: []\n"
+)]
+#[case::bad_lake_format("sources:\n  raw: { type: lake, url: /data, format: avro }\nchecks: []\n")]
+#[case::unsupported_scheme(
+    "sources:\n  raw: { type: lake, url: \"gs://bucket/raw\" }\nchecks: []\n"
+)]
+#[case::source_name_with_dot(
+    "sources:\n  my.pg: { type: postgres, url: \"postgres://x@y/z\" }\nchecks: []\n"
+)]
+#[case::not_a_mapping("- just\n- a list\n")]
+#[case::empty_file("\n")]
+fn source_errors(#[case] text: &str) {
+    let case = case_name();
+    insta::assert_snapshot!(format!("source_error_{case}"), errors_of(text), text);
+}
+
+#[test]
+fn passwords_in_urls_never_reach_messages() {
+    let text = "sources:\n  pg: { type: postgres, url: \"postgres://u:s3cr3t@db:5432/x?sslmode=bogus\" }\nchecks: []\n";
+    let errors = errors_of(text);
+    assert!(!errors.contains("s3cr3t"), "{errors}");
+}
