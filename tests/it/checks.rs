@@ -377,3 +377,26 @@ async fn postgres_sessions_cannot_write() {
     );
     assert_status(result(&after, "count"), Status::Pass);
 }
+
+#[tokio::test]
+async fn a_slow_postgres_query_hits_the_statement_timeout() {
+    let world = world().await;
+    let text = format!(
+        "{}checks:\n  - {{ name: slow, type: sql, source: impatient, query: \"SELECT 1 AS x FROM pg_sleep(5)\" }}\n",
+        world.sources_yaml().replace(
+            "sources:\n",
+            "sources:\n  impatient: { type: postgres, url: \"${PG_URL}\", statement_timeout: 200ms }\n"
+        )
+    );
+    let file =
+        lakecheck::rules::parse_rule_text(std::path::Path::new("t.yml"), &text, &world.vars())
+            .unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    let slow = result(&report, "slow");
+    assert_status(slow, Status::Error);
+    assert!(
+        slow.error.as_deref().unwrap().contains("statement timeout"),
+        "{:?}",
+        slow.error
+    );
+}
