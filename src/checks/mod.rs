@@ -19,6 +19,7 @@ mod range;
 mod row_count;
 mod row_count_match;
 mod row_predicate;
+mod schema_match;
 mod sql;
 mod unique;
 
@@ -40,6 +41,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     range::KIND,
     condition::KIND,
     sql::KIND,
+    schema_match::KIND,
 ];
 
 /// How many failing rows a result shows.
@@ -159,6 +161,14 @@ impl Probe {
         log[slot].duration_ms = started.elapsed().as_millis() as u64;
         log[slot].error = result.as_ref().err().map(|e| e.cause.clone());
         Ok(result?)
+    }
+
+    /// The columns of a table, from its source.
+    pub async fn columns(
+        &self,
+        table: &TableRef,
+    ) -> Result<Vec<crate::sources::Column>, CheckError> {
+        Ok(self.source(&table.source)?.columns(&table.table).await?)
     }
 
     /// Every query sent so far, in order.

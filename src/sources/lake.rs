@@ -27,7 +27,7 @@ use object_store::ObjectStore;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::{Rows, Source, SourceError, SourceKind};
+use super::{columns, Column, Rows, Source, SourceError, SourceKind};
 use crate::rules::{MapReader, RuleError};
 use crate::sql::quote_ident;
 
@@ -236,15 +236,31 @@ impl Source for LakeSource {
         quote_ident(table)
     }
 
-    async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
-        // Queries may read, never create files, tables or settings.
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
+    async fn columns(&self, table: &str) -> Result<Vec<Column>, SourceError> {
         let frame = self
             .ctx
-            .sql_with_options(sql, options)
+            .sql_with_options(
+                &format!("SELECT * FROM {}", quote_ident(table)),
+                read_only(),
+            )
+            .await
+            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        Ok(frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| Column {
+                name: f.name().clone(),
+                engine_type: f.data_type().to_string(),
+                logical: columns::from_arrow(f.data_type()),
+            })
+            .collect())
+    }
+
+    async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
+        let frame = self
+            .ctx
+            .sql_with_options(sql, read_only())
             .await
             .map_err(|e| SourceError::new(self, describe_error(&e)))?;
         let columns = frame
@@ -260,6 +276,14 @@ impl Source for LakeSource {
         let rows = batches_to_text(&batches).map_err(|e| SourceError::new(self, e))?;
         Ok(Rows { columns, rows })
     }
+}
+
+/// Options under which lake SQL may read, never create files, tables or settings.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 /// DataFusion wraps errors in context layers; the innermost message is the useful one.

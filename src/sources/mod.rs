@@ -11,8 +11,11 @@ use async_trait::async_trait;
 
 use crate::rules::{MapReader, RuleError};
 
+pub mod columns;
 pub mod lake;
 pub mod postgres;
+
+pub use columns::{Column, LogicalType};
 
 /// Reads a source's options into a ready (not yet connected) source.
 pub type ParseSource =
@@ -41,6 +44,8 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn table_sql(&self, table: &str) -> String;
     /// Runs one read-only query and returns every row rendered as text.
     async fn query(&self, sql: &str) -> Result<Rows, SourceError>;
+    /// The columns of `table`, in table order, with their types.
+    async fn columns(&self, table: &str) -> Result<Vec<Column>, SourceError>;
 }
 
 /// A source that could not answer, with the source named and the cause in words.

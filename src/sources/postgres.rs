@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::{Rows, Source, SourceError, SourceKind};
+use super::{columns, Column, Rows, Source, SourceError, SourceKind};
 use crate::rules::{MapReader, RuleError};
-use crate::sql::{quote_ident, strip_trailing_semicolons};
+use crate::sql::{quote_ident, quote_literal, strip_trailing_semicolons};
 
 pub const KIND: SourceKind = SourceKind {
     name: "postgres",
@@ -190,6 +190,48 @@ impl Source for PostgresSource {
             Some((schema, table)) => format!("{}.{}", quote_ident(schema), quote_ident(table)),
             None => format!("{}.{}", quote_ident(&self.schema), quote_ident(table)),
         }
+    }
+
+    async fn columns(&self, table: &str) -> Result<Vec<Column>, SourceError> {
+        let (schema, name) = table.split_once('.').unwrap_or((&self.schema, table));
+        let rows = self
+            .query(&format!(
+                "SELECT column_name, data_type, numeric_precision, numeric_scale, character_maximum_length \
+                 FROM information_schema.columns WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+                quote_literal(schema),
+                quote_literal(name)
+            ))
+            .await?;
+        if rows.rows.is_empty() {
+            return Err(SourceError::new(
+                self,
+                format!("table `{schema}.{name}` not found (or not visible to this user)"),
+            ));
+        }
+        Ok(rows
+            .rows
+            .iter()
+            .map(|row| {
+                let text = |i: usize| row.get(i).cloned().flatten();
+                let number = |i: usize| text(i).and_then(|v| v.parse::<i64>().ok());
+                let data_type = text(1).unwrap_or_default();
+                let engine_type = match (data_type.as_str(), number(2), number(3), number(4)) {
+                    ("numeric", Some(p), Some(s), _) => format!("numeric({p},{s})"),
+                    (_, _, _, Some(length)) => format!("{data_type}({length})"),
+                    _ => data_type.clone(),
+                };
+                let precision = if data_type == "numeric" {
+                    number(2)
+                } else {
+                    None
+                };
+                Column {
+                    name: text(0).unwrap_or_default(),
+                    logical: columns::from_postgres(&data_type, precision, number(3)),
+                    engine_type,
+                }
+            })
+            .collect())
     }
 
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {

@@ -400,3 +400,57 @@ async fn a_slow_postgres_query_hits_the_statement_timeout() {
         slow.error
     );
 }
+
+#[rstest]
+#[tokio::test]
+async fn schema_match(#[values("lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: pass, type: schema_match, left: pg.customers, right: {src}.customers }}\n\
+             \x20 - {{ name: renamed, type: schema_match, left: pg.customers, right: {src}.customers, mapping: {{ email: email_address }} }}\n\
+             \x20 - {{ name: csv drift, type: schema_match, left: pg.sales_order, right: csv.sales_order }}\n\
+             \x20 - {{ name: excluded, type: schema_match, left: pg.sales_order, right: csv.sales_order, exclude: [total_amount, created_at, updated_at] }}\n\
+             \x20 - {{ name: strict, type: schema_match, left: pg.service, right: {src}.service_parts, exclude: [service_part_id, part_id, service_name, description, labor_hours, price], allow_added: false }}\n\
+             \x20 - {{ name: missing, type: schema_match, left: pg.nope, right: {src}.customers }}\n"
+        ))
+        .await;
+    let pass = result(&report, "pass");
+    assert_status(pass, Status::Pass);
+    assert_eq!(pass.observed.as_deref(), Some("9 columns match"));
+    let renamed = result(&report, "renamed");
+    assert_status(renamed, Status::Fail);
+    assert_eq!(renamed.metrics["removed"], json!(["email"]));
+    assert_eq!(renamed.metrics["added"], json!(["email"]));
+    let drift = result(&report, "csv drift");
+    assert_status(drift, Status::Fail);
+    // CSV cannot carry numeric(10,2) or a time zone: DataFusion infers Float64 and naive timestamps.
+    assert_eq!(
+        drift.metrics["retyped"],
+        json!(["total_amount", "created_at", "updated_at"])
+    );
+    let samples = drift.samples.as_ref().unwrap();
+    assert_eq!(samples.rows[0][0].as_deref(), Some("total_amount"));
+    assert_eq!(
+        samples.rows[0][2].as_deref(),
+        Some("numeric(10,2) (decimal(10,2))")
+    );
+    let excluded = result(&report, "excluded");
+    assert_status(excluded, Status::Pass);
+    assert_eq!(excluded.observed.as_deref(), Some("4 columns match"));
+    let strict = result(&report, "strict");
+    assert_status(strict, Status::Fail);
+    assert_eq!(strict.metrics["added"], json!(["quantity"]));
+    let missing = result(&report, "missing");
+    assert_status(missing, Status::Error);
+    assert!(
+        missing
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("table `autocorp.nope` not found"),
+        "{:?}",
+        missing.error
+    );
+    assert_eq!(strict.metrics["removed"], json!([] as [&str; 0]));
+}

@@ -1,0 +1,188 @@
+//! `schema_match`: the target table has every source column, with a type that holds its values
+//! (see the type map in `sources/columns.rs`). Reports schema drift: added, removed, retyped.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
+use crate::rules::RuleError;
+use crate::sources::{Column, Rows};
+
+pub const KIND: CheckKind = CheckKind {
+    name: "schema_match",
+    summary: "the right table has every left column with a compatible type (schema drift)",
+    parse,
+};
+
+#[derive(Debug)]
+struct SchemaMatch {
+    left: TableRef,
+    right: TableRef,
+    /// Columns ignored on both sides (e.g. `etl_timestamp`).
+    exclude: Vec<String>,
+    /// Left name → right name, where the target renamed a column.
+    mapping: Vec<(String, String)>,
+    /// Whether columns only on the right are allowed (default: yes, reported).
+    allow_added: bool,
+}
+
+fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
+    let left = reader.table("left")?;
+    let right = reader.table("right")?;
+    let exclude = reader
+        .map
+        .string_list("exclude")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.value)
+        .collect();
+    let mapping = reader.map.string_map("mapping")?;
+    let allow_added = reader.map.bool("allow_added")?.is_none_or(|b| b.value);
+    Ok(Arc::new(SchemaMatch {
+        left,
+        right,
+        exclude,
+        mapping,
+        allow_added,
+    }))
+}
+
+/// One difference between the two schemas.
+struct Drift {
+    column: String,
+    change: &'static str,
+    left: Option<String>,
+    right: Option<String>,
+}
+
+impl SchemaMatch {
+    fn excluded(&self, column: &str) -> bool {
+        self.exclude.iter().any(|e| e.eq_ignore_ascii_case(column))
+    }
+
+    fn right_name<'a>(&'a self, left: &'a str) -> &'a str {
+        self.mapping
+            .iter()
+            .find(|(l, _)| l == left)
+            .map(|(_, r)| r.as_str())
+            .unwrap_or(left)
+    }
+
+    fn compare(&self, left: &[Column], right: &[Column]) -> Vec<Drift> {
+        let kept = |c: &&Column| !self.excluded(&c.name);
+        let find = |name: &str| {
+            right
+                .iter()
+                .find(|c| c.name == name)
+                .or_else(|| right.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+        };
+        let mut drift = Vec::new();
+        let mut matched = Vec::new();
+        for column in left.iter().filter(kept) {
+            match find(self.right_name(&column.name)) {
+                None => drift.push(Drift {
+                    column: column.name.clone(),
+                    change: "removed",
+                    left: Some(column.engine_type.clone()),
+                    right: None,
+                }),
+                Some(target) => {
+                    matched.push(target.name.clone());
+                    if !column.logical.fits_into(target.logical) {
+                        drift.push(Drift {
+                            column: column.name.clone(),
+                            change: "retyped",
+                            left: Some(format!("{} ({})", column.engine_type, column.logical)),
+                            right: Some(format!("{} ({})", target.engine_type, target.logical)),
+                        });
+                    }
+                }
+            }
+        }
+        for column in right
+            .iter()
+            .filter(kept)
+            .filter(|c| !matched.contains(&c.name))
+        {
+            drift.push(Drift {
+                column: column.name.clone(),
+                change: "added",
+                left: None,
+                right: Some(column.engine_type.clone()),
+            });
+        }
+        drift
+    }
+}
+
+#[async_trait]
+impl Check for SchemaMatch {
+    fn default_name(&self) -> String {
+        format!("schema_match {} ~ {}", self.left, self.right)
+    }
+
+    fn tables(&self) -> Vec<TableRef> {
+        vec![self.left.clone(), self.right.clone()]
+    }
+
+    async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
+        let (left, right) =
+            tokio::try_join!(probe.columns(&self.left), probe.columns(&self.right))?;
+        let drift = self.compare(&left, &right);
+        let of = |change: &str| {
+            drift
+                .iter()
+                .filter(|d| d.change == change)
+                .map(|d| d.column.clone())
+                .collect::<Vec<_>>()
+        };
+        let (added, removed, retyped) = (of("added"), of("removed"), of("retyped"));
+        let passed =
+            removed.is_empty() && retyped.is_empty() && (self.allow_added || added.is_empty());
+        let mut metrics = serde_json::Map::new();
+        metrics.insert("added".into(), json!(added));
+        metrics.insert("removed".into(), json!(removed));
+        metrics.insert("retyped".into(), json!(retyped));
+        let mut parts = Vec::new();
+        for (label, names) in [
+            ("removed", &removed),
+            ("retyped", &retyped),
+            ("added", &added),
+        ] {
+            if !names.is_empty() {
+                parts.push(format!("{label}: {}", names.join(", ")));
+            }
+        }
+        let samples = (!drift.is_empty()).then(|| Rows {
+            columns: vec![
+                "column".into(),
+                "change".into(),
+                self.left.to_string(),
+                self.right.to_string(),
+            ],
+            rows: drift
+                .into_iter()
+                .map(|d| vec![Some(d.column), Some(d.change.to_string()), d.left, d.right])
+                .collect(),
+        });
+        Ok(Evaluation {
+            passed,
+            observed: if parts.is_empty() {
+                let compared = left.iter().filter(|c| !self.excluded(&c.name)).count();
+                format!("{compared} columns match")
+            } else {
+                parts.join("; ")
+            },
+            expected: if self.allow_added {
+                "every left column present with a compatible type".to_string()
+            } else {
+                "the same columns with compatible types".to_string()
+            },
+            failing_rows: None,
+            samples,
+            metrics,
+        })
+    }
+}
