@@ -6,6 +6,7 @@
 pub mod app;
 pub mod checks;
 pub mod demo;
+pub mod reconcile;
 pub mod report;
 pub mod results;
 pub mod rules;

@@ -6,7 +6,8 @@
 //! | `int(16/32/64)` | smallint, integer, bigint | Int8..Int64, UInt8..UInt32 (width in bits) |
 //! | `decimal(p,s)` | numeric(p,s) (numeric without precision: decimal(∞)) | Decimal32/64/128/256(p,s) |
 //! | `float(32/64)` | real, double precision | Float16/32/64 |
-//! | `text` | text, varchar(n), char(n), name, citext | Utf8, LargeUtf8, Utf8View |
+//! | `text` | text, varchar(n), name, citext | Utf8, LargeUtf8, Utf8View |
+//! | `paddedtext` | char(n) (trailing spaces not significant) | (text) |
 //! | `bool` | boolean | Boolean |
 //! | `date` | date | Date32, Date64 |
 //! | `timestamp` | timestamp without time zone | Timestamp(unit, None) |
@@ -32,6 +33,8 @@ pub struct Column {
     /// The engine's own spelling, e.g. `numeric(10,2)` or `Decimal128(10, 2)`.
     pub engine_type: String,
     pub logical: LogicalType,
+    /// Timestamps or times kept only to the millisecond (or second).
+    pub millisecond_precision: bool,
 }
 
 /// Engine-independent column type.
@@ -50,6 +53,8 @@ pub enum LogicalType {
         bits: u16,
     },
     Text,
+    /// Blank-padded `char(n)`: trailing spaces are not significant.
+    PaddedText,
     Bool,
     Date,
     Timestamp,
@@ -88,7 +93,8 @@ pub fn from_postgres(data_type: &str, precision: Option<i64>, scale: Option<i64>
         },
         "real" => LogicalType::Float { bits: 32 },
         "double precision" => LogicalType::Float { bits: 64 },
-        "text" | "character varying" | "character" | "name" | "citext" => LogicalType::Text,
+        "text" | "character varying" | "name" | "citext" => LogicalType::Text,
+        "character" => LogicalType::PaddedText,
         "boolean" => LogicalType::Bool,
         "date" => LogicalType::Date,
         "timestamp without time zone" => LogicalType::Timestamp,
@@ -169,7 +175,7 @@ impl LogicalType {
                 p2 == 0
                     || (p1 != 0 && s2 >= s1 && (p2 as i32 - s2 as i32) >= (p1 as i32 - s1 as i32))
             }
-            (Uuid | Json | Interval | Time, Text) => true,
+            (Uuid | Json | Interval | Time | PaddedText, Text) | (Text, PaddedText) => true,
             _ => false,
         }
     }

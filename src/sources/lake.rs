@@ -28,8 +28,10 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::{columns, Column, Rows, Source, SourceError, SourceKind};
+use crate::reconcile::Canon;
 use crate::rules::{MapReader, RuleError};
 use crate::sql::quote_ident;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
 pub const KIND: SourceKind = SourceKind {
     name: "lake",
@@ -163,6 +165,7 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
         opened: Mutex::new(HashMap::new()),
     });
     let ctx = SessionContext::new_with_config_rt(config, runtime);
+    crate::reconcile::udf::register(&ctx);
     ctx.catalog("datafusion")
         .expect("default catalog")
         .register_schema("public", tables)
@@ -253,8 +256,25 @@ impl Source for LakeSource {
                 name: f.name().clone(),
                 engine_type: f.data_type().to_string(),
                 logical: columns::from_arrow(f.data_type()),
+                millisecond_precision: matches!(
+                    f.data_type(),
+                    DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _)
+                        | DataType::Time32(_)
+                ),
             })
             .collect())
+    }
+
+    fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
+        format!(
+            "lakecheck_canon('{}', {})",
+            canon.name(),
+            quote_ident(&column.name)
+        )
+    }
+
+    fn hash_sql(&self, text: &str) -> String {
+        format!("lakecheck_hash({text})")
     }
 
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {

@@ -46,6 +46,14 @@ pub trait Source: Send + Sync + fmt::Debug {
     async fn query(&self, sql: &str) -> Result<Rows, SourceError>;
     /// The columns of `table`, in table order, with their types.
     async fn columns(&self, table: &str) -> Result<Vec<Column>, SourceError>;
+    /// The primary-key columns of `table`, where the source knows them.
+    async fn primary_key(&self, _table: &str) -> Result<Option<Vec<String>>, SourceError> {
+        Ok(None)
+    }
+    /// SQL for the canonical field of `column` (see `reconcile::canonical`), NULL as `~`.
+    fn canonical_sql(&self, column: &Column, canon: crate::reconcile::Canon) -> String;
+    /// SQL for the cross-engine 64-bit hash of a text expression (`reconcile::hash`).
+    fn hash_sql(&self, text: &str) -> String;
 }
 
 /// A source that could not answer, with the source named and the cause in words.

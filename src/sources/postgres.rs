@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::{columns, Column, Rows, Source, SourceError, SourceKind};
+use super::{columns, Column, LogicalType, Rows, Source, SourceError, SourceKind};
+use crate::reconcile::{canonical, Canon};
 use crate::rules::{MapReader, RuleError};
 use crate::sql::{quote_ident, quote_literal, strip_trailing_semicolons};
 
@@ -196,8 +197,8 @@ impl Source for PostgresSource {
         let (schema, name) = table.split_once('.').unwrap_or((&self.schema, table));
         let rows = self
             .query(&format!(
-                "SELECT column_name, data_type, numeric_precision, numeric_scale, character_maximum_length \
-                 FROM information_schema.columns WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+                "SELECT column_name, data_type, numeric_precision, numeric_scale, character_maximum_length, \
+                 datetime_precision FROM information_schema.columns WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
                 quote_literal(schema),
                 quote_literal(name)
             ))
@@ -225,13 +226,45 @@ impl Source for PostgresSource {
                 } else {
                     None
                 };
+                let logical = columns::from_postgres(&data_type, precision, number(3));
+                let millisecond_precision = matches!(
+                    logical,
+                    LogicalType::Timestamp | LogicalType::TimestampTz | LogicalType::Time
+                ) && number(5).is_some_and(|p| p <= 3);
                 Column {
                     name: text(0).unwrap_or_default(),
-                    logical: columns::from_postgres(&data_type, precision, number(3)),
+                    logical,
                     engine_type,
+                    millisecond_precision,
                 }
             })
             .collect())
+    }
+
+    async fn primary_key(&self, table: &str) -> Result<Option<Vec<String>>, SourceError> {
+        let rows = self
+            .query(&format!(
+                "SELECT a.attname FROM pg_index i \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+                 WHERE i.indrelid = {}::regclass AND i.indisprimary \
+                 ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                quote_literal(&self.table_sql(table))
+            ))
+            .await?;
+        let key: Vec<String> = rows
+            .rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect();
+        Ok((!key.is_empty()).then_some(key))
+    }
+
+    fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
+        canonical::postgres_sql(&quote_ident(&column.name), column.logical, canon)
+    }
+
+    fn hash_sql(&self, text: &str) -> String {
+        format!("hashtextextended({text}, 0)")
     }
 
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {

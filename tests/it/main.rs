@@ -5,5 +5,6 @@
 mod checks;
 mod cli;
 mod harness;
+mod reconcile;
 mod reports;
 mod rule_errors;

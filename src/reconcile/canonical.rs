@@ -1,0 +1,279 @@
+//! Canonical values: one text encoding per logical type that PostgreSQL (in SQL) and DataFusion
+//! (in Rust, see `udf.rs`) produce byte for byte, so equal values hash equally across engines
+//! and different values never collide through formatting.
+//!
+//! Each column of a row becomes one field; fields are joined with `|`:
+//!
+//! | canon | encoding | notes |
+//! |---|---|---|
+//! | `int` | decimal digits (`-12`) | int2/4/8, Int8..UInt64 |
+//! | `decimal` | digits with trailing fractional zeros removed (`10.1`, `10`, `-0.5`) | numeric(p,s) = Decimal(p,s) whatever the scales: 10.1 equals 10.10; text holding a number is parsed |
+//! | `float` | IEEE-754 double bits in hex; `0` for ±0, `NaN` for any NaN | float4 widens to float8 exactly |
+//! | `text` | `<byte length>:<bytes>` | trailing spaces count; length prefix makes `a|b`,`c` ≠ `a`,`b|c` |
+//! | `padded` | like text, trailing spaces removed | char(n) on either side |
+//! | `bool` | `t` / `f` | |
+//! | `date` | days since 1970-01-01 | |
+//! | `micros` / `millis` | microseconds since 1970-01-01 UTC (or since midnight for time), truncated to milliseconds for `millis` | timestamptz ≡ Timestamp(unit, tz); `millis` when either side stores only milliseconds (DMS option) |
+//! | `binary` | lowercase hex | bytea, Binary |
+//! | `uuid` | lowercase `8-4-4-4-12` | uuid, text or FixedSizeBinary(16) |
+//!
+//! SQL NULL is `~` in every canon; no field encoding starts with `~` otherwise (text fields start
+//! with a digit), so NULL never equals an empty string or the text "~".
+
+use std::fmt::Write as _;
+
+use crate::sources::{Column, LogicalType};
+
+/// How one compared column is encoded, chosen from the types on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Canon {
+    Int,
+    Decimal,
+    Float,
+    Text,
+    Padded,
+    Bool,
+    Date,
+    Micros,
+    Millis,
+    Binary,
+    Uuid,
+}
+
+impl Canon {
+    pub const ALL: [Canon; 11] = [
+        Canon::Int,
+        Canon::Decimal,
+        Canon::Float,
+        Canon::Text,
+        Canon::Padded,
+        Canon::Bool,
+        Canon::Date,
+        Canon::Micros,
+        Canon::Millis,
+        Canon::Binary,
+        Canon::Uuid,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Canon::Int => "int",
+            Canon::Decimal => "decimal",
+            Canon::Float => "float",
+            Canon::Text => "text",
+            Canon::Padded => "padded",
+            Canon::Bool => "bool",
+            Canon::Date => "date",
+            Canon::Micros => "micros",
+            Canon::Millis => "millis",
+            Canon::Binary => "binary",
+            Canon::Uuid => "uuid",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Canon> {
+        Canon::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Field separator inside a row's canonical text.
+pub const SEPARATOR: &str = "|";
+/// Canonical text of SQL NULL.
+pub const NULL_MARK: &str = "~";
+
+/// Picks the encoding that compares `left` and `right` exactly, or says why they cannot be.
+pub fn choose(left: &Column, right: &Column) -> Result<Canon, String> {
+    use LogicalType::*;
+    let millis = left.millisecond_precision || right.millisecond_precision;
+    let canon = match (left.logical, right.logical) {
+        (Int { .. }, Int { .. }) => Canon::Int,
+        (Int { .. } | Decimal { .. }, Int { .. } | Decimal { .. }) => Canon::Decimal,
+        (Decimal { .. }, Text) | (Text, Decimal { .. }) => Canon::Decimal,
+        (Float { .. }, Float { .. }) => Canon::Float,
+        (PaddedText, Text | PaddedText) | (Text, PaddedText) => Canon::Padded,
+        (Text | Json | Interval, Text | Json | Interval) => Canon::Text,
+        (Bool, Bool) => Canon::Bool,
+        (Date, Date) => Canon::Date,
+        (Timestamp | TimestampTz, Timestamp | TimestampTz) | (Time, Time) => {
+            if millis {
+                Canon::Millis
+            } else {
+                Canon::Micros
+            }
+        }
+        (Binary, Binary) => Canon::Binary,
+        (Uuid, Uuid | Text) | (Text, Uuid) => Canon::Uuid,
+        (l, r) => {
+            return Err(format!(
+                "`{}` is {} ({l}) on one side and {} ({r}) on the other: no exact comparison",
+                left.name, left.engine_type, right.engine_type
+            ))
+        }
+    };
+    Ok(canon)
+}
+
+/// PostgreSQL SQL for the canonical field of column `ident` (already quoted), NULL as `~`.
+pub fn postgres_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
+    let as_text = match logical {
+        LogicalType::Text => ident.to_string(),
+        _ => format!("{ident}::text"),
+    };
+    let value = match canon {
+        Canon::Int => format!("{ident}::text"),
+        Canon::Decimal => format!("trim_scale({ident}::numeric)::text"),
+        Canon::Float => format!(
+            "CASE WHEN {ident} = 0 THEN '0' WHEN {ident} = 'NaN' THEN 'NaN' \
+             ELSE encode(float8send({ident}::float8), 'hex') END"
+        ),
+        Canon::Text | Canon::Padded => format!("octet_length({as_text})::text || ':' || {as_text}"),
+        Canon::Bool => format!("CASE {ident} WHEN true THEN 't' WHEN false THEN 'f' END"),
+        Canon::Date => format!("({ident} - DATE '1970-01-01')::text"),
+        Canon::Micros => format!("(EXTRACT(EPOCH FROM {ident}) * 1000000)::int8::text"),
+        Canon::Millis => format!("(floor(EXTRACT(EPOCH FROM {ident}) * 1000)::int8 * 1000)::text"),
+        Canon::Binary => format!("encode({ident}, 'hex')"),
+        Canon::Uuid => format!("lower({as_text})"),
+    };
+    format!("coalesce({value}, '{NULL_MARK}')")
+}
+
+/// Appends the canonical decimal text of `value * 10^-scale`.
+pub fn write_decimal(out: &mut String, value: i128, scale: i8) {
+    if scale <= 0 {
+        let _ = write!(out, "{value}");
+        if value != 0 {
+            for _ in 0..(-scale) {
+                out.push('0');
+            }
+        }
+        return;
+    }
+    let negative = value < 0;
+    let digits = value.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let (int_part, frac_part) = if digits.len() > scale {
+        digits.split_at(digits.len() - scale)
+    } else {
+        ("", digits.as_str())
+    };
+    let frac = format!("{frac_part:0>scale$}");
+    let frac = frac.trim_end_matches('0');
+    let int_part = if int_part.is_empty() { "0" } else { int_part };
+    if negative && (int_part != "0" || !frac.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(int_part);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+}
+
+/// Canonical decimal text of a number written as text (`"010.50"` → `10.5`), or `None`.
+pub fn normalize_decimal_text(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("nan") {
+        return Some("NaN".into());
+    }
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    if int_part.is_empty() && frac_part.is_empty()
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let int_part = int_part.trim_start_matches('0');
+    let frac_part = frac_part.trim_end_matches('0');
+    let int_part = if int_part.is_empty() { "0" } else { int_part };
+    let mut out = String::new();
+    if negative && (int_part != "0" || !frac_part.is_empty()) {
+        out.push('-');
+    }
+    out.push_str(int_part);
+    if !frac_part.is_empty() {
+        out.push('.');
+        out.push_str(frac_part);
+    }
+    Some(out)
+}
+
+/// Canonical text of a double.
+pub fn write_float(out: &mut String, value: f64) {
+    if value == 0.0 {
+        out.push('0');
+    } else if value.is_nan() {
+        out.push_str("NaN");
+    } else {
+        let _ = write!(out, "{:016x}", value.to_bits());
+    }
+}
+
+/// `<byte length>:<text>`.
+pub fn write_text(out: &mut String, text: &str) {
+    let _ = write!(out, "{}:{text}", text.len());
+}
+
+/// Lowercase hyphenated UUID from 16 bytes.
+pub fn write_uuid_bytes(out: &mut String, bytes: &[u8]) {
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(1010, 2, "10.1")]
+    #[case(1000, 2, "10")]
+    #[case(-50, 2, "-0.5")]
+    #[case(0, 2, "0")]
+    #[case(5, 3, "0.005")]
+    #[case(-1, 0, "-1")]
+    #[case(12, -2, "1200")]
+    #[case(i128::MAX, 38, "1.7014118346046923173168730371588410572")]
+    fn decimals_drop_trailing_zeros(
+        #[case] value: i128,
+        #[case] scale: i8,
+        #[case] expected: &str,
+    ) {
+        let mut out = String::new();
+        write_decimal(&mut out, value, scale);
+        assert_eq!(out, expected);
+    }
+
+    #[rstest]
+    #[case("10.10", Some("10.1"))]
+    #[case("+007", Some("7"))]
+    #[case("-0.000", Some("0"))]
+    #[case(".5", Some("0.5"))]
+    #[case("1e5", None)]
+    #[case("", None)]
+    fn decimal_text_normalizes(#[case] text: &str, #[case] expected: Option<&str>) {
+        assert_eq!(normalize_decimal_text(text).as_deref(), expected);
+    }
+
+    #[test]
+    fn floats_fold_zero_and_nan() {
+        let render = |v: f64| {
+            let mut s = String::new();
+            write_float(&mut s, v);
+            s
+        };
+        assert_eq!(render(-0.0), "0");
+        assert_eq!(render(f64::NAN), "NaN");
+        assert_eq!(render(-f64::NAN), "NaN");
+        assert_eq!(render(1.5), "3ff8000000000000");
+        assert_eq!(render(f64::INFINITY), "7ff0000000000000");
+    }
+}

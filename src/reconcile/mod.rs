@@ -1,0 +1,8 @@
+//! Exact cross-engine reconciliation: canonical values, the shared hash, and the DataFusion
+//! functions that compute them on the lake side.
+
+pub mod canonical;
+pub mod hash;
+pub mod udf;
+
+pub use canonical::Canon;
