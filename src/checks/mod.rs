@@ -21,6 +21,7 @@ mod row_count_match;
 mod row_predicate;
 mod schema_match;
 mod sql;
+mod table_match;
 mod unique;
 
 /// A kind of check that a rule file can ask for with `type: <name>`.
@@ -42,6 +43,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     condition::KIND,
     sql::KIND,
     schema_match::KIND,
+    table_match::KIND,
 ];
 
 /// How many failing rows a result shows.

@@ -2,6 +2,7 @@
 //! functions that compute them on the lake side.
 
 pub mod canonical;
+pub mod diff;
 pub mod hash;
 pub mod udf;
 

@@ -54,6 +54,10 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn canonical_sql(&self, column: &Column, canon: crate::reconcile::Canon) -> String;
     /// SQL for the cross-engine 64-bit hash of a text expression (`reconcile::hash`).
     fn hash_sql(&self, text: &str) -> String;
+    /// How many queries over disjoint parts of a table are worth running at once.
+    fn parallel_queries(&self) -> usize {
+        1
+    }
 }
 
 /// A source that could not answer, with the source named and the cause in words.

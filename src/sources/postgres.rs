@@ -267,6 +267,15 @@ impl Source for PostgresSource {
         format!("hashtextextended({text}, 0)")
     }
 
+    fn parallel_queries(&self) -> usize {
+        // One backend uses one core: spread segment checksums over the pool, up to the cores
+        // this machine has (loopback servers share them with us).
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        self.permits.available_permits().clamp(1, cores.max(2))
+    }
+
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
         let _permit = self
             .permits

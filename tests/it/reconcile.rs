@@ -391,3 +391,292 @@ async fn every_type_encodes_identically_in_both_engines() {
     let t_and_t2 = format!("{}|{}", field(0, "t"), field(0, "t2"));
     assert_eq!(t_and_t2, "0:|3:a|b");
 }
+
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use lakecheck::results::Status;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde_json::json;
+
+/// Runs `sql` over the world's raw tables in DataFusion and writes the result as `table` into
+/// a fresh local lake folder and under `prefix` in the S3 bucket.
+async fn derived_table(
+    world: &crate::harness::World,
+    table: &str,
+    sql: &str,
+    prefix: &str,
+) -> tempfile::TempDir {
+    let ctx = SessionContext::new();
+    let raw = world.lake_dir.path().join("raw/database/autocorp");
+    for name in ["customers", "sales_order"] {
+        let path = raw.join(name);
+        ctx.register_parquet(name, path.to_str().unwrap(), ParquetReadOptions::default())
+            .await
+            .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join(table);
+    ctx.sql(sql)
+        .await
+        .unwrap()
+        .write_parquet(
+            dir.to_str().unwrap(),
+            DataFrameWriteOptions::new().with_single_file_output(false),
+            None,
+        )
+        .await
+        .unwrap();
+    let store = world.s3.store();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let key = StorePath::from(format!(
+            "{prefix}/{table}/{}",
+            entry.file_name().to_string_lossy()
+        ));
+        store
+            .put(&key, PutPayload::from(std::fs::read(entry.path()).unwrap()))
+            .await
+            .unwrap();
+    }
+    out
+}
+
+fn changed_columns(result: &lakecheck::results::CheckResult, key: &str) -> Vec<String> {
+    let samples = result.samples.as_ref().expect("samples");
+    let mut columns: Vec<String> = samples
+        .rows
+        .iter()
+        .filter(|r| r[0].as_deref() == Some("changed") && r[1].as_deref() == Some(key))
+        .map(|r| r[2].clone().unwrap())
+        .collect();
+    columns.sort();
+    columns
+}
+
+#[tokio::test]
+async fn identical_tables_match_across_engines() {
+    let world = world().await;
+    let mut checks = String::new();
+    for (table, _) in lakecheck::demo::autocorp::ROW_COUNTS {
+        for src in ["lake", "s3"] {
+            checks.push_str(&format!("  - {{ name: {table} {src}, type: table_match, left: pg.{table}, right: {src}.{table} }}\n"));
+        }
+    }
+    checks.push_str("  - { name: lake vs s3, type: table_match, left: lake.sales_order, right: s3.sales_order, key: [order_id] }\n");
+    let report = world.run(&checks).await;
+    for result in report.results() {
+        assert_eq!(
+            result.status,
+            Status::Pass,
+            "{}: {} {:?}",
+            result.name,
+            result.message,
+            result.error
+        );
+    }
+    let customers = report
+        .results()
+        .find(|r| r.name == "customers lake")
+        .unwrap();
+    assert_eq!(customers.metrics["matched"], json!(1149));
+    assert_eq!(
+        customers.metrics["key"],
+        json!(["customer_id"]),
+        "the Postgres primary key is the default key"
+    );
+}
+
+const CUSTOMER_CHANGES: &str = "
+SELECT customer_id,
+       CASE WHEN customer_id = 11 THEN first_name || ' ' ELSE first_name END AS first_name,
+       last_name,
+       CASE WHEN customer_id = 10 THEN 'someone.else@example.com' ELSE email END AS email,
+       CASE WHEN customer_id = 22 THEN '' ELSE phone END AS phone,
+       city, state, created_at,
+       CASE WHEN customer_id = 12 THEN updated_at + INTERVAL '1 microsecond' ELSE updated_at END AS updated_at,
+       now() AS etl_timestamp
+FROM customers WHERE customer_id <> 5
+UNION ALL
+SELECT customer_id + 100000, first_name, last_name, email, phone, city, state, created_at, updated_at, now()
+FROM customers WHERE customer_id = 1
+UNION ALL
+SELECT customer_id, first_name, last_name, email, phone, city, state, created_at, updated_at, now()
+FROM customers WHERE customer_id = 20";
+
+#[rstest::rstest]
+#[case::local("local")]
+#[case::s3("s3")]
+#[tokio::test]
+async fn every_kind_of_difference_is_found_with_its_key(#[case] place: &str) {
+    let world = world().await;
+    let local = derived_table(
+        &world,
+        "customers",
+        CUSTOMER_CHANGES,
+        &format!("changed-{place}"),
+    )
+    .await;
+    let source = if place == "local" {
+        format!("{{ type: lake, url: \"{}\" }}", local.path().display())
+    } else {
+        format!(
+            "{{ type: lake, url: \"s3://lake/changed-s3\", storage: {{ endpoint: \"{}\", allow_http: \"true\", region: us-east-1, access_key_id: test, secret_access_key: test }} }}",
+            world.s3.endpoint
+        )
+    };
+    let text = format!(
+        "{}  changed: {source}\nchecks:\n  - {{ name: diff, type: table_match, left: pg.customers, right: changed.customers }}\n",
+        world.sources_yaml()
+    );
+    let file = parse_rule_text(Path::new("diff.yml"), &text, &world.vars()).unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    let result = report.results().next().unwrap();
+    assert_eq!(
+        result.status,
+        Status::Fail,
+        "{} {:?}",
+        result.message,
+        result.error
+    );
+    let m = &result.metrics;
+    assert_eq!(m["left_rows"], json!(1149));
+    assert_eq!(m["right_rows"], json!(1150));
+    assert_eq!(m["missing_in_target"], json!(1));
+    assert_eq!(m["missing_keys"], json!(["customer_id=5"]));
+    assert_eq!(m["extra_in_target"], json!(1));
+    assert_eq!(m["extra_keys"], json!(["customer_id=100001"]));
+    assert_eq!(m["changed"], json!(4));
+    assert_eq!(m["duplicate_keys"], json!(1));
+    assert_eq!(m["matched"], json!(1149 - 1 - 4 - 1));
+    assert_eq!(
+        m["ignored_columns"],
+        json!(["etl_timestamp"]),
+        "a target-only column is ignored"
+    );
+    assert_eq!(changed_columns(result, "customer_id=10"), vec!["email"]);
+    assert_eq!(
+        changed_columns(result, "customer_id=11"),
+        vec!["first_name"],
+        "a trailing space is a difference"
+    );
+    assert_eq!(
+        changed_columns(result, "customer_id=12"),
+        vec!["updated_at"],
+        "a 1 µs shift is a difference"
+    );
+    assert_eq!(
+        changed_columns(result, "customer_id=22"),
+        vec!["phone"],
+        "NULL is not an empty string"
+    );
+    let samples = result.samples.as_ref().unwrap();
+    let email = samples
+        .rows
+        .iter()
+        .find(|r| r[1].as_deref() == Some("customer_id=10"))
+        .unwrap();
+    assert_eq!(email[4].as_deref(), Some("someone.else@example.com"));
+    assert!(samples
+        .rows
+        .iter()
+        .any(|r| r[0].as_deref() == Some("duplicate key")
+            && r[1].as_deref().unwrap().starts_with("customer_id=20 ")));
+}
+
+#[tokio::test]
+async fn decimals_compare_by_value_not_scale() {
+    let world = world().await;
+    let sql = "SELECT order_id, customer_id, order_date, status,
+                      CAST(CASE WHEN order_id = 7 THEN total_amount + 0.01 ELSE total_amount END AS DECIMAL(14,4)) AS total_amount,
+                      created_at, updated_at FROM sales_order";
+    let local = derived_table(&world, "sales_order", sql, "decimals").await;
+    let text = format!(
+        "{}  wide: {{ type: lake, url: \"{}\" }}\nchecks:\n  - {{ name: diff, type: table_match, left: pg.sales_order, right: wide.sales_order }}\n  - {{ name: same, type: table_match, left: pg.sales_order, right: wide.sales_order, left_where: \"order_id <> 7\", right_where: \"order_id <> 7\" }}\n",
+        world.sources_yaml(),
+        local.path().display()
+    );
+    let file = parse_rule_text(Path::new("decimals.yml"), &text, &world.vars()).unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    let diff = report.results().find(|r| r.name == "diff").unwrap();
+    assert_eq!(diff.metrics["changed"], json!(1), "{}", diff.message);
+    assert_eq!(changed_columns(diff, "order_id=7"), vec!["total_amount"]);
+    let same = report.results().find(|r| r.name == "same").unwrap();
+    assert_eq!(
+        same.status,
+        Status::Pass,
+        "numeric(10,2) equals Decimal(14,4) value for value: {}",
+        same.message
+    );
+}
+
+#[tokio::test]
+async fn a_change_in_any_type_is_found_in_its_column() {
+    let world = world().await;
+    let pg_url = scratch_database(|db| world.pg.url(db), "vectors_diff", VECTORS_SQL).await;
+    let same = tempfile::tempdir().unwrap();
+    write_parquet_table(same.path(), "vectors", &vectors_batch());
+    // Row 4 changed in every column but the key, each by the smallest step its type allows.
+    let changed = tempfile::tempdir().unwrap();
+    let ctx = SessionContext::new();
+    ctx.register_batch("v", vectors_batch()).unwrap();
+    let altered = ctx
+        .sql(
+            "SELECT id, CASE WHEN id = 4 THEN i2 - 1 ELSE i2 END AS i2,
+                    CASE WHEN id = 4 THEN num - 0.001 ELSE num END AS num,
+                    CASE WHEN id = 4 THEN '123456789012345678901234567890.51' ELSE num_text END AS num_text,
+                    CASE WHEN id = 4 THEN CAST('-Infinity' AS DOUBLE) ELSE f8 END AS f8,
+                    CASE WHEN id = 4 THEN CAST(1.0 AS REAL) ELSE f4 END AS f4,
+                    CASE WHEN id = 4 THEN 'Zoë ''漢字''|~ ' ELSE t END AS t,
+                    CASE WHEN id = 4 THEN '~~' ELSE t2 END AS t2,
+                    CASE WHEN id = 4 THEN 'y' ELSE c END AS c,
+                    CASE WHEN id = 4 THEN false ELSE b END AS b,
+                    CASE WHEN id = 4 THEN d - INTERVAL '1 day' ELSE d END AS d,
+                    CASE WHEN id = 4 THEN ts - INTERVAL '1 microsecond' ELSE ts END AS ts,
+                    CASE WHEN id = 4 THEN tstz + INTERVAL '1 microsecond' ELSE tstz END AS tstz,
+                    CASE WHEN id = 4 THEN tstz_ms - INTERVAL '1 millisecond' ELSE tstz_ms END AS tstz_ms,
+                    CASE WHEN id = 4 THEN X'DEADBEEE' ELSE by END AS by,
+                    CASE WHEN id = 4 THEN 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFE' ELSE u END AS u,
+                    u_bin,
+                    CASE WHEN id = 4 THEN 'null ' ELSE j END AS j
+             FROM v",
+        )
+        .await
+        .unwrap();
+    let batches = altered.collect().await.unwrap();
+    write_parquet_table(changed.path(), "vectors", &batches[0]);
+    let text = format!(
+        "sources:\n  pg: {{ type: postgres, url: \"{pg_url}\", schema: public }}\n  same: {{ type: lake, url: \"{}\" }}\n  changed: {{ type: lake, url: \"{}\" }}\n\
+         checks:\n  - {{ name: same, type: table_match, left: pg.vectors, right: same.vectors }}\n  - {{ name: changed, type: table_match, left: pg.vectors, right: changed.vectors }}\n",
+        same.path().display(),
+        changed.path().display()
+    );
+    let file = parse_rule_text(Path::new("vectors.yml"), &text, &Arc::new(Vars::new())).unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    let same = report.results().find(|r| r.name == "same").unwrap();
+    assert_eq!(
+        same.status,
+        Status::Pass,
+        "{} {:?}",
+        same.message,
+        same.error
+    );
+    assert_eq!(same.metrics["matched"], json!(4));
+    let changed = report.results().find(|r| r.name == "changed").unwrap();
+    assert_eq!(
+        changed.metrics["changed"],
+        json!(1),
+        "{} {:?}",
+        changed.message,
+        changed.error
+    );
+    let mut expected: Vec<String> = [
+        "i2", "num", "num_text", "f8", "f4", "t", "t2", "c", "b", "d", "ts", "tstz", "tstz_ms",
+        "by", "u", "j",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    expected.sort();
+    assert_eq!(changed_columns(changed, "id=4"), expected);
+}
