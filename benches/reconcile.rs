@@ -15,32 +15,54 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{ArrayRef, Decimal128Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Decimal128Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::SinkExt;
 use lakecheck::demo::ThrowawayPostgres;
 
-const CITIES: [&str; 8] = ["Austin", "Denver", "Seattle", "Boston", "Miami", "Phoenix", "Portland", "San José"];
+const CITIES: [&str; 8] = [
+    "Austin",
+    "Denver",
+    "Seattle",
+    "Boston",
+    "Miami",
+    "Phoenix",
+    "Portland",
+    "San José",
+];
 const STATES: [&str; 8] = ["TX", "CO", "WA", "MA", "FL", "AZ", "OR", "CA"];
 const FIRST: [&str; 8] = ["José", "Zoë", "Ana", "John", "Mei", "Priya", "Olga", "Liam"];
-const LAST: [&str; 8] = ["Núñez", "Müller", "O'Brien", "Smith", "Nguyễn", "Patel", "Rossi", "Brown"];
+const LAST: [&str; 8] = [
+    "Núñez", "Müller", "O'Brien", "Smith", "Nguyễn", "Patel", "Rossi", "Brown",
+];
 
 fn batch(start: usize, len: usize) -> RecordBatch {
     let ids: Vec<i32> = (start..start + len).map(|i| i as i32 + 1).collect();
     let pick = |set: &[&'static str; 8], salt: usize| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(ids.iter().map(|i| set[(*i as usize * 7 + salt) % 8])))
+        Arc::new(StringArray::from_iter_values(
+            ids.iter().map(|i| set[(*i as usize * 7 + salt) % 8]),
+        ))
     };
-    let emails = StringArray::from_iter_values(ids.iter().map(|i| format!("customer{i}@example.com")));
-    let value = Decimal128Array::from_iter_values(ids.iter().map(|i| (*i as i128 * 7919) % 10_000_000))
-        .with_precision_and_scale(12, 2)
-        .unwrap();
+    let emails =
+        StringArray::from_iter_values(ids.iter().map(|i| format!("customer{i}@example.com")));
+    let value =
+        Decimal128Array::from_iter_values(ids.iter().map(|i| (*i as i128 * 7919) % 10_000_000))
+            .with_precision_and_scale(12, 2)
+            .unwrap();
     let base = 1_767_225_600_000_000i64; // 2026-01-01T00:00:00Z
-    let updated = TimestampMicrosecondArray::from_iter_values(ids.iter().map(|i| base + *i as i64 * 1_000_003))
-        .with_timezone("UTC");
+    let updated = TimestampMicrosecondArray::from_iter_values(
+        ids.iter().map(|i| base + *i as i64 * 1_000_003),
+    )
+    .with_timezone("UTC");
     RecordBatch::try_from_iter(vec![
-        ("customer_id", Arc::new(Int32Array::from(ids.clone())) as ArrayRef),
+        (
+            "customer_id",
+            Arc::new(Int32Array::from(ids.clone())) as ArrayRef,
+        ),
         ("first_name", pick(&FIRST, 1)),
         ("last_name", pick(&LAST, 3)),
         ("email", Arc::new(emails) as ArrayRef),
@@ -53,10 +75,14 @@ fn batch(start: usize, len: usize) -> RecordBatch {
 }
 
 async fn load(pg: &ThrowawayPostgres, lake: &Path, rows: usize) {
-    let (admin, connection) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls).await.unwrap();
+    let (admin, connection) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     admin.batch_execute("CREATE DATABASE bench").await.unwrap();
-    let (client, connection) = tokio_postgres::connect(&pg.url("bench"), tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&pg.url("bench"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     client
         .batch_execute(
@@ -73,17 +99,25 @@ async fn load(pg: &ThrowawayPostgres, lake: &Path, rows: usize) {
         .build();
     let file = std::fs::File::create(dir.join("part-0.parquet")).unwrap();
     let mut writer = ArrowWriter::try_new(file, batch(0, 1).schema(), Some(props)).unwrap();
-    let sink = client.copy_in::<_, Bytes>("COPY customers FROM STDIN (FORMAT csv)").await.unwrap();
+    let sink = client
+        .copy_in::<_, Bytes>("COPY customers FROM STDIN (FORMAT csv)")
+        .await
+        .unwrap();
     futures::pin_mut!(sink);
     let chunk = 100_000;
     for start in (0..rows).step_by(chunk) {
         let b = batch(start, chunk.min(rows - start));
         writer.write(&b).unwrap();
-        sink.send(Bytes::from(lakecheck::demo::autocorp::to_csv(&b, false))).await.unwrap();
+        sink.send(Bytes::from(lakecheck::demo::autocorp::to_csv(&b, false)))
+            .await
+            .unwrap();
     }
     sink.close().await.unwrap();
     writer.close().unwrap();
-    client.batch_execute("VACUUM ANALYZE customers").await.unwrap();
+    client
+        .batch_execute("VACUUM ANALYZE customers")
+        .await
+        .unwrap();
 }
 
 /// Runs `lakecheck run` on `rules` and returns (wall seconds, peak RSS in MB, exit code).
@@ -99,14 +133,21 @@ fn measure(binary: &Path, rules: &Path, out: &Path) -> (f64, f64, i32) {
         .expect("run lakecheck under /usr/bin/time (Debian package `time`)");
     let wall = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let rss_kb: f64 = stderr.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(f64::NAN);
+    let rss_kb: f64 = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(f64::NAN);
     (wall, rss_kb / 1024.0, output.status.code().unwrap_or(-1))
 }
 
 fn lakecheck_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/reconcile-<hash> → target/<profile>/lakecheck
-    exe.parent().and_then(Path::parent).unwrap().join("lakecheck")
+    exe.parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("lakecheck")
 }
 
 #[tokio::main]
@@ -114,15 +155,27 @@ async fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` asks for a list; this harness only runs on purpose.
     }
-    let rows: usize = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_200_000);
+    let rows: usize = std::env::var("BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_200_000);
     let binary = lakecheck_binary();
-    assert!(binary.is_file(), "build the binary first: cargo build --profile perf (scripts/bench does)");
+    assert!(
+        binary.is_file(),
+        "build the binary first: cargo build --profile perf (scripts/bench does)"
+    );
     let work = tempfile::tempdir().unwrap();
     let lake = work.path().join("lake");
-    let pg = tokio::task::spawn_blocking(ThrowawayPostgres::start).await.unwrap().unwrap();
+    let pg = tokio::task::spawn_blocking(ThrowawayPostgres::start)
+        .await
+        .unwrap()
+        .unwrap();
     let started = Instant::now();
     load(&pg, &lake, rows).await;
-    eprintln!("loaded {rows} rows into PostgreSQL and Parquet in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {rows} rows into PostgreSQL and Parquet in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let rules = work.path().join("bench.yml");
     std::fs::write(
         &rules,
@@ -143,7 +196,9 @@ async fn main() {
         assert_eq!(code, 0, "identical tables must pass");
         report.push(("identical", run, wall, rss));
     }
-    let (client, connection) = tokio_postgres::connect(&pg.url("bench"), tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&pg.url("bench"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     client
         .batch_execute(&format!(
@@ -159,18 +214,35 @@ async fn main() {
         assert_eq!(code, 1, "differences must fail the check");
         report.push(("1 changed + 1 missing", run, wall, rss));
     }
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("lakecheck.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("lakecheck.json")).unwrap()).unwrap();
     let metrics = &json["suites"][0]["results"][0]["metrics"];
     println!("rows: {rows}");
-    println!("found: missing {} changed {} ({})", metrics["missing_keys"], metrics["changed_keys"], json["suites"][0]["results"][0]["message"]);
-    println!("{:<24} {:>4} {:>9} {:>12}", "scenario", "run", "wall (s)", "peak RSS (MB)");
+    println!(
+        "found: missing {} changed {} ({})",
+        metrics["missing_keys"],
+        metrics["changed_keys"],
+        json["suites"][0]["results"][0]["message"]
+    );
+    println!(
+        "{:<24} {:>4} {:>9} {:>12}",
+        "scenario", "run", "wall (s)", "peak RSS (MB)"
+    );
     for (scenario, run, wall, rss) in &report {
         println!("{scenario:<24} {run:>4} {wall:>9.3} {rss:>12.1}");
     }
     std::io::stdout().flush().unwrap();
     if let Ok(path) = std::env::var("BENCH_KEEP_POSTGRES_FOR") {
         // scripts/bench-reladiff times the peer tool against the same server and files.
-        std::fs::write(&path, format!("{}\n{}\n", pg.url("bench"), lake.join("customers/part-0.parquet").display())).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n{}\n",
+                pg.url("bench"),
+                lake.join("customers/part-0.parquet").display()
+            ),
+        )
+        .unwrap();
         eprintln!("keeping PostgreSQL and the lake until stdin closes ({path})");
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line);

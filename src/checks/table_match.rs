@@ -80,6 +80,13 @@ impl TableMatch {
         let right_source = probe.source(&self.right.source)?.clone();
         let (left_columns, right_columns) =
             tokio::try_join!(probe.columns(&self.left), probe.columns(&self.right))?;
+        for (source, table) in [(&left_source, &self.left), (&right_source, &self.right)] {
+            if let Some(caveat) = source.caveat(&table.table).await? {
+                return Err(CheckError::Unexpected(format!(
+                    "cannot reconcile {table}: {caveat}"
+                )));
+            }
+        }
         let key = match &self.key {
             Some(key) => key.clone(),
             None => match left_source.primary_key(&self.left.table).await? {

@@ -74,6 +74,20 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
     };
     let lake_dir = std::path::absolute(&lake_dir)?;
     write_local_lake(&lake_dir, &tables).await?;
+    // Changes after the full load, captured the way DMS does (CDC files with `Op`).
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("autocorp"), tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(connection);
+    let store = LocalFileSystem::new_with_prefix(&lake_dir)?;
+    autocorp::apply_cdc(
+        &client,
+        &store,
+        &StorePath::default(),
+        &autocorp::cdc_changes(&tables),
+    )
+    .await?;
+    drop(client);
+    let _ = task.await;
     println!(
         "  postgres: 127.0.0.1:{} (database autocorp)\n  lake:     {}",
         cluster.port(),

@@ -466,6 +466,43 @@ impl<'a> MapReader<'a> {
             .collect()
     }
 
+    /// Nested mapping of names to lists of strings (`{ orders: [order_id], parts: id }`).
+    pub fn string_list_map(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Vec<(String, Vec<String>)>, RuleError> {
+        let Some(node) = self.node(key) else {
+            return Ok(Vec::new());
+        };
+        let Node::Mapping(map) = node else {
+            return Err(self.ctx.error(
+                node.span(),
+                format!(
+                    "`{key}` in {} must be a mapping, found {}",
+                    self.what,
+                    node_kind(node)
+                ),
+            ));
+        };
+        let what = format!("`{key}` of {}", self.what);
+        let mut out = Vec::new();
+        for (name, value) in map.iter() {
+            let items: Vec<&Node> = match value {
+                Node::Sequence(seq) => seq.iter().collect(),
+                other => vec![other],
+            };
+            let values = items
+                .into_iter()
+                .map(|item| {
+                    let scalar = self.scalar(name.as_str(), item)?;
+                    self.ctx.scalar_text(scalar, &what)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push((name.as_str().to_string(), values));
+        }
+        Ok(out)
+    }
+
     /// Rejects keys nobody asked for, naming the closest known key.
     pub fn finish(&self) -> Result<(), RuleError> {
         for key in self.map.keys() {

@@ -27,11 +27,13 @@ use object_store::ObjectStore;
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::dms::{self, ChangeCapture, DmsOptions};
 use super::{columns, Column, Rows, Source, SourceError, SourceKind};
 use crate::reconcile::Canon;
 use crate::rules::{MapReader, RuleError};
 use crate::sql::quote_ident;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::datasource::MemTable;
 
 pub const KIND: SourceKind = SourceKind {
     name: "lake",
@@ -63,6 +65,8 @@ struct LakeOptions {
     extension: String,
     csv_delimiter: u8,
     csv_header: bool,
+    /// `layout: dms`: tables are AWS DMS full-load + CDC folders, rebuilt to current state.
+    dms: Option<DmsOptions>,
 }
 
 /// A lake source: one DataFusion session whose default schema lists the table folders.
@@ -70,6 +74,7 @@ pub struct LakeSource {
     name: String,
     root: Url,
     ctx: SessionContext,
+    tables: Arc<TableFolders>,
 }
 
 impl std::fmt::Debug for LakeSource {
@@ -118,6 +123,7 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
         }
     };
     let csv_header = options.bool("header")?.map(|h| h.value).unwrap_or(true);
+    let dms = parse_layout(name, options, format)?;
     let storage_location = options.location_of("storage");
     let storage = options.string_map("storage")?;
     options.finish()?;
@@ -151,6 +157,7 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
         extension,
         csv_delimiter,
         csv_header,
+        dms,
     };
     let config = SessionConfig::new().with_information_schema(false);
     let state = SessionStateBuilder::new()
@@ -163,12 +170,13 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
         options: lake_options,
         state,
         opened: Mutex::new(HashMap::new()),
+        captures: Mutex::new(HashMap::new()),
     });
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     crate::reconcile::udf::register(&ctx);
     ctx.catalog("datafusion")
         .expect("default catalog")
-        .register_schema("public", tables)
+        .register_schema("public", tables.clone())
         .map_err(|e| {
             RuleError::new(
                 url.location.clone(),
@@ -179,6 +187,66 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
         name: name.to_string(),
         root,
         ctx,
+        tables,
+    }))
+}
+
+/// Reads `layout` and the DMS options, which only make sense with `layout: dms`.
+fn parse_layout(
+    name: &str,
+    options: &mut MapReader,
+    format: LakeFormat,
+) -> Result<Option<DmsOptions>, RuleError> {
+    let layout = options.string("layout")?;
+    let keys_location = options.location_of("keys");
+    let keys = options.string_list_map("keys")?;
+    let timestamp_column = options.string("timestamp_column")?;
+    let as_of = options.string("as_of")?;
+    let is_dms = match &layout {
+        None => false,
+        Some(l) if l.value == "plain" => false,
+        Some(l) if l.value == "dms" => true,
+        Some(l) => {
+            return Err(RuleError::new(l.location.clone(), format!("unknown layout `{}` in source `{name}`", l.value))
+                .with_help("expected one of: `plain` (files directly in the table folder), `dms` (AWS DMS full load + CDC)"))
+        }
+    };
+    if !is_dms {
+        if !keys.is_empty() || timestamp_column.is_some() || as_of.is_some() {
+            return Err(RuleError::new(
+                keys_location,
+                format!(
+                    "`keys`, `timestamp_column` and `as_of` of source `{name}` need `layout: dms`"
+                ),
+            )
+            .with_help("add `layout: dms`, or remove them"));
+        }
+        return Ok(None);
+    }
+    if format != LakeFormat::Parquet {
+        return Err(RuleError::new(
+            options.location_of("format"),
+            format!("`layout: dms` of source `{name}` reads Parquet only"),
+        ));
+    }
+    let as_of = match as_of {
+        None => None,
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(&text.value)
+                .map_err(|e| {
+                    RuleError::new(
+                        text.location.clone(),
+                        format!("`as_of` of source `{name}` is not a time: {e}"),
+                    )
+                    .with_help("write RFC 3339 UTC, e.g. `as_of: \"2026-11-22T00:00:00Z\"`")
+                })?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    Ok(Some(DmsOptions {
+        keys: keys.into_iter().collect(),
+        timestamp_column: timestamp_column.map(|t| t.value),
+        as_of,
     }))
 }
 
@@ -265,6 +333,24 @@ impl Source for LakeSource {
             .collect())
     }
 
+    async fn caveat(&self, table: &str) -> Result<Option<String>, SourceError> {
+        if self.tables.options.dms.is_none() {
+            return Ok(None);
+        }
+        self.tables
+            .open(table)
+            .await
+            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        let capture = self.tables.captures.lock().await.get(table).cloned();
+        Ok((capture == Some(ChangeCapture::InsertsOnly)).then(|| {
+            format!(
+                "`{table}` holds insert-only DMS change data (CDC files without an `{}` column): updates and deletes \
+                 cannot be reconciled; enable DMS `IncludeOpForFullLoad`/`CdcInsertsAndUpdates` or compare counts only",
+                dms::OP_COLUMN
+            )
+        }))
+    }
+
     fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
         format!(
             "lakecheck_canon('{}', {})",
@@ -348,6 +434,8 @@ struct TableFolders {
     /// Used to infer file schemas; shares the object stores of the querying session.
     state: SessionState,
     opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    /// How each DMS table's changes were captured, once opened.
+    captures: Mutex<HashMap<String, ChangeCapture>>,
 }
 
 impl std::fmt::Debug for TableFolders {
@@ -383,6 +471,38 @@ impl TableFolders {
                     .count()
             })
             .unwrap_or(0);
+        if let Some(dms) = &self.options.dms {
+            let rebuilt = dms::rebuild(store.as_ref(), table_url.prefix(), name, dms).await;
+            let rebuilt = match rebuilt {
+                Ok(rebuilt) => rebuilt,
+                Err(_)
+                    if files == 0
+                        && !self
+                            .has_files_below(store.as_ref(), table_url.prefix())
+                            .await =>
+                {
+                    let message = self
+                        .missing_table_message(name, &folder, store.as_ref())
+                        .await;
+                    return Err(DataFusionError::External(message.into()));
+                }
+                Err(e) => {
+                    return Err(DataFusionError::External(
+                        format!("DMS table `{name}`: {e}").into(),
+                    ))
+                }
+            };
+            self.captures
+                .lock()
+                .await
+                .insert(name.to_string(), rebuilt.capture);
+            let table: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(
+                rebuilt.batch.schema(),
+                vec![vec![rebuilt.batch]],
+            )?);
+            opened.insert(name.to_string(), table.clone());
+            return Ok(table);
+        }
         if files == 0 {
             let message = self
                 .missing_table_message(name, &folder, store.as_ref())
@@ -406,6 +526,19 @@ impl TableFolders {
         let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
         opened.insert(name.to_string(), table.clone());
         Ok(table)
+    }
+
+    async fn has_files_below(
+        &self,
+        store: &dyn ObjectStore,
+        prefix: &object_store::path::Path,
+    ) -> bool {
+        use futures::StreamExt;
+        store
+            .list(Some(prefix))
+            .next()
+            .await
+            .is_some_and(|r| r.is_ok())
     }
 
     async fn missing_table_message(

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::rules::{MapReader, RuleError};
 
 pub mod columns;
+pub mod dms;
 pub mod lake;
 pub mod postgres;
 
@@ -54,6 +55,11 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn canonical_sql(&self, column: &Column, canon: crate::reconcile::Canon) -> String;
     /// SQL for the cross-engine 64-bit hash of a text expression (`reconcile::hash`).
     fn hash_sql(&self, text: &str) -> String;
+    /// A limit on what `table` can prove, e.g. insert-only change capture that hides updates
+    /// and deletes. Reconciling checks refuse such tables instead of reporting false mismatches.
+    async fn caveat(&self, _table: &str) -> Result<Option<String>, SourceError> {
+        Ok(None)
+    }
     /// How many queries over disjoint parts of a table are worth running at once.
     fn parallel_queries(&self) -> usize {
         1

@@ -4,6 +4,7 @@
 
 mod checks;
 mod cli;
+mod dms;
 mod harness;
 mod reconcile;
 mod reports;
