@@ -13,6 +13,7 @@ use crate::rules::{Location, MapReader, RuleError};
 use crate::sources::{Rows, Source, SourceError, SourceSet};
 
 mod accepted_values;
+mod aggregate_match;
 mod condition;
 mod not_null;
 mod range;
@@ -44,6 +45,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     sql::KIND,
     schema_match::KIND,
     table_match::KIND,
+    aggregate_match::KIND,
 ];
 
 /// How many failing rows a result shows.

@@ -60,6 +60,11 @@ pub trait Source: Send + Sync + fmt::Debug {
     async fn caveat(&self, _table: &str) -> Result<Option<String>, SourceError> {
         Ok(None)
     }
+    /// SQL applying aggregate `function` (`min`, `max`) to `column`, ordering text bytewise so
+    /// both engines agree on which value is smallest.
+    fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {
+        format!("{function}({})", crate::sql::quote_ident(&column.name))
+    }
     /// How many queries over disjoint parts of a table are worth running at once.
     fn parallel_queries(&self) -> usize {
         1

@@ -267,6 +267,17 @@ impl Source for PostgresSource {
         format!("hashtextextended({text}, 0)")
     }
 
+    fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {
+        let ident = quote_ident(&column.name);
+        match column.logical {
+            // The database's collation may order text differently from byte order.
+            LogicalType::Text | LogicalType::PaddedText => {
+                format!("{function}({ident} COLLATE \"C\")")
+            }
+            _ => format!("{function}({ident})"),
+        }
+    }
+
     fn parallel_queries(&self) -> usize {
         // One backend uses one core: spread segment checksums over the pool, up to the cores
         // this machine has (loopback servers share them with us).

@@ -680,3 +680,87 @@ async fn a_change_in_any_type_is_found_in_its_column() {
     expected.sort();
     assert_eq!(changed_columns(changed, "id=4"), expected);
 }
+
+fn differing_measures(result: &lakecheck::results::CheckResult) -> Vec<(String, String)> {
+    result
+        .samples
+        .as_ref()
+        .map(|s| {
+            s.rows
+                .iter()
+                .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn aggregate_profiles_agree_across_engines_and_name_what_differs() {
+    let world = world().await;
+    let changed = derived_table(&world, "customers", CUSTOMER_CHANGES, "aggregates").await;
+    let wide_sql = "SELECT order_id, customer_id, order_date, status,
+                      CAST(CASE WHEN order_id = 7 THEN total_amount + 0.01 ELSE total_amount END AS DECIMAL(14,4)) AS total_amount,
+                      created_at, updated_at FROM sales_order";
+    let wide = derived_table(&world, "sales_order", wide_sql, "aggregates-wide").await;
+    let text = format!(
+        "{}  changed: {{ type: lake, url: \"{}\" }}\n  wide: {{ type: lake, url: \"{}\" }}\nchecks:\n\
+         \x20 - {{ name: lake, type: aggregate_match, left: pg.sales_order, right: lake.sales_order }}\n\
+         \x20 - {{ name: s3, type: aggregate_match, left: pg.customers, right: s3.customers }}\n\
+         \x20 - {{ name: changed, type: aggregate_match, left: pg.customers, right: changed.customers }}\n\
+         \x20 - {{ name: wide, type: aggregate_match, left: pg.sales_order, right: wide.sales_order }}\n\
+         \x20 - {{ name: wide without 7, type: aggregate_match, left: pg.sales_order, right: wide.sales_order, left_where: \"order_id <> 7\", right_where: \"order_id <> 7\" }}\n\
+         \x20 - {{ name: tolerated, type: aggregate_match, left: pg.sales_order, right: wide.sales_order, columns: [total_amount], distinct: false, tolerance: 0.01% }}\n",
+        world.sources_yaml(),
+        changed.path().display(),
+        wide.path().display()
+    );
+    let file = parse_rule_text(Path::new("aggregates.yml"), &text, &world.vars()).unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
+    let lake = get("lake");
+    assert_eq!(
+        lake.status,
+        Status::Pass,
+        "{} {:?} {:?}",
+        lake.message,
+        lake.error,
+        lake.samples
+    );
+    // rows + 7 columns x (non_null, distinct, min, max) + sums of order_id, customer_id, total_amount
+    assert_eq!(lake.metrics["measures_compared"], json!(1 + 7 * 4 + 3));
+    assert_eq!(get("s3").status, Status::Pass, "{}", get("s3").message);
+    let changed = get("changed");
+    assert_eq!(changed.status, Status::Fail);
+    let measures = differing_measures(changed);
+    for expected in [
+        ("*", "rows"),
+        ("phone", "non_null"),
+        ("customer_id", "max"),
+        ("customer_id", "sum"),
+        ("email", "distinct"),
+    ] {
+        assert!(
+            measures.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} in {measures:?}"
+        );
+    }
+    let wide = get("wide");
+    assert_eq!(wide.status, Status::Fail);
+    assert!(
+        differing_measures(wide).contains(&("total_amount".into(), "sum".into())),
+        "{:?}",
+        differing_measures(wide)
+    );
+    assert_eq!(
+        get("wide without 7").status,
+        Status::Pass,
+        "{}",
+        get("wide without 7").message
+    );
+    assert_eq!(
+        get("tolerated").status,
+        Status::Pass,
+        "{}",
+        get("tolerated").message
+    );
+}

@@ -1,0 +1,364 @@
+//! `aggregate_match`: per-column profiles (rows, non-null count, distinct count, min, max, sum)
+//! agree between two tables in any engines. The cheap check for huge tables: one scan a side,
+//! values compared in canonical form, float sums within a relative tolerance.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
+use crate::reconcile::canonical::{self, Canon};
+use crate::rules::RuleError;
+use crate::sources::{Column, Rows, Source};
+use crate::sql::quote_ident;
+
+pub const KIND: CheckKind = CheckKind {
+    name: "aggregate_match",
+    summary: "per-column count, nulls, distinct, min, max and sum agree between two tables",
+    parse,
+};
+
+#[derive(Debug)]
+struct AggregateMatch {
+    left: TableRef,
+    right: TableRef,
+    columns: Option<Vec<String>>,
+    exclude: Vec<String>,
+    mapping: Vec<(String, String)>,
+    left_filter: Option<String>,
+    right_filter: Option<String>,
+    /// Relative tolerance for sums and counts (0 = exact); float sums default to 1e-9.
+    tolerance: f64,
+    distinct: bool,
+}
+
+fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
+    let left = reader.table("left")?;
+    let right = reader.table("right")?;
+    let columns = reader
+        .map
+        .string_list("columns")?
+        .map(|l| l.into_iter().map(|c| c.value).collect());
+    let exclude = reader
+        .map
+        .string_list("exclude")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.value)
+        .collect();
+    let mapping = reader.map.string_map("mapping")?;
+    let left_filter = reader.filter("left_where")?;
+    let right_filter = reader.filter("right_where")?;
+    let tolerance = match reader.map.string("tolerance")? {
+        None => 0.0,
+        Some(t) => t
+            .value
+            .trim()
+            .strip_suffix('%')
+            .and_then(|p| p.trim().parse::<f64>().ok())
+            .filter(|p| p.is_finite() && *p >= 0.0)
+            .map(|p| p / 100.0)
+            .ok_or_else(|| {
+                RuleError::new(
+                    t.location.clone(),
+                    format!(
+                        "`tolerance` in {} must be a percentage, found `{}`",
+                        reader.what(),
+                        t.value
+                    ),
+                )
+                .with_help("e.g. `tolerance: 0.01%`")
+            })?,
+    };
+    let distinct = reader.map.bool("distinct")?.is_none_or(|d| d.value);
+    Ok(Arc::new(AggregateMatch {
+        left,
+        right,
+        columns,
+        exclude,
+        mapping,
+        left_filter,
+        right_filter,
+        tolerance,
+        distinct,
+    }))
+}
+
+/// One measure of one column as both sides report it.
+struct Measure {
+    column: String,
+    name: &'static str,
+    left: Option<String>,
+    right: Option<String>,
+    /// Compare as numbers with this relative tolerance, else as canonical text.
+    numeric_tolerance: Option<f64>,
+}
+
+impl Measure {
+    fn agrees(&self) -> bool {
+        match (self.numeric_tolerance, &self.left, &self.right) {
+            (Some(tolerance), Some(l), Some(r)) => match (l.parse::<f64>(), r.parse::<f64>()) {
+                (Ok(l), Ok(r)) => (l - r).abs() <= tolerance * l.abs().max(r.abs()) || l == r,
+                _ => l == r,
+            },
+            _ => self.left == self.right,
+        }
+    }
+}
+
+impl AggregateMatch {
+    fn select(
+        &self,
+        source: &Arc<dyn Source>,
+        table: &TableRef,
+        filter: Option<&str>,
+        columns: &[(Column, Canon)],
+    ) -> String {
+        let mut inner = vec!["count(*) AS row_count".to_string()];
+        let mut outer = vec!["row_count".to_string()];
+        for (i, (column, canon)) in columns.iter().enumerate() {
+            let ident = quote_ident(&column.name);
+            inner.push(format!("count({ident}) AS non_null_{i}"));
+            outer.push(format!("non_null_{i}"));
+            if self.distinct {
+                inner.push(format!("count(DISTINCT {ident}) AS distinct_{i}"));
+                outer.push(format!("distinct_{i}"));
+            }
+            for function in ["min", "max"] {
+                let alias = format!("{function}_{i}");
+                inner.push(format!(
+                    "{} AS {alias}",
+                    source.ordered_aggregate_sql(function, column)
+                ));
+                let aggregated = Column {
+                    name: alias.clone(),
+                    ..column.clone()
+                };
+                outer.push(format!(
+                    "{} AS {alias}",
+                    source.canonical_sql(&aggregated, *canon)
+                ));
+            }
+            if let Some(sum_canon) = sum_canon(*canon) {
+                let alias = format!("sum_{i}");
+                inner.push(format!("sum({ident}) AS {alias}"));
+                let summed = Column {
+                    name: alias.clone(),
+                    logical: crate::sources::LogicalType::Decimal {
+                        precision: 0,
+                        scale: 0,
+                    },
+                    ..column.clone()
+                };
+                let rendered = match sum_canon {
+                    Canon::Float => format!("CAST({alias} AS DOUBLE PRECISION)"),
+                    _ => source.canonical_sql(&summed, Canon::Decimal),
+                };
+                outer.push(format!("{rendered} AS {alias}"));
+            }
+        }
+        let from = source.table_sql(&table.table);
+        let filter = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+        format!(
+            "SELECT {} FROM (SELECT {} FROM {from}{filter}) AS profile",
+            outer.join(", "),
+            inner.join(", ")
+        )
+    }
+}
+
+/// Sums are taken of numbers only; floats are summed as floats and compared with tolerance.
+fn sum_canon(canon: Canon) -> Option<Canon> {
+    match canon {
+        Canon::Int | Canon::Decimal => Some(Canon::Decimal),
+        Canon::Float => Some(Canon::Float),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Check for AggregateMatch {
+    fn default_name(&self) -> String {
+        format!("aggregate_match {} = {}", self.left, self.right)
+    }
+
+    fn tables(&self) -> Vec<TableRef> {
+        vec![self.left.clone(), self.right.clone()]
+    }
+
+    async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
+        let (left_source, right_source) = (
+            probe.source(&self.left.source)?.clone(),
+            probe.source(&self.right.source)?.clone(),
+        );
+        let (left_columns, right_columns) =
+            tokio::try_join!(probe.columns(&self.left), probe.columns(&self.right))?;
+        let excluded = |name: &str| self.exclude.iter().any(|e| e.eq_ignore_ascii_case(name));
+        let wanted: Vec<String> = match &self.columns {
+            Some(c) => c.clone(),
+            None => left_columns
+                .iter()
+                .map(|c| c.name.clone())
+                .filter(|n| !excluded(n))
+                .collect(),
+        };
+        let find = |columns: &[Column], name: &str| {
+            columns
+                .iter()
+                .find(|c| c.name == name)
+                .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+                .cloned()
+        };
+        let mut left_pairs = Vec::new();
+        let mut right_pairs = Vec::new();
+        let mut problems = Vec::new();
+        for name in &wanted {
+            let right_name = self
+                .mapping
+                .iter()
+                .find(|(l, _)| l == name)
+                .map(|(_, r)| r.as_str())
+                .unwrap_or(name);
+            match (find(&left_columns, name), find(&right_columns, right_name)) {
+                (Some(l), Some(r)) => match canonical::choose(&l, &r) {
+                    Ok(canon) => {
+                        left_pairs.push((l, canon));
+                        right_pairs.push((r, canon));
+                    }
+                    Err(problem) => problems.push(problem),
+                },
+                _ if self.columns.is_some() => {
+                    problems.push(format!("`{name}` is not a column of both tables"))
+                }
+                _ => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CheckError::Unexpected(format!(
+                "cannot profile {} against {}: {}",
+                self.left,
+                self.right,
+                problems.join("; ")
+            )));
+        }
+        let (l, r) = tokio::try_join!(
+            probe.query(
+                &self.left.source,
+                self.select(
+                    &left_source,
+                    &self.left,
+                    self.left_filter.as_deref(),
+                    &left_pairs
+                )
+            ),
+            probe.query(
+                &self.right.source,
+                self.select(
+                    &right_source,
+                    &self.right,
+                    self.right_filter.as_deref(),
+                    &right_pairs
+                )
+            )
+        )?;
+        let value = |rows: &Rows, column: &str| rows.first(column).map(str::to_string);
+        let count_tolerance = Some(self.tolerance);
+        let mut measures = vec![Measure {
+            column: "*".into(),
+            name: "rows",
+            left: value(&l, "row_count"),
+            right: value(&r, "row_count"),
+            numeric_tolerance: count_tolerance,
+        }];
+        for (i, (column, canon)) in left_pairs.iter().enumerate() {
+            let mut add = |name: &'static str, alias: String, numeric_tolerance: Option<f64>| {
+                measures.push(Measure {
+                    column: column.name.clone(),
+                    name,
+                    left: value(&l, &alias),
+                    right: value(&r, &alias),
+                    numeric_tolerance,
+                })
+            };
+            add("non_null", format!("non_null_{i}"), count_tolerance);
+            if self.distinct {
+                add("distinct", format!("distinct_{i}"), count_tolerance);
+            }
+            add("min", format!("min_{i}"), None);
+            add("max", format!("max_{i}"), None);
+            match sum_canon(*canon) {
+                Some(Canon::Float) => {
+                    add("sum", format!("sum_{i}"), Some(self.tolerance.max(1e-9)))
+                }
+                Some(_) if self.tolerance > 0.0 => {
+                    add("sum", format!("sum_{i}"), Some(self.tolerance))
+                }
+                Some(_) => add("sum", format!("sum_{i}"), None),
+                None => {}
+            }
+        }
+        let differing: Vec<&Measure> = measures.iter().filter(|m| !m.agrees()).collect();
+        let mut metrics = serde_json::Map::new();
+        metrics.insert("measures_compared".into(), json!(measures.len()));
+        metrics.insert("measures_differing".into(), json!(differing.len()));
+        metrics.insert(
+            "columns".into(),
+            json!(left_pairs.iter().map(|(c, _)| &c.name).collect::<Vec<_>>()),
+        );
+        metrics.insert("left_rows".into(), json!(value(&l, "row_count")));
+        metrics.insert("right_rows".into(), json!(value(&r, "row_count")));
+        let samples = (!differing.is_empty()).then(|| Rows {
+            columns: vec![
+                "column".into(),
+                "measure".into(),
+                self.left.to_string(),
+                self.right.to_string(),
+            ],
+            rows: differing
+                .iter()
+                .map(|m| {
+                    vec![
+                        Some(m.column.clone()),
+                        Some(m.name.to_string()),
+                        m.left.clone(),
+                        m.right.clone(),
+                    ]
+                })
+                .collect(),
+        });
+        Ok(Evaluation {
+            passed: differing.is_empty(),
+            observed: if differing.is_empty() {
+                format!(
+                    "{} measures over {} columns agree",
+                    measures.len(),
+                    left_pairs.len()
+                )
+            } else {
+                format!(
+                    "{} of {} measures differ ({})",
+                    differing.len(),
+                    measures.len(),
+                    differing
+                        .iter()
+                        .take(5)
+                        .map(|m| format!("{} {}", m.column, m.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            expected: if self.tolerance > 0.0 {
+                format!(
+                    "equal profiles (counts and sums within {}%)",
+                    self.tolerance * 100.0
+                )
+            } else {
+                "equal profiles".to_string()
+            },
+            failing_rows: None,
+            samples,
+            metrics,
+        })
+    }
+}
