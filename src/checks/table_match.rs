@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
 use crate::reconcile::canonical;
-use crate::reconcile::diff::{self, Plan, Side, SEGMENTS};
+use crate::reconcile::diff::{self, Plan, Segmenter, Side, SEGMENTS};
 use crate::rules::RuleError;
 use crate::sources::{Column, Rows};
 
@@ -176,6 +176,7 @@ impl TableMatch {
                 canons,
                 key_len: key.len(),
                 samples: self.samples,
+                segmenter: Segmenter::KeyHash,
             },
             ignored,
         ))
@@ -193,7 +194,8 @@ impl Check for TableMatch {
     }
 
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
-        let (plan, ignored) = self.plan(probe).await?;
+        let (mut plan, ignored) = self.plan(probe).await?;
+        plan.choose_segmenter(probe).await?;
         let outcome = diff::compare(probe, &plan).await?;
         let passed = outcome.missing == 0
             && outcome.extra == 0
@@ -234,6 +236,13 @@ impl Check for TableMatch {
         );
         metrics.insert("ignored_columns".into(), json!(ignored));
         metrics.insert("segments".into(), json!(SEGMENTS));
+        metrics.insert(
+            "segmented_by".into(),
+            json!(match plan.segmenter {
+                Segmenter::KeyRange { .. } => "key range",
+                Segmenter::KeyHash => "key hash",
+            }),
+        );
         metrics.insert(
             "differing_segments".into(),
             json!(outcome.differing_segments),

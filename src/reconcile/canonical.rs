@@ -13,7 +13,7 @@
 //! | `padded` | like text, trailing spaces removed | char(n) on either side |
 //! | `bool` | `t` / `f` | |
 //! | `date` | days since 1970-01-01 | |
-//! | `micros` / `millis` | microseconds since 1970-01-01 UTC (or since midnight for time), truncated to milliseconds for `millis` | timestamptz ≡ Timestamp(unit, tz); `millis` when either side stores only milliseconds (DMS option) |
+//! | `micros` / `millis` | the UTC wall-clock time as PostgreSQL prints it with DateStyle ISO (`2026-11-21 08:00:00.12`, fraction without trailing zeros; `HH:MM:SS[.f]` for time), truncated to milliseconds for `millis` | timestamptz ≡ Timestamp(unit, tz); `millis` when either side stores only milliseconds (DMS option) |
 //! | `binary` | lowercase hex | bytea, Binary |
 //! | `uuid` | lowercase `8-4-4-4-12` | uuid, text or FixedSizeBinary(16) |
 //!
@@ -130,8 +130,21 @@ pub fn postgres_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
         Canon::Text | Canon::Padded => format!("octet_length({as_text})::text || ':' || {as_text}"),
         Canon::Bool => format!("CASE {ident} WHEN true THEN 't' WHEN false THEN 'f' END"),
         Canon::Date => format!("({ident} - DATE '1970-01-01')::text"),
-        Canon::Micros => format!("(EXTRACT(EPOCH FROM {ident}) * 1000000)::int8::text"),
-        Canon::Millis => format!("(floor(EXTRACT(EPOCH FROM {ident}) * 1000)::int8 * 1000)::text"),
+        // Text output is cheaper in PostgreSQL than epoch arithmetic (numeric); the session pins
+        // DateStyle ISO, and `write_timestamp` reproduces the format.
+        Canon::Micros | Canon::Millis => {
+            let utc = match logical {
+                LogicalType::TimestampTz => format!("({ident} AT TIME ZONE 'UTC')"),
+                _ => ident.to_string(),
+            };
+            match (canon, logical) {
+                (Canon::Micros, _) => format!("{utc}::text"),
+                (_, LogicalType::Time) => {
+                    format!("date_trunc('milliseconds', DATE '2000-01-01' + {utc})::time::text")
+                }
+                _ => format!("date_trunc('milliseconds', {utc})::text"),
+            }
+        }
         Canon::Binary => format!("encode({ident}, 'hex')"),
         Canon::Uuid => format!("lower({as_text})"),
     };
@@ -210,6 +223,56 @@ pub fn write_float(out: &mut String, value: f64) {
         out.push_str("NaN");
     } else {
         let _ = write!(out, "{:016x}", value.to_bits());
+    }
+}
+
+/// A UTC instant given in microseconds since 1970-01-01 as PostgreSQL prints a `timestamp`
+/// with DateStyle ISO: `YYYY-MM-DD HH:MM:SS[.ffffff]`, trailing fractional zeros dropped,
+/// ` BC` for years before 1.
+pub fn write_timestamp(out: &mut String, micros: i64) {
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000) as u32;
+    match chrono::DateTime::from_timestamp(seconds, 0) {
+        Some(t) => {
+            use chrono::{Datelike, Timelike};
+            let year = t.year();
+            let shown = if year <= 0 { 1 - year } else { year };
+            let _ = write!(out, "{shown:04}-{:02}-{:02} ", t.month(), t.day());
+            write_clock(
+                out,
+                t.hour() as i64 * 3600 + t.minute() as i64 * 60 + t.second() as i64,
+                fraction,
+            );
+            if year <= 0 {
+                out.push_str(" BC");
+            }
+        }
+        None => {
+            let _ = write!(out, "out-of-range:{micros}");
+        }
+    }
+}
+
+/// Microseconds since midnight as PostgreSQL prints a `time`: `HH:MM:SS[.ffffff]`.
+pub fn write_time(out: &mut String, micros: i64) {
+    write_clock(
+        out,
+        micros.div_euclid(1_000_000),
+        micros.rem_euclid(1_000_000) as u32,
+    );
+}
+
+fn write_clock(out: &mut String, seconds_of_day: i64, fraction: u32) {
+    let (h, m, s) = (
+        seconds_of_day / 3600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60,
+    );
+    let _ = write!(out, "{h:02}:{m:02}:{s:02}");
+    if fraction > 0 {
+        let digits = format!("{fraction:06}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
     }
 }
 

@@ -43,6 +43,46 @@ pub struct Plan {
     /// How many leading columns form the key.
     pub key_len: usize,
     pub samples: usize,
+    pub segmenter: Segmenter,
+}
+
+/// How rows are grouped into segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segmenter {
+    /// Ranges of a single integer key: no hashing to place a row, and an index can serve a range.
+    KeyRange { min: i64, width: i64 },
+    /// Buckets of the key's hash: works for any key.
+    KeyHash,
+}
+
+impl Plan {
+    /// Picks key ranges when the key is one integer column, else key-hash buckets.
+    pub async fn choose_segmenter(&mut self, probe: &Probe) -> Result<(), CheckError> {
+        self.segmenter = Segmenter::KeyHash;
+        if self.key_len != 1 || self.canons[0] != Canon::Int {
+            return Ok(());
+        }
+        let (l, r) = tokio::try_join!(self.left.key_bounds(probe), self.right.key_bounds(probe))?;
+        let bounds = match (l, r) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (one, other) => one.or(other),
+        };
+        if let Some((min, max)) = bounds {
+            let span = (max as i128 - min as i128 + 1) as f64;
+            let width = (span / SEGMENTS as f64).ceil().max(1.0);
+            if width < i64::MAX as f64 / 2.0 {
+                self.segmenter = Segmenter::KeyRange {
+                    min,
+                    width: width as i64,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn segment_count(&self) -> i64 {
+        SEGMENTS
+    }
 }
 
 /// A row identified by its key: canonical key text (to match) and display text (to report).
@@ -88,17 +128,12 @@ impl Side {
     }
 
     fn row_hash_sql(&self, plan: &Plan) -> String {
-        let fields: Vec<String> = plan
-            .canons
+        let columns: Vec<(&Column, Canon)> = self
+            .columns
             .iter()
-            .enumerate()
-            .map(|(i, c)| self.field_sql(i, *c))
+            .zip(plan.canons.iter().copied())
             .collect();
-        self.source.hash_sql(&format!(
-            "concat_ws('{}', {})",
-            canonical::SEPARATOR,
-            fields.join(", ")
-        ))
+        self.source.row_hash_sql(&columns)
     }
 
     /// Display text of the key, e.g. `order_id=7, part_id=3`, built in SQL as text.
@@ -108,57 +143,116 @@ impl Side {
             .collect()
     }
 
-    /// Rows of the table with their key hash `kh` (and all columns), filtered.
-    fn keyed_rows_sql(&self, plan: &Plan) -> String {
+    fn filtered_table_sql(&self) -> String {
         let from = self.source.table_sql(&self.table.table);
-        let filter = self
-            .filter
-            .as_ref()
-            .map(|f| format!(" WHERE ({f})"))
-            .unwrap_or_default();
-        format!(
-            "SELECT {} AS lakecheck_kh, * FROM {from}{filter}",
-            self.source.hash_sql(&self.key_text_sql(plan))
-        )
+        match &self.filter {
+            Some(f) => format!("{from} WHERE ({f})"),
+            None => from,
+        }
     }
 
-    fn checksums_sql(&self, plan: &Plan, buckets: Option<(i64, i64)>) -> String {
-        let range = buckets
-            .map(|(lo, hi)| {
+    /// The table's rows (all columns), with `lakecheck_kh` when segments are key-hash buckets.
+    fn rows_sql(&self, plan: &Plan) -> String {
+        match plan.segmenter {
+            Segmenter::KeyRange { .. } => format!("SELECT * FROM {}", self.filtered_table_sql()),
+            Segmenter::KeyHash => {
+                let key: Vec<(&Column, Canon)> = self.columns[..plan.key_len]
+                    .iter()
+                    .zip(plan.canons.iter().copied())
+                    .collect();
                 format!(
-                    " WHERE (lakecheck_kh & {}) BETWEEN {lo} AND {hi}",
-                    SEGMENTS - 1
+                    "SELECT {} AS lakecheck_kh, * FROM {}",
+                    self.source.row_hash_sql(&key),
+                    self.filtered_table_sql()
                 )
-            })
+            }
+        }
+    }
+
+    fn key_ident(&self) -> String {
+        quote_ident(&self.columns[0].name)
+    }
+
+    /// SQL giving a row's segment number.
+    fn segment_sql(&self, plan: &Plan) -> String {
+        match plan.segmenter {
+            Segmenter::KeyRange { min, width } => {
+                format!("(({} - {min}) / {width})", self.key_ident())
+            }
+            Segmenter::KeyHash => format!("(lakecheck_kh & {})", SEGMENTS - 1),
+        }
+    }
+
+    /// SQL keeping rows of segments `lo..=hi` (a key range scan when segments are key ranges).
+    fn segment_range_sql(&self, plan: &Plan, lo: i64, hi: i64) -> String {
+        match plan.segmenter {
+            Segmenter::KeyRange { min, width } => {
+                format!(
+                    "{} BETWEEN {} AND {}",
+                    self.key_ident(),
+                    min + lo * width,
+                    min + (hi + 1) * width - 1
+                )
+            }
+            Segmenter::KeyHash => format!("{} BETWEEN {lo} AND {hi}", self.segment_sql(plan)),
+        }
+    }
+
+    /// SQL keeping rows of the listed segments.
+    fn segments_sql(&self, plan: &Plan, segments: &[i64]) -> String {
+        match plan.segmenter {
+            Segmenter::KeyRange { .. } => {
+                let mut ranges: Vec<(i64, i64)> = Vec::new();
+                for &segment in segments {
+                    match ranges.last_mut() {
+                        Some((_, hi)) if *hi + 1 == segment => *hi = segment,
+                        _ => ranges.push((segment, segment)),
+                    }
+                }
+                let parts: Vec<String> = ranges
+                    .iter()
+                    .map(|(lo, hi)| self.segment_range_sql(plan, *lo, *hi))
+                    .collect();
+                format!("({})", parts.join(" OR "))
+            }
+            Segmenter::KeyHash => {
+                let list = segments
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{} IN ({list})", self.segment_sql(plan))
+            }
+        }
+    }
+
+    fn checksums_sql(&self, plan: &Plan, segments: Option<(i64, i64)>) -> String {
+        let range = segments
+            .map(|(lo, hi)| format!(" WHERE {}", self.segment_range_sql(plan, lo, hi)))
             .unwrap_or_default();
         format!(
             "SELECT segment, count(*) AS row_count, bit_xor(row_hash) AS checksum FROM (\
-             SELECT (lakecheck_kh & {mask}) AS segment, {row_hash} AS row_hash FROM ({keyed}) AS keyed{range}\
+             SELECT {segment} AS segment, {row_hash} AS row_hash FROM ({rows}) AS keyed{range}\
              ) AS hashed GROUP BY segment",
-            mask = SEGMENTS - 1,
+            segment = self.segment_sql(plan),
             row_hash = self.row_hash_sql(plan),
-            keyed = self.keyed_rows_sql(plan),
+            rows = self.rows_sql(plan),
         )
     }
 
     fn rows_in_segments_sql(&self, plan: &Plan, segments: &[i64]) -> String {
-        let list = segments
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
         format!(
-            "SELECT {key_text} AS key_text, {row_hash} AS row_hash, {keys} FROM ({keyed}) AS keyed \
-             WHERE (lakecheck_kh & {mask}) IN ({list})",
+            "SELECT {key_text} AS key_text, {row_hash} AS row_hash, {keys} FROM ({rows}) AS keyed WHERE {filter}",
             key_text = self.key_text_sql(plan),
             row_hash = self.row_hash_sql(plan),
             keys = self.key_columns(plan).join(", "),
-            keyed = self.keyed_rows_sql(plan),
-            mask = SEGMENTS - 1,
+            rows = self.rows_sql(plan),
+            filter = self.segments_sql(plan, segments),
         )
     }
 
-    fn values_sql(&self, plan: &Plan, key_hashes: &[i64]) -> String {
+    /// Canonical and raw values of the rows with these canonical keys.
+    fn values_sql(&self, plan: &Plan, keys: &[String]) -> String {
         let fields: Vec<String> = plan
             .canons
             .iter()
@@ -166,18 +260,40 @@ impl Side {
             .map(|(i, c)| self.field_sql(i, *c))
             .collect();
         let raw: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
-        let list = key_hashes
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let filter = match plan.segmenter {
+            // The canonical text of an integer key is its digits.
+            Segmenter::KeyRange { .. } => format!("{} IN ({})", self.key_ident(), keys.join(", ")),
+            Segmenter::KeyHash => {
+                let hashes: Vec<String> = keys
+                    .iter()
+                    .map(|k| super::hash::pg_hash(k.as_bytes()).to_string())
+                    .collect();
+                format!("lakecheck_kh IN ({})", hashes.join(", "))
+            }
+        };
         format!(
-            "SELECT {key_text} AS key_text, {fields}, {raw} FROM ({keyed}) AS keyed WHERE lakecheck_kh IN ({list})",
+            "SELECT {key_text} AS key_text, {fields}, {raw} FROM ({rows}) AS keyed WHERE {filter}",
             key_text = self.key_text_sql(plan),
             fields = fields.join(", "),
             raw = raw.join(", "),
-            keyed = self.keyed_rows_sql(plan),
+            rows = self.rows_sql(plan),
         )
+    }
+
+    /// The smallest and largest key, for key-range segments.
+    async fn key_bounds(&self, probe: &Probe) -> Result<Option<(i64, i64)>, CheckError> {
+        let key = self.key_ident();
+        let rows = probe
+            .query(
+                &self.table.source,
+                format!(
+                    "SELECT min({key}) AS lo, max({key}) AS hi FROM {}",
+                    self.filtered_table_sql()
+                ),
+            )
+            .await?;
+        let value = |name: &str| rows.first(name).and_then(|v| v.parse::<i64>().ok());
+        Ok(value("lo").zip(value("hi")))
     }
 
     fn key_display(&self, plan: &Plan, values: &[Option<String>]) -> String {
@@ -204,14 +320,15 @@ impl Side {
         plan: &Plan,
     ) -> Result<BTreeMap<i64, (i64, i64)>, CheckError> {
         let parallel = self.source.parallel_queries().max(1) as i64;
+        let segments = plan.segment_count();
         let queries: Vec<String> = if parallel == 1 {
             vec![self.checksums_sql(plan, None)]
         } else {
-            let width = SEGMENTS / parallel;
+            let width = (segments + parallel - 1) / parallel;
             (0..parallel)
                 .map(|p| {
                     let hi = if p == parallel - 1 {
-                        SEGMENTS - 1
+                        segments - 1
                     } else {
                         (p + 1) * width - 1
                     };
@@ -286,7 +403,10 @@ pub async fn compare(probe: &Probe, plan: &Plan) -> Result<Outcome, CheckError> 
     };
     let mut differing: Vec<(i64, i64)> = Vec::new();
     let mut matched_rows = 0u64;
-    for segment in 0..SEGMENTS {
+    let mut ids: Vec<i64> = left.keys().chain(right.keys()).copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for segment in ids {
         let (l, r) = (left.get(&segment), right.get(&segment));
         if l == r {
             matched_rows += l.map(|(n, _)| *n as u64).unwrap_or(0);
@@ -397,19 +517,10 @@ async fn describe_changes(
     changed: &[(String, String)],
     outcome: &mut Outcome,
 ) -> Result<(), CheckError> {
-    let key_hashes: Vec<i64> = changed
-        .iter()
-        .map(|(key, _)| super::hash::pg_hash(key.as_bytes()))
-        .collect();
+    let keys: Vec<String> = changed.iter().map(|(key, _)| key.clone()).collect();
     let (l, r) = tokio::try_join!(
-        probe.query(
-            &plan.left.table.source,
-            plan.left.values_sql(plan, &key_hashes)
-        ),
-        probe.query(
-            &plan.right.table.source,
-            plan.right.values_sql(plan, &key_hashes)
-        )
+        probe.query(&plan.left.table.source, plan.left.values_sql(plan, &keys)),
+        probe.query(&plan.right.table.source, plan.right.values_sql(plan, &keys))
     )?;
     let by_key = |rows: &crate::sources::Rows| -> HashMap<String, Vec<Option<String>>> {
         rows.rows

@@ -19,8 +19,8 @@ use datafusion::logical_expr::{
 use std::fmt::Write as _;
 
 use super::canonical::{
-    normalize_decimal_text, write_decimal, write_float, write_text, write_uuid_bytes, Canon,
-    NULL_MARK,
+    normalize_decimal_text, write_decimal, write_float, write_text, write_time, write_timestamp,
+    write_uuid_bytes, Canon, NULL_MARK,
 };
 use super::hash::pg_hash;
 
@@ -28,6 +28,75 @@ use super::hash::pg_hash;
 pub fn register(ctx: &datafusion::prelude::SessionContext) {
     ctx.register_udf(ScalarUDF::from(CanonicalText::new()));
     ctx.register_udf(ScalarUDF::from(PgHash::new()));
+    ctx.register_udf(ScalarUDF::from(RowHash::new()));
+}
+
+/// `lakecheck_row_hash('int,text,...', c1, c2, ...) -> Int64`: the hash of the row's canonical
+/// text, the same value as `lakecheck_hash(concat_ws('|', lakecheck_canon(..), ..))` without
+/// building a string column per field.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RowHash {
+    signature: Signature,
+}
+
+impl RowHash {
+    fn new() -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RowHash {
+    fn name(&self) -> &str {
+        "lakecheck_row_hash"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let canons = match &args.args[0] {
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(names))) => names
+                .split(',')
+                .map(|n| Canon::from_name(n).ok_or_else(|| n.to_string()))
+                .collect::<std::result::Result<Vec<_>, _>>(),
+            _ => {
+                return exec_err!(
+                    "lakecheck_row_hash: the first argument must be a literal list of canons"
+                )
+            }
+        };
+        let canons = match canons {
+            Ok(canons) if canons.len() == args.args.len() - 1 => canons,
+            Ok(_) => return exec_err!("lakecheck_row_hash: one canon per column is needed"),
+            Err(name) => return exec_err!("lakecheck_row_hash: unknown canon `{name}`"),
+        };
+        let arrays = args.args[1..]
+            .iter()
+            .map(|a| a.to_array(args.number_rows))
+            .collect::<Result<Vec<_>>>()?;
+        let encoders = arrays
+            .iter()
+            .zip(&canons)
+            .map(|(array, canon)| Encoder::new(array, *canon))
+            .collect::<Result<Vec<_>>>()?;
+        let mut text = String::with_capacity(256);
+        let mut hashes = Vec::with_capacity(args.number_rows);
+        for row in 0..args.number_rows {
+            text.clear();
+            for (i, encoder) in encoders.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(super::canonical::SEPARATOR);
+                }
+                encoder.write(row, &mut text)?;
+            }
+            hashes.push(pg_hash(text.as_bytes()));
+        }
+        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(hashes))))
+    }
 }
 
 /// `lakecheck_canon(canon, value) -> Utf8`: the canonical field text (see `canonical.rs`).
@@ -204,7 +273,11 @@ impl Encoder {
                 } else {
                     micros
                 };
-                let _ = write!(out, "{micros}");
+                if matches!(t, DataType::Time32(_) | DataType::Time64(_)) {
+                    write_time(out, micros);
+                } else {
+                    write_timestamp(out, micros);
+                }
             }
             (Canon::Binary, DataType::Binary) => hex(out, a.as_binary::<i32>().value(row)),
             (Canon::Binary, DataType::FixedSizeBinary(_)) => {

@@ -363,6 +363,17 @@ impl Source for LakeSource {
         format!("lakecheck_hash({text})")
     }
 
+    fn row_hash_sql(&self, columns: &[(&Column, Canon)]) -> String {
+        // One fused function: no intermediate string column per field.
+        let canons: Vec<&str> = columns.iter().map(|(_, canon)| canon.name()).collect();
+        let idents: Vec<String> = columns.iter().map(|(c, _)| quote_ident(&c.name)).collect();
+        format!(
+            "lakecheck_row_hash('{}', {})",
+            canons.join(","),
+            idents.join(", ")
+        )
+    }
+
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
         let frame = self
             .ctx

@@ -60,6 +60,18 @@ pub trait Source: Send + Sync + fmt::Debug {
     async fn caveat(&self, _table: &str) -> Result<Option<String>, SourceError> {
         Ok(None)
     }
+    /// SQL for the hash of a row's canonical text over `columns` (`reconcile::canonical`).
+    fn row_hash_sql(&self, columns: &[(&Column, crate::reconcile::Canon)]) -> String {
+        let fields: Vec<String> = columns
+            .iter()
+            .map(|(c, canon)| self.canonical_sql(c, *canon))
+            .collect();
+        self.hash_sql(&format!(
+            "concat_ws('{}', {})",
+            crate::reconcile::canonical::SEPARATOR,
+            fields.join(", ")
+        ))
+    }
     /// SQL applying aggregate `function` (`min`, `max`) to `column`, ordering text bytewise so
     /// both engines agree on which value is smallest.
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {

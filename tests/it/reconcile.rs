@@ -349,17 +349,26 @@ async fn every_type_encodes_identically_in_both_engines() {
             .map(|(n, c)| (n.to_string(), *c))
             .collect::<Vec<_>>()
     );
-    let select = |fields: &[String], source: &Arc<dyn Source>| {
-        let row = source.hash_sql(&format!("concat_ws('|', {})", fields.join(", ")));
-        format!(
-            "SELECT {}, {row} AS row_hash FROM {} ORDER BY 1",
-            fields.join(", "),
-            source.table_sql("vectors")
-        )
-    };
-    let from_pg = pg.query(&select(&pg_fields, &pg)).await.unwrap();
+    // Both the hash of the joined fields and the fused row hash must equal PostgreSQL's.
+    let select =
+        |fields: &[String], source: &Arc<dyn Source>, columns: &[lakecheck::sources::Column]| {
+            let joined = source.hash_sql(&format!("concat_ws('|', {})", fields.join(", ")));
+            let pairs: Vec<(&lakecheck::sources::Column, Canon)> =
+                columns.iter().zip(canons.iter().map(|(_, c)| *c)).collect();
+            let fused = source.row_hash_sql(&pairs);
+            format!(
+                "SELECT {}, {joined} AS joined_hash, {fused} AS row_hash FROM {} ORDER BY 1",
+                fields.join(", "),
+                source.table_sql("vectors")
+            )
+        };
+    let right_in_order: Vec<lakecheck::sources::Column> = left
+        .iter()
+        .map(|l| right.iter().find(|r| r.name == l.name).unwrap().clone())
+        .collect();
+    let from_pg = pg.query(&select(&pg_fields, &pg, &left)).await.unwrap();
     let from_lake = lake_source
-        .query(&select(&lake_fields, &lake_source))
+        .query(&select(&lake_fields, &lake_source, &right_in_order))
         .await
         .unwrap();
     for (row, (a, b)) in from_pg.rows.iter().zip(&from_lake.rows).enumerate() {
@@ -367,6 +376,18 @@ async fn every_type_encodes_identically_in_both_engines() {
             assert_eq!(a[i], b[i], "row {} column {name}", row + 1);
         }
         assert_eq!(a.last(), b.last(), "row hash of row {}", row + 1);
+        assert_eq!(
+            a[a.len() - 2],
+            b[b.len() - 2],
+            "joined hash of row {}",
+            row + 1
+        );
+        assert_eq!(
+            b[b.len() - 2],
+            b[b.len() - 1],
+            "fused hash equals joined hash, row {}",
+            row + 1
+        );
     }
     assert_eq!(from_pg.rows.len(), 4);
     // Spot checks of the encodings themselves.
@@ -382,10 +403,7 @@ async fn every_type_encodes_identically_in_both_engines() {
     assert_eq!(field(0, "c"), "2:ab", "char(n) padding dropped");
     assert_eq!(field(0, "f8"), "0", "-0.0 equals 0.0");
     assert_eq!(field(1, "f8"), "NaN");
-    assert_eq!(
-        field(0, "tstz_ms"),
-        micros("2026-11-21T08:00:00.123Z").to_string()
-    );
+    assert_eq!(field(0, "tstz_ms"), "2026-11-21 08:00:00.123");
     assert_eq!(field(0, "u"), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
     // Concatenation is unambiguous: ('a|b', 'c') and ('a', 'b|c') differ.
     let t_and_t2 = format!("{}|{}", field(0, "t"), field(0, "t2"));
@@ -762,5 +780,61 @@ async fn aggregate_profiles_agree_across_engines_and_name_what_differs() {
         Status::Pass,
         "{}",
         get("tolerated").message
+    );
+}
+
+#[tokio::test]
+async fn composite_keys_are_segmented_by_key_hash_and_find_the_same_differences() {
+    let world = world().await;
+    let local = derived_table(&world, "customers", CUSTOMER_CHANGES, "composite").await;
+    let text = format!(
+        "{}  changed: {{ type: lake, url: \"{}\" }}\nchecks:\n\
+         \x20 - {{ name: composite, type: table_match, left: pg.customers, right: changed.customers, key: [customer_id, state] }}\n\
+         \x20 - {{ name: ranged, type: table_match, left: pg.customers, right: changed.customers }}\n",
+        world.sources_yaml(),
+        local.path().display()
+    );
+    let file = parse_rule_text(Path::new("composite.yml"), &text, &world.vars()).unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    let composite = report.results().find(|r| r.name == "composite").unwrap();
+    let ranged = report.results().find(|r| r.name == "ranged").unwrap();
+    assert_eq!(composite.metrics["segmented_by"], json!("key hash"));
+    assert_eq!(ranged.metrics["segmented_by"], json!("key range"));
+    for measure in [
+        "left_rows",
+        "right_rows",
+        "matched",
+        "missing_in_target",
+        "extra_in_target",
+        "changed",
+        "duplicate_keys",
+    ] {
+        assert_eq!(
+            composite.metrics[measure], ranged.metrics[measure],
+            "{measure}"
+        );
+    }
+    let missing = composite.metrics["missing_keys"][0].as_str().unwrap();
+    assert!(missing.starts_with("customer_id=5, state="), "{missing}");
+    assert_eq!(
+        changed_columns(
+            composite,
+            &format!("customer_id=10, state={}", {
+                let samples = composite.samples.as_ref().unwrap();
+                let row = samples
+                    .rows
+                    .iter()
+                    .find(|r| r[1].as_deref().unwrap().starts_with("customer_id=10,"))
+                    .unwrap();
+                row[1]
+                    .as_deref()
+                    .unwrap()
+                    .split("state=")
+                    .nth(1)
+                    .unwrap()
+                    .to_string()
+            })
+        ),
+        vec!["email"]
     );
 }
