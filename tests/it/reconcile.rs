@@ -588,6 +588,10 @@ async fn every_kind_of_difference_is_found_with_its_key(#[case] place: &str) {
         vec!["phone"],
         "NULL is not an empty string"
     );
+    insta::assert_json_snapshot!(
+        format!("table_match_differences_{place}"),
+        json!({ "status": result.status, "observed": result.observed, "metrics": result.metrics, "samples": result.samples })
+    );
     let samples = result.samples.as_ref().unwrap();
     let email = samples
         .rows
