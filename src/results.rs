@@ -67,6 +67,10 @@ pub struct CheckResult {
     /// Why the check could not run (status `error`).
     pub error: Option<String>,
     pub queries: Vec<ExecutedQuery>,
+    /// Commit metadata of table-format tables read (version, last commit, commits, files,
+    /// bytes), keyed by `source.table`.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub table_metadata: serde_json::Map<String, serde_json::Value>,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
 }

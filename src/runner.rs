@@ -120,15 +120,25 @@ async fn run_one(check: PlannedCheck, rule_file: String) -> CheckResult {
     let task = tokio::spawn(async move {
         let probe = Probe::new(check.sources.clone());
         let outcome = check.decl.check.evaluate(&probe).await;
-        (outcome, probe.into_queries())
+        // Commit metadata of table-format tables, for audits (absent for other sources).
+        let mut metadata = serde_json::Map::new();
+        for table in check.decl.check.tables() {
+            if let Some(source) = check.sources.get(&table.source) {
+                if let Ok(Some(facts)) = source.table_metadata(&table.table).await {
+                    metadata.insert(table.to_string(), facts);
+                }
+            }
+        }
+        (outcome, probe.into_queries(), metadata)
     });
-    let (outcome, queries) = match task.await {
+    let (outcome, queries, table_metadata) = match task.await {
         Ok(done) => done,
         Err(e) => (
             Err(CheckError::Unexpected(format!(
                 "internal error (please report): {e}"
             ))),
             Vec::new(),
+            serde_json::Map::new(),
         ),
     };
     let base = CheckResult {
@@ -154,6 +164,7 @@ async fn run_one(check: PlannedCheck, rule_file: String) -> CheckResult {
         metrics: serde_json::Map::new(),
         error: None,
         queries,
+        table_metadata,
         started_at,
         duration_ms: clock.elapsed().as_millis() as u64,
     };

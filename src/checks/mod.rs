@@ -14,6 +14,7 @@ use crate::sources::{Rows, Source, SourceError, SourceSet};
 
 mod accepted_values;
 mod aggregate_match;
+mod commit_freshness;
 mod condition;
 mod not_null;
 mod range;
@@ -46,6 +47,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     schema_match::KIND,
     table_match::KIND,
     aggregate_match::KIND,
+    commit_freshness::KIND,
 ];
 
 /// How many failing rows a result shows.

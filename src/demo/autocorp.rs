@@ -678,6 +678,53 @@ pub async fn apply_cdc(
     Ok(())
 }
 
+/// Tables the Glue ETL keeps as Delta in the curated zone.
+pub const CURATED_DELTA_TABLES: [&str; 3] = ["auto_parts", "service", "service_parts"];
+
+/// Writes the curated Delta tables under `root` the way the ETL would: an `etl_timestamp` column
+/// added, in two commits (most rows, then the rest) so time travel has a version to go back to.
+pub async fn write_curated_delta(
+    root: &std::path::Path,
+    tables: &[TableData],
+) -> anyhow::Result<()> {
+    use deltalake::protocol::SaveMode;
+    for name in CURATED_DELTA_TABLES {
+        let batch = &tables
+            .iter()
+            .find(|t| t.name == name)
+            .expect("generated")
+            .batch;
+        let etl = chrono::Utc::now().timestamp_micros();
+        let mut columns: Vec<(String, ArrayRef)> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| (f.name().clone(), c.clone()))
+            .collect();
+        columns.push((
+            "etl_timestamp".into(),
+            timestamps(vec![etl; batch.num_rows()]),
+        ));
+        let batch = RecordBatch::try_from_iter(columns)?;
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let url = url::Url::from_directory_path(&dir)
+            .map_err(|_| anyhow::anyhow!("bad path {}", dir.display()))?;
+        let first = batch.num_rows() - batch.num_rows() / 10;
+        let table = deltalake::DeltaTable::try_from_url(url).await?;
+        let table = table
+            .write(vec![batch.slice(0, first)])
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .await?;
+        table
+            .write(vec![batch.slice(first, batch.num_rows() - first)])
+            .with_save_mode(SaveMode::Append)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

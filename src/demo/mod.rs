@@ -88,6 +88,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
     .await?;
     drop(client);
     let _ = task.await;
+    autocorp::write_curated_delta(&lake_dir.join("curated"), &tables).await?;
     println!(
         "  postgres: 127.0.0.1:{} (database autocorp)\n  lake:     {}",
         cluster.port(),

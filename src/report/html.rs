@@ -195,6 +195,9 @@ fn check_row(result: &CheckResult) -> Markup {
                     @if let Some(observed) = &result.observed { dt { "Observed" } dd { (observed) } }
                     @if let Some(failing) = result.failing_rows { dt { "Failing rows" } dd { (failing) } }
                     dt { "Declared at" } dd { code { (result.rule_file) ":" (result.line) } }
+                    @for (table, facts) in &result.table_metadata {
+                        dt { (table) } dd { (table_facts(facts)) }
+                    }
                 }
                 @if let Some(error) = &result.error { h4 { "Why it could not run" } div.error-box { (error) } }
                 @if let Some(samples) = &result.samples { h4 { "Sample rows (" (samples.rows.len()) " shown)" } (sample_table(samples)) }
@@ -223,6 +226,27 @@ fn sample_table(rows: &Rows) -> Markup {
             }
         }
     }
+}
+
+/// `version 3 · last commit 2026-11-22T08:00:00+00:00 · 4 commits · 2 files · 1.2 MB`.
+fn table_facts(facts: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = facts.get("version").and_then(|v| v.as_i64()) {
+        parts.push(format!("version {v}"));
+    }
+    if let Some(t) = facts.get("last_commit").and_then(|v| v.as_str()) {
+        parts.push(format!("last commit {t}"));
+    }
+    if let Some(n) = facts.get("commits").and_then(|v| v.as_u64()) {
+        parts.push(format!("{n} commits"));
+    }
+    if let Some(n) = facts.get("files").and_then(|v| v.as_u64()) {
+        parts.push(format!("{n} files"));
+    }
+    if let Some(n) = facts.get("bytes").and_then(|v| v.as_u64()) {
+        parts.push(format!("{:.1} MB", n as f64 / 1_000_000.0));
+    }
+    parts.join(" · ")
 }
 
 fn format_ms(ms: u64) -> String {

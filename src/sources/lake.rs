@@ -30,7 +30,7 @@ use url::Url;
 use super::dms::{self, ChangeCapture, DmsOptions};
 use super::{columns, Column, Rows, Source, SourceError, SourceKind};
 use crate::reconcile::Canon;
-use crate::rules::{MapReader, RuleError};
+use crate::rules::{MapReader, RuleError, Spanned};
 use crate::sql::quote_ident;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::datasource::MemTable;
@@ -45,6 +45,8 @@ pub const KIND: SourceKind = SourceKind {
 pub enum LakeFormat {
     Parquet,
     Csv,
+    /// Delta Lake tables (`type: delta`), opened through `sources/delta.rs`.
+    Delta,
 }
 
 impl LakeFormat {
@@ -54,7 +56,42 @@ impl LakeFormat {
         match self {
             LakeFormat::Parquet => ".parquet",
             LakeFormat::Csv => ".csv",
+            LakeFormat::Delta => ".json",
         }
+    }
+}
+
+/// A table reference pinned to a version or a point in time: `orders@3`, `orders@2026-11-22T00:00:00Z`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    Version(u64),
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::fmt::Display for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pin::Version(v) => write!(f, "version {v}"),
+            Pin::Time(t) => write!(f, "{}", t.to_rfc3339()),
+        }
+    }
+}
+
+impl Pin {
+    /// Splits `name@pin` into the table name and its pin.
+    pub fn split(reference: &str) -> Result<(&str, Option<Pin>), String> {
+        let Some((name, pin)) = reference.split_once('@') else {
+            return Ok((reference, None));
+        };
+        let pin = match pin.parse::<u64>() {
+            Ok(version) => Pin::Version(version),
+            Err(_) => Pin::Time(
+                chrono::DateTime::parse_from_rfc3339(pin)
+                    .map_err(|_| format!("`{reference}`: after `@` give a version number or an RFC 3339 time (2026-11-22T00:00:00Z)"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+        };
+        Ok((name, Some(pin)))
     }
 }
 
@@ -87,8 +124,44 @@ impl std::fmt::Debug for LakeSource {
 }
 
 fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError> {
+    parse_with_format(name, options, None)
+}
+
+/// Reads a folder-of-tables source. `fixed` is the format of a table-format source kind
+/// (`delta`); plain lakes read `format` from the rule.
+pub(super) fn parse_with_format(
+    name: &str,
+    options: &mut MapReader,
+    fixed: Option<LakeFormat>,
+) -> Result<Arc<dyn Source>, RuleError> {
     let url = options.required_string("url", "\"${LAKECHECK_LAKE_URL}/raw/database/autocorp\"")?;
-    let format = match options.string("format")? {
+    let format = match fixed {
+        Some(format) => format,
+        None => read_format(name, options)?,
+    };
+    let (extension, csv_delimiter, csv_header, dms) = if fixed.is_some() {
+        (format.extension().to_string(), b',', true, None)
+    } else {
+        read_file_options(name, options, format)?
+    };
+    let storage_location = options.location_of("storage");
+    let storage = options.string_map("storage")?;
+    options.finish()?;
+    build(
+        name,
+        &url,
+        format,
+        extension,
+        csv_delimiter,
+        csv_header,
+        dms,
+        storage,
+        storage_location,
+    )
+}
+
+fn read_format(name: &str, options: &mut MapReader) -> Result<LakeFormat, RuleError> {
+    Ok(match options.string("format")? {
         None => LakeFormat::Parquet,
         Some(f) => match f.value.to_ascii_lowercase().as_str() {
             "parquet" => LakeFormat::Parquet,
@@ -104,7 +177,17 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
                 )))
             }
         },
-    };
+    })
+}
+
+/// File extension, CSV delimiter and header, DMS layout.
+type FileOptions = (String, u8, bool, Option<DmsOptions>);
+
+fn read_file_options(
+    name: &str,
+    options: &mut MapReader,
+    format: LakeFormat,
+) -> Result<FileOptions, RuleError> {
     let extension = options
         .string("extension")?
         .map(|e| e.value)
@@ -124,10 +207,21 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
     };
     let csv_header = options.bool("header")?.map(|h| h.value).unwrap_or(true);
     let dms = parse_layout(name, options, format)?;
-    let storage_location = options.location_of("storage");
-    let storage = options.string_map("storage")?;
-    options.finish()?;
+    Ok((extension, csv_delimiter, csv_header, dms))
+}
 
+#[allow(clippy::too_many_arguments)]
+fn build(
+    name: &str,
+    url: &Spanned<String>,
+    format: LakeFormat,
+    extension: String,
+    csv_delimiter: u8,
+    csv_header: bool,
+    dms: Option<DmsOptions>,
+    storage: Vec<(String, String)>,
+    storage_location: crate::rules::Location,
+) -> Result<Arc<dyn Source>, RuleError> {
     let root = root_url(&url.value).map_err(|e| {
         RuleError::new(
             url.location.clone(),
@@ -171,6 +265,7 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
         state,
         opened: Mutex::new(HashMap::new()),
         captures: Mutex::new(HashMap::new()),
+        metadata: Mutex::new(HashMap::new()),
     });
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     crate::reconcile::udf::register(&ctx);
@@ -333,6 +428,17 @@ impl Source for LakeSource {
             .collect())
     }
 
+    async fn table_metadata(&self, table: &str) -> Result<Option<serde_json::Value>, SourceError> {
+        if self.tables.options.format != LakeFormat::Delta {
+            return Ok(None);
+        }
+        self.tables
+            .open(table)
+            .await
+            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        Ok(self.tables.metadata.lock().await.get(table).cloned())
+    }
+
     async fn caveat(&self, table: &str) -> Result<Option<String>, SourceError> {
         if self.tables.options.dms.is_none() {
             return Ok(None);
@@ -447,6 +553,8 @@ struct TableFolders {
     opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
     /// How each DMS table's changes were captured, once opened.
     captures: Mutex<HashMap<String, ChangeCapture>>,
+    /// Commit metadata of each table-format table, once opened.
+    metadata: Mutex<HashMap<String, serde_json::Value>>,
 }
 
 impl std::fmt::Debug for TableFolders {
@@ -458,15 +566,17 @@ impl std::fmt::Debug for TableFolders {
 }
 
 impl TableFolders {
-    async fn open(&self, name: &str) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    async fn open(&self, reference: &str) -> Result<Arc<dyn TableProvider>, DataFusionError> {
         let mut opened = self.opened.lock().await;
-        if let Some(table) = opened.get(name) {
+        if let Some(table) = opened.get(reference) {
             return Ok(table.clone());
         }
+        let external = |message: String| DataFusionError::External(message.into());
+        let (name, pin) = Pin::split(reference).map_err(external)?;
         let folder = self
             .root
             .join(&format!("{name}/"))
-            .map_err(|e| DataFusionError::Plan(format!("table `{name}`: {e}")))?;
+            .map_err(|e| external(format!("table `{name}`: {e}")))?;
         let table_url = ListingTableUrl::parse(folder.as_str())?;
         let store = self
             .state
@@ -482,9 +592,40 @@ impl TableFolders {
                     .count()
             })
             .unwrap_or(0);
-        if let Some(dms) = &self.options.dms {
-            let rebuilt = dms::rebuild(store.as_ref(), table_url.prefix(), name, dms).await;
-            let rebuilt = match rebuilt {
+        let missing = || async {
+            external(
+                self.missing_table_message(name, &folder, store.as_ref())
+                    .await,
+            )
+        };
+        let table: Arc<dyn TableProvider> = if self.options.format == LakeFormat::Delta {
+            if !self
+                .has_files_below(
+                    store.as_ref(),
+                    &table_url.prefix().clone().join("_delta_log"),
+                )
+                .await
+            {
+                return Err(missing().await);
+            }
+            let (provider, metadata) = super::delta::open(store.clone(), &folder, pin.as_ref())
+                .await
+                .map_err(|e| external(format!("Delta table `{name}`: {e}")))?;
+            self.metadata
+                .lock()
+                .await
+                .insert(reference.to_string(), metadata);
+            provider
+        } else if let Some(dms) = &self.options.dms {
+            let mut dms = dms.clone();
+            match &pin {
+                Some(Pin::Time(at)) => dms.as_of = Some(*at),
+                Some(Pin::Version(_)) => {
+                    return Err(external(format!("`{reference}`: DMS tables are pinned by time (`@2026-11-22T00:00:00Z`), not version")))
+                }
+                None => {}
+            }
+            let rebuilt = match dms::rebuild(store.as_ref(), table_url.prefix(), name, &dms).await {
                 Ok(rebuilt) => rebuilt,
                 Err(_)
                     if files == 0
@@ -492,50 +633,44 @@ impl TableFolders {
                             .has_files_below(store.as_ref(), table_url.prefix())
                             .await =>
                 {
-                    let message = self
-                        .missing_table_message(name, &folder, store.as_ref())
-                        .await;
-                    return Err(DataFusionError::External(message.into()));
+                    return Err(missing().await)
                 }
-                Err(e) => {
-                    return Err(DataFusionError::External(
-                        format!("DMS table `{name}`: {e}").into(),
-                    ))
-                }
+                Err(e) => return Err(external(format!("DMS table `{name}`: {e}"))),
             };
             self.captures
                 .lock()
                 .await
-                .insert(name.to_string(), rebuilt.capture);
-            let table: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(
+                .insert(reference.to_string(), rebuilt.capture);
+            Arc::new(MemTable::try_new(
                 rebuilt.batch.schema(),
                 vec![vec![rebuilt.batch]],
-            )?);
-            opened.insert(name.to_string(), table.clone());
-            return Ok(table);
-        }
-        if files == 0 {
-            let message = self
-                .missing_table_message(name, &folder, store.as_ref())
-                .await;
-            return Err(DataFusionError::External(message.into()));
-        }
-        let format: Arc<dyn FileFormat> = match self.options.format {
-            LakeFormat::Parquet => Arc::new(ParquetFormat::default()),
-            LakeFormat::Csv => Arc::new(
-                CsvFormat::default()
-                    .with_has_header(self.options.csv_header)
-                    .with_delimiter(self.options.csv_delimiter),
-            ),
+            )?)
+        } else {
+            if pin.is_some() {
+                return Err(external(format!(
+                    "`{reference}`: plain Parquet/CSV folders have no versions; pins apply to delta tables and `layout: dms`"
+                )));
+            }
+            if files == 0 {
+                return Err(missing().await);
+            }
+            let format: Arc<dyn FileFormat> = match self.options.format {
+                LakeFormat::Csv => Arc::new(
+                    CsvFormat::default()
+                        .with_has_header(self.options.csv_header)
+                        .with_delimiter(self.options.csv_delimiter),
+                ),
+                _ => Arc::new(ParquetFormat::default()),
+            };
+            let listing_options =
+                ListingOptions::new(format).with_file_extension(self.options.extension.clone());
+            let config = ListingTableConfig::new(table_url)
+                .with_listing_options(listing_options)
+                .infer_schema(&self.state)
+                .await?;
+            Arc::new(ListingTable::try_new(config)?)
         };
-        let listing_options =
-            ListingOptions::new(format).with_file_extension(self.options.extension.clone());
-        let config = ListingTableConfig::new(table_url)
-            .with_listing_options(listing_options)
-            .infer_schema(&self.state)
-            .await?;
-        let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
-        opened.insert(name.to_string(), table.clone());
+        opened.insert(reference.to_string(), table.clone());
         Ok(table)
     }
 
@@ -573,10 +708,11 @@ impl TableFolders {
             None => Vec::new(),
         };
         siblings.sort();
-        let mut message = format!(
-            "table `{name}` not found: no {} files in {folder}",
-            self.options.extension
-        );
+        let what = match self.options.format {
+            LakeFormat::Delta => "Delta log (_delta_log/)".to_string(),
+            _ => format!("{} files", self.options.extension),
+        };
+        let mut message = format!("table `{name}` not found: no {what} in {folder}");
         if !siblings.is_empty() {
             message.push_str(&format!(" (tables here: {})", siblings.join(", ")));
         }

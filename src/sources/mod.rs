@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use crate::rules::{MapReader, RuleError};
 
 pub mod columns;
+pub mod delta;
 pub mod dms;
 pub mod lake;
 pub mod postgres;
@@ -30,7 +31,7 @@ pub struct SourceKind {
 }
 
 /// Every source kind lakecheck knows.
-pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND];
+pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND, delta::KIND];
 
 /// A place that holds tables and answers read-only SQL about them.
 #[async_trait]
@@ -55,6 +56,11 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn canonical_sql(&self, column: &Column, canon: crate::reconcile::Canon) -> String;
     /// SQL for the cross-engine 64-bit hash of a text expression (`reconcile::hash`).
     fn hash_sql(&self, text: &str) -> String;
+    /// Commit metadata of `table` (version, last commit time, commits, files, bytes) where the
+    /// table format keeps a history.
+    async fn table_metadata(&self, _table: &str) -> Result<Option<serde_json::Value>, SourceError> {
+        Ok(None)
+    }
     /// A limit on what `table` can prove, e.g. insert-only change capture that hides updates
     /// and deletes. Reconciling checks refuse such tables instead of reporting false mismatches.
     async fn caveat(&self, _table: &str) -> Result<Option<String>, SourceError> {

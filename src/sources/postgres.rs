@@ -274,6 +274,9 @@ impl Source for PostgresSource {
             LogicalType::Text | LogicalType::PaddedText => {
                 format!("{function}({ident} COLLATE \"C\")")
             }
+            // PostgreSQL has no min/max for boolean: false < true, as in DataFusion.
+            LogicalType::Bool if function == "min" => format!("bool_and({ident})"),
+            LogicalType::Bool => format!("bool_or({ident})"),
             _ => format!("{function}({ident})"),
         }
     }

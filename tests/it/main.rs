@@ -4,6 +4,7 @@
 
 mod checks;
 mod cli;
+mod delta;
 mod dms;
 mod harness;
 mod reconcile;

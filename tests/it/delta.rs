@@ -1,0 +1,241 @@
+//! Delta Lake tables: every check kind, time travel by version and time, commit metadata.
+
+use std::path::Path;
+
+use deltalake::protocol::SaveMode;
+use lakecheck::results::{RunReport, Status};
+use lakecheck::rules::parse_rule_text;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStoreExt, PutPayload};
+use rstest::rstest;
+use serde_json::json;
+
+use crate::harness::{world, World};
+
+/// Writes `auto_parts` as a Delta table in two commits (390 rows, then 10 more) under
+/// `<root>/auto_parts`, and copies it to `s3://lake/<prefix>/auto_parts`.
+async fn write_auto_parts(world: &World, root: &Path, prefix: &str) {
+    let batch = &world.table("auto_parts").batch;
+    let dir = root.join("auto_parts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = url::Url::from_directory_path(&dir).unwrap();
+    let table = deltalake::DeltaTable::try_from_url(url).await.unwrap();
+    let table = table
+        .write(vec![batch.slice(0, 390)])
+        .with_save_mode(SaveMode::ErrorIfExists)
+        .await
+        .unwrap();
+    table
+        .write(vec![batch.slice(390, 10)])
+        .with_save_mode(SaveMode::Append)
+        .await
+        .unwrap();
+    let store = world.s3.store();
+    let mut stack = vec![dir.clone()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                let key = StorePath::from(format!("{prefix}/{relative}"));
+                store
+                    .put(&key, PutPayload::from(std::fs::read(&path).unwrap()))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+async fn run(world: &World, extra_sources: &str, checks: &str) -> RunReport {
+    let text = format!("{}{extra_sources}checks:\n{checks}", world.sources_yaml());
+    let file = parse_rule_text(Path::new("delta.yml"), &text, &world.vars()).unwrap_or_else(|e| {
+        panic!(
+            "{}",
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    crate::harness::run_files(&[file]).await
+}
+
+fn delta_source(world: &World, place: &str, root: &Path, prefix: &str) -> String {
+    if place == "local" {
+        format!(
+            "  curated: {{ type: delta, url: \"{}\" }}\n",
+            root.display()
+        )
+    } else {
+        format!(
+            "  curated: {{ type: delta, url: \"s3://lake/{prefix}\", storage: {{ endpoint: \"{}\", allow_http: \"true\", region: us-east-1, access_key_id: test, secret_access_key: test }} }}\n",
+            world.s3.endpoint
+        )
+    }
+}
+
+#[rstest]
+#[case::local("local")]
+#[case::s3("s3")]
+#[tokio::test]
+async fn every_check_kind_works_on_delta(#[case] place: &str) {
+    let world = world().await;
+    let root = tempfile::tempdir().unwrap();
+    let prefix = format!("curated-{place}");
+    write_auto_parts(&world, root.path(), &prefix).await;
+    let checks = r#"
+  - { name: count, type: row_count, table: curated.auto_parts, equals: 400 }
+  - { name: count at version 0, type: row_count, table: curated.auto_parts@0, equals: 390 }
+  - { name: count match, type: row_count_match, left: pg.auto_parts, right: curated.auto_parts }
+  - { name: not null, type: not_null, table: curated.auto_parts, columns: [part_id, part_number, unit_price] }
+  - { name: unique, type: unique, table: curated.auto_parts, columns: [part_number] }
+  - { name: categories, type: accepted_values, table: curated.auto_parts, column: category, values: [Brakes, Engine, Suspension, Electrical, Exhaust, Cooling, Filters, Lighting] }
+  - { name: prices, type: range, table: curated.auto_parts, column: unit_price, min: 0.01, max: 10000 }
+  - { name: positive, type: condition, table: curated.auto_parts, expression: "unit_price > 0" }
+  - { name: sql, type: sql, source: curated, query: "SELECT part_id FROM auto_parts WHERE stock_quantity < 0" }
+  - { name: schema, type: schema_match, left: pg.auto_parts, right: curated.auto_parts }
+  - { name: rows, type: table_match, left: pg.auto_parts, right: curated.auto_parts }
+  - { name: profile, type: aggregate_match, left: pg.auto_parts, right: curated.auto_parts }
+  - { name: rows at version 0, type: table_match, left: pg.auto_parts, right: curated.auto_parts@0 }
+  - { name: too strict, type: row_count, table: curated.auto_parts, max: 399 }
+"#;
+    let report = run(
+        &world,
+        &delta_source(&world, place, root.path(), &prefix),
+        checks,
+    )
+    .await;
+    for result in report.results() {
+        let expected = if matches!(result.name.as_str(), "rows at version 0" | "too strict") {
+            Status::Fail
+        } else {
+            Status::Pass
+        };
+        assert_eq!(
+            result.status, expected,
+            "{}: {} {:?}",
+            result.name, result.message, result.error
+        );
+    }
+    let old = report
+        .results()
+        .find(|r| r.name == "rows at version 0")
+        .unwrap();
+    assert_eq!(old.metrics["missing_in_target"], json!(10));
+    assert_eq!(old.metrics["missing_keys"][0], json!("part_id=391"));
+    let facts = &report
+        .results()
+        .find(|r| r.name == "count")
+        .unwrap()
+        .table_metadata["curated.auto_parts"];
+    assert_eq!(facts["format"], json!("delta"));
+    assert_eq!(facts["version"], json!(1));
+    assert_eq!(facts["commits"], json!(2));
+    assert_eq!(facts["files"], json!(2));
+    assert!(facts["bytes"].as_i64().unwrap() > 0);
+    let pinned = &report
+        .results()
+        .find(|r| r.name == "count at version 0")
+        .unwrap()
+        .table_metadata["curated.auto_parts@0"];
+    assert_eq!(pinned["version"], json!(0));
+    assert_eq!(pinned["files"], json!(1));
+}
+
+#[tokio::test]
+async fn time_travel_and_commit_freshness() {
+    let world = world().await;
+    let root = tempfile::tempdir().unwrap();
+    write_auto_parts(&world, root.path(), "curated-time").await;
+    let source = delta_source(&world, "local", root.path(), "");
+    let probe = run(
+        &world,
+        &source,
+        "  - { name: count, type: row_count, table: curated.auto_parts, min: 1 }\n",
+    )
+    .await;
+    let last = probe.results().next().unwrap().table_metadata["curated.auto_parts"]["last_commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last = chrono::DateTime::parse_from_rfc3339(&last).unwrap();
+    let later = (last + chrono::Duration::minutes(10)).to_rfc3339();
+    let before = (last - chrono::Duration::days(1)).to_rfc3339();
+    let checks = format!(
+        "  - {{ name: fresh, type: commit_freshness, table: curated.auto_parts, max_age: 1h, now: \"{later}\" }}\n\
+         \x20 - {{ name: stale, type: commit_freshness, table: curated.auto_parts, max_age: 5m, now: \"{later}\" }}\n\
+         \x20 - {{ name: not a table format, type: commit_freshness, table: lake.auto_parts, max_age: 5m }}\n\
+         \x20 - {{ name: as of now, type: row_count, table: \"curated.auto_parts@{last}\", equals: 400 }}\n\
+         \x20 - {{ name: before the first commit, type: row_count, table: \"curated.auto_parts@{before}\", min: 0 }}\n",
+        last = last.to_rfc3339()
+    );
+    let report = run(&world, &source, &checks).await;
+    let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
+    assert_eq!(
+        get("fresh").status,
+        Status::Pass,
+        "{}",
+        get("fresh").message
+    );
+    assert_eq!(get("fresh").metrics["age_seconds"], json!(600.0));
+    assert_eq!(get("stale").status, Status::Fail);
+    assert_eq!(
+        get("stale").observed.as_deref().unwrap().split(" (").next(),
+        Some("last commit 10m ago")
+    );
+    let not_delta = get("not a table format");
+    assert_eq!(not_delta.status, Status::Error);
+    assert!(
+        not_delta
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("keeps no commit history"),
+        "{:?}",
+        not_delta.error
+    );
+    assert_eq!(
+        get("as of now").status,
+        Status::Pass,
+        "{} {:?}",
+        get("as of now").message,
+        get("as of now").error
+    );
+    let before = get("before the first commit");
+    assert_eq!(
+        before.status,
+        Status::Error,
+        "no version existed then: {}",
+        before.message
+    );
+}
+
+#[tokio::test]
+async fn a_folder_that_is_not_a_delta_table_is_an_error() {
+    let world = world().await;
+    let source = format!(
+        "  curated: {{ type: delta, url: \"{}/raw/database/autocorp\" }}\n",
+        world.lake_url()
+    );
+    let report = run(&world, &source, "  - { name: count, type: row_count, table: curated.customers, min: 1 }\n  - { name: ghost, type: row_count, table: curated.ghost, min: 1 }\n").await;
+    for result in report.results() {
+        assert_eq!(result.status, Status::Error, "{}", result.name);
+    }
+    let ghost = report.results().find(|r| r.name == "ghost").unwrap();
+    assert!(
+        ghost
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("table `ghost` not found"),
+        "{:?}",
+        ghost.error
+    );
+}
