@@ -1,4 +1,4 @@
-//! `commit_freshness`: the last commit of a table-format table (Delta; Hudi later) is recent
+//! `commit_freshness`: the last commit of a table-format table (Delta, Hudi) is recent
 //! enough. `now` can be fixed in the rule, for tests and for auditing a past moment.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use crate::rules::RuleError;
 
 pub const KIND: CheckKind = CheckKind {
     name: "commit_freshness",
-    summary: "a Delta table's last commit is no older than max_age",
+    summary: "a Delta or Hudi table's last commit is no older than max_age",
     parse,
 };
 
@@ -97,7 +97,7 @@ impl Check for CommitFreshness {
         let source = probe.source(&self.table.source)?;
         let metadata = source.table_metadata(&self.table.table).await?.ok_or_else(|| {
             CheckError::Unexpected(format!(
-                "source `{}` ({}) keeps no commit history for its tables; commit_freshness needs a delta source",
+                "source `{}` ({}) keeps no commit history for its tables; commit_freshness needs a delta or hudi source",
                 source.name(),
                 source.kind()
             ))

@@ -23,7 +23,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -47,6 +47,8 @@ pub enum LakeFormat {
     Csv,
     /// Delta Lake tables (`type: delta`), opened through `sources/delta.rs`.
     Delta,
+    /// Apache Hudi tables (`type: hudi`), opened through `sources/hudi.rs`.
+    Hudi,
 }
 
 impl LakeFormat {
@@ -57,6 +59,7 @@ impl LakeFormat {
             LakeFormat::Parquet => ".parquet",
             LakeFormat::Csv => ".csv",
             LakeFormat::Delta => ".json",
+            LakeFormat::Hudi => ".parquet",
         }
     }
 }
@@ -104,6 +107,8 @@ struct LakeOptions {
     csv_header: bool,
     /// `layout: dms`: tables are AWS DMS full-load + CDC folders, rebuilt to current state.
     dms: Option<DmsOptions>,
+    /// S3 options, for table formats that open their own storage (Hudi).
+    storage: Vec<(String, String)>,
 }
 
 /// A lake source: one DataFusion session whose default schema lists the table folders.
@@ -252,6 +257,7 @@ fn build(
         csv_delimiter,
         csv_header,
         dms,
+        storage: storage.clone(),
     };
     let config = SessionConfig::new().with_information_schema(false);
     let state = SessionStateBuilder::new()
@@ -266,6 +272,7 @@ fn build(
         opened: Mutex::new(HashMap::new()),
         captures: Mutex::new(HashMap::new()),
         metadata: Mutex::new(HashMap::new()),
+        keys: Mutex::new(HashMap::new()),
     });
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     crate::reconcile::udf::register(&ctx);
@@ -428,8 +435,22 @@ impl Source for LakeSource {
             .collect())
     }
 
+    async fn primary_key(&self, table: &str) -> Result<Option<Vec<String>>, SourceError> {
+        if self.tables.options.format != LakeFormat::Hudi {
+            return Ok(None);
+        }
+        self.tables
+            .open(table)
+            .await
+            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        Ok(self.tables.keys.lock().await.get(table).cloned())
+    }
+
     async fn table_metadata(&self, table: &str) -> Result<Option<serde_json::Value>, SourceError> {
-        if self.tables.options.format != LakeFormat::Delta {
+        if !matches!(
+            self.tables.options.format,
+            LakeFormat::Delta | LakeFormat::Hudi
+        ) {
             return Ok(None);
         }
         self.tables
@@ -555,6 +576,8 @@ struct TableFolders {
     captures: Mutex<HashMap<String, ChangeCapture>>,
     /// Commit metadata of each table-format table, once opened.
     metadata: Mutex<HashMap<String, serde_json::Value>>,
+    /// Record keys of Hudi tables, once opened.
+    keys: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl std::fmt::Debug for TableFolders {
@@ -615,6 +638,32 @@ impl TableFolders {
                 .lock()
                 .await
                 .insert(reference.to_string(), metadata);
+            provider
+        } else if self.options.format == LakeFormat::Hudi {
+            let properties = table_url
+                .prefix()
+                .clone()
+                .join(".hoodie")
+                .join("hoodie.properties");
+            if store.head(&properties).await.is_err() {
+                return Err(missing().await);
+            }
+            let (provider, metadata, key) = super::hudi::open(
+                store.as_ref(),
+                table_url.prefix(),
+                &folder,
+                &self.options.storage,
+                pin.as_ref(),
+            )
+            .await
+            .map_err(|e| external(format!("Hudi table `{name}`: {e}")))?;
+            self.metadata
+                .lock()
+                .await
+                .insert(reference.to_string(), metadata);
+            if let Some(key) = key {
+                self.keys.lock().await.insert(reference.to_string(), key);
+            }
             provider
         } else if let Some(dms) = &self.options.dms {
             let mut dms = dms.clone();
@@ -710,6 +759,7 @@ impl TableFolders {
         siblings.sort();
         let what = match self.options.format {
             LakeFormat::Delta => "Delta log (_delta_log/)".to_string(),
+            LakeFormat::Hudi => "Hudi table (.hoodie/hoodie.properties)".to_string(),
             _ => format!("{} files", self.options.extension),
         };
         let mut message = format!("table `{name}` not found: no {what} in {folder}");

@@ -14,6 +14,7 @@ use crate::rules::{MapReader, RuleError};
 pub mod columns;
 pub mod delta;
 pub mod dms;
+pub mod hudi;
 pub mod lake;
 pub mod postgres;
 
@@ -31,7 +32,7 @@ pub struct SourceKind {
 }
 
 /// Every source kind lakecheck knows.
-pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND, delta::KIND];
+pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND, delta::KIND, hudi::KIND];
 
 /// A place that holds tables and answers read-only SQL about them.
 #[async_trait]

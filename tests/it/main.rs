@@ -7,6 +7,7 @@ mod cli;
 mod delta;
 mod dms;
 mod harness;
+mod hudi;
 mod reconcile;
 mod reports;
 mod rule_errors;
