@@ -5,8 +5,6 @@ use std::path::Path;
 use deltalake::protocol::SaveMode;
 use lakecheck::results::{RunReport, Status};
 use lakecheck::rules::parse_rule_text;
-use object_store::path::Path as StorePath;
-use object_store::{ObjectStoreExt, PutPayload};
 use rstest::rstest;
 use serde_json::json;
 
@@ -30,27 +28,7 @@ async fn write_auto_parts(world: &World, root: &Path, prefix: &str) {
         .with_save_mode(SaveMode::Append)
         .await
         .unwrap();
-    let store = world.s3.store();
-    let mut stack = vec![dir.clone()];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string();
-                let key = StorePath::from(format!("{prefix}/{relative}"));
-                store
-                    .put(&key, PutPayload::from(std::fs::read(&path).unwrap()))
-                    .await
-                    .unwrap();
-            }
-        }
-    }
+    crate::harness::upload_folder(&world.s3, &dir, &format!("{prefix}/auto_parts")).await;
 }
 
 async fn run(world: &World, extra_sources: &str, checks: &str) -> RunReport {

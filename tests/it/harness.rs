@@ -214,6 +214,32 @@ impl S3Server {
     }
 }
 
+/// Copies every file under `folder` to `s3://lake/<prefix>/...`, keeping relative paths.
+pub async fn upload_folder(s3: &S3Server, folder: &Path, prefix: &str) {
+    use object_store::{ObjectStoreExt, PutPayload};
+    let store = s3.store();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(folder)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                let key = StorePath::from(format!("{prefix}/{relative}"));
+                store
+                    .put(&key, PutPayload::from(std::fs::read(&path).unwrap()))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

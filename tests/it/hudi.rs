@@ -7,8 +7,6 @@ use std::sync::Arc;
 use lakecheck::results::Status;
 use lakecheck::rules::{parse_rule_text, Vars};
 use lakecheck::sources::Source;
-use object_store::path::Path as StorePath;
-use object_store::{ObjectStoreExt, PutPayload};
 use rstest::rstest;
 use serde_json::json;
 
@@ -181,30 +179,12 @@ async fn an_unsupported_table_version_is_named() {
 async fn checks_run_on_hudi_locally_and_on_s3() {
     let world = world().await;
     let dir = unzip("v8_nonpartitioned");
-    let store = world.s3.store();
-    let table = dir.path().join("v8_nonpartitioned");
-    let mut stack = vec![table.clone()];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(dir.path())
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string();
-                store
-                    .put(
-                        &StorePath::from(format!("hudi/{relative}")),
-                        PutPayload::from(std::fs::read(&path).unwrap()),
-                    )
-                    .await
-                    .unwrap();
-            }
-        }
-    }
+    crate::harness::upload_folder(
+        &world.s3,
+        &dir.path().join("v8_nonpartitioned"),
+        "hudi/v8_nonpartitioned",
+    )
+    .await;
     let text = format!(
         "sources:\n  local: {{ type: hudi, url: \"{}\" }}\n  s3:\n    type: hudi\n    url: s3://lake/hudi\n    storage: {{ endpoint: \"{}\", allow_http: \"true\", region: us-east-1, access_key_id: test, secret_access_key: test }}\nchecks:\n",
         dir.path().display(),
