@@ -93,20 +93,55 @@ pub async fn open(
              such as AWS Glue 4.0): upgrade the table with Hudi 0.14+ (AWS Glue 5.0)"
         ));
     }
-    let mut options: Vec<(String, String)> = storage.to_vec();
-    if let Some(pin) = pin {
-        let instant = match pin {
-            Pin::Version(instant) => instant.to_string(),
-            Pin::Time(at) => at.format("%Y%m%d%H%M%S%3f").to_string(),
-        };
-        options.push(("hoodie.read.as.of.timestamp".into(), instant));
-    }
+    let options: Vec<(String, String)> = storage.to_vec();
     let uri = folder.as_str().trim_end_matches('/').to_string();
-    let provider = hudi::HudiDataSource::new_with_options(&uri, options.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let provider: Arc<dyn TableProvider> = match pin {
+        None => Arc::new(
+            hudi::HudiDataSource::new_with_options(&uri, options.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        // The DataFusion provider always reads the latest snapshot, so a pinned read goes
+        // through the table reader and is served from memory.
+        Some(pin) => {
+            let table = hudi::table::Table::new_with_options(&uri, options.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let read = hudi::table::ReadOptions::new().with_as_of_timestamp(instant(pin));
+            let batches = table
+                .read(&read)
+                .await
+                .map_err(|e| format!("cannot read as of {pin}: {e}"))?;
+            let schema = match batches.first() {
+                Some(batch) => batch.schema(),
+                None => Arc::new(
+                    table
+                        .get_schema_with_meta_fields()
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            Arc::new(
+                datafusion::datasource::MemTable::try_new(schema, vec![batches])
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    };
     let metadata = metadata(&uri, &options, version, pin).await?;
-    Ok((Arc::new(provider), metadata, record_key(&properties)))
+    if let Some(pin) = pin.filter(|_| metadata["commits"] == 0) {
+        return Err(format!(
+            "no commit existed at {pin} (the table starts later)"
+        ));
+    }
+    Ok((provider, metadata, record_key(&properties)))
+}
+
+/// A pin as a Hudi instant (`yyyyMMddHHmmssSSS`, UTC for times).
+fn instant(pin: &Pin) -> String {
+    match pin {
+        Pin::Version(instant) => instant.to_string(),
+        Pin::Time(at) => at.format("%Y%m%d%H%M%S%3f").to_string(),
+    }
 }
 
 /// Completed commits (and replace commits) up to the pin, the latest completion time.
@@ -131,11 +166,7 @@ async fn metadata(
             .await
             .map_err(|e| e.to_string())?,
     );
-    let limit = match pin {
-        Some(Pin::Version(instant)) => Some(instant.to_string()),
-        Some(Pin::Time(at)) => Some(at.format("%Y%m%d%H%M%S%3f").to_string()),
-        None => None,
-    };
+    let limit = pin.map(instant);
     instants.retain(|i| {
         limit
             .as_ref()

@@ -242,3 +242,41 @@ async fn checks_run_on_hudi_locally_and_on_s3() {
         nested.error
     );
 }
+
+#[tokio::test]
+async fn a_hudi_table_can_be_read_as_of_an_earlier_instant() {
+    let dir = unzip("v8_nonpartitioned");
+    let source = hudi_source(dir.path());
+    let latest = source
+        .table_metadata("v8_nonpartitioned")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest["commits"], json!(2));
+    // The first commit's instant, from its data file name.
+    let first = "20250713010535797";
+    let pinned = format!("v8_nonpartitioned@{first}");
+    let rows = source
+        .query(&format!(
+            "SELECT id, \"isActive\" FROM \"{pinned}\" ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    let got: Vec<(String, String)> = rows
+        .rows
+        .iter()
+        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1".into(), "true".into()),
+            ("2".into(), "false".into()),
+            ("3".into(), "true".into())
+        ],
+        "before the upsert"
+    );
+    let facts = source.table_metadata(&pinned).await.unwrap().unwrap();
+    assert_eq!(facts["commits"], json!(1));
+    assert_eq!(facts["version"], json!(first));
+}
