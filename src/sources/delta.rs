@@ -117,6 +117,11 @@ async fn metadata(table: &deltalake::DeltaTable) -> Result<serde_json::Value, St
         };
     }
     let snapshot = table.snapshot().map_err(|e| e.to_string())?;
+    // Time travel resolves times through the version's own timestamp (commit file time or
+    // in-commit timestamp); report that one so `@<last_commit>` reads this very version.
+    if let Some(at) = snapshot.version_timestamp(version) {
+        last_commit = Some(at);
+    }
     let files = snapshot.log_data();
     let bytes: i64 = files.iter().map(|f| f.size()).sum();
     Ok(serde_json::json!({

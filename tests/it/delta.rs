@@ -217,3 +217,89 @@ async fn a_folder_that_is_not_a_delta_table_is_an_error() {
         ghost.error
     );
 }
+
+/// A Delta table written by another writer: the `deltalake` Python package (delta-rs bindings,
+/// installed from PyPI beside moto by scripts/ensure-deps), two commits with a delete between.
+const PYTHON_WRITER: &str = r#"
+import sys, datetime, decimal
+import pyarrow as pa
+from deltalake import write_deltalake, DeltaTable
+path = sys.argv[1]
+schema = pa.schema([
+    ("id", pa.int64()), ("name", pa.string()), ("price", pa.decimal128(10, 2)),
+    ("day", pa.date32()), ("at", pa.timestamp("us", tz="UTC")), ("active", pa.bool_()),
+])
+utc = datetime.timezone.utc
+rows = [
+    (1, "Zoë", decimal.Decimal("10.10"), datetime.date(2026, 11, 1), datetime.datetime(2026, 11, 21, 8, 0, 0, 123456, tzinfo=utc), True),
+    (2, "O'Brien", decimal.Decimal("0.00"), datetime.date(1999, 12, 31), datetime.datetime(1999, 12, 31, 23, 59, 59, tzinfo=utc), False),
+    (3, "trailing ", None, None, None, None),
+]
+table = pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema)
+write_deltalake(path, table)
+write_deltalake(path, pa.Table.from_pylist([dict(zip(schema.names, (4, "Dana", decimal.Decimal("99999999.99"), datetime.date(2026, 1, 1), datetime.datetime(2026, 1, 1, tzinfo=utc), True)))], schema=schema), mode="append")
+DeltaTable(path).delete("id = 2")
+"#;
+
+#[tokio::test]
+async fn tables_written_by_the_python_deltalake_package_read_exactly() {
+    let root = tempfile::tempdir().unwrap();
+    let table = root.path().join("items");
+    let output = std::process::Command::new(crate::harness::venv_python())
+        .args(["-c", PYTHON_WRITER])
+        .arg(&table)
+        .output()
+        .expect("run the Python deltalake writer");
+    assert!(
+        output.status.success(),
+        "python deltalake: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = format!(
+        "sources:\n  py: {{ type: delta, url: \"{}\" }}\nchecks: []\n",
+        root.path().display()
+    );
+    let file = parse_rule_text(
+        Path::new("py.yml"),
+        &text,
+        &std::sync::Arc::new(lakecheck::rules::Vars::new()),
+    )
+    .unwrap();
+    let source = file.sources.get("py").unwrap().clone();
+    let rows = source
+        .query("SELECT id, name, CAST(price AS VARCHAR) AS price, CAST(day AS VARCHAR) AS day, CAST(at AS VARCHAR) AS at, active FROM items ORDER BY id")
+        .await
+        .unwrap();
+    let got: Vec<Vec<Option<String>>> = rows.rows;
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        got,
+        vec![
+            vec![
+                s("1"),
+                s("Zoë"),
+                s("10.10"),
+                s("2026-11-01"),
+                s("2026-11-21T08:00:00.123456Z"),
+                s("true")
+            ],
+            vec![s("3"), s("trailing "), None, None, None, None],
+            vec![
+                s("4"),
+                s("Dana"),
+                s("99999999.99"),
+                s("2026-01-01"),
+                s("2026-01-01T00:00:00Z"),
+                s("true")
+            ],
+        ]
+    );
+    let facts = source.table_metadata("items").await.unwrap().unwrap();
+    assert_eq!(facts["version"], json!(2), "write, append, delete");
+    assert_eq!(facts["commits"], json!(3));
+    let before_delete = source
+        .query("SELECT count(*) AS n FROM \"items@1\"")
+        .await
+        .unwrap();
+    assert_eq!(before_delete.first("n"), Some("4"));
+}

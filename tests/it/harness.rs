@@ -155,6 +155,11 @@ fn moto_server() -> PathBuf {
         })
 }
 
+/// The Python of the test virtualenv (beside moto_server), which also has `deltalake`.
+pub fn venv_python() -> PathBuf {
+    moto_server().with_file_name("python")
+}
+
 impl S3Server {
     pub fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
