@@ -171,7 +171,8 @@ async fn main() -> ExitCode {
                 jobs,
                 lake_dir,
             };
-            match lakecheck::demo::run(options).await {
+            // Boxed: the demo future is deep (Delta and Hudi writers) and large on the stack.
+            match Box::pin(lakecheck::demo::run(options)).await {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("error: demo failed: {e:#}");

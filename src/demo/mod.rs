@@ -79,16 +79,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
         tokio_postgres::connect(&cluster.url("autocorp"), tokio_postgres::NoTls).await?;
     let task = tokio::spawn(connection);
     let store = LocalFileSystem::new_with_prefix(&lake_dir)?;
-    autocorp::apply_cdc(
-        &client,
-        &store,
-        &StorePath::default(),
-        &autocorp::cdc_changes(&tables),
-    )
-    .await?;
+    let changes = autocorp::cdc_changes(&tables);
+    autocorp::apply_cdc(&client, &store, &StorePath::default(), &changes).await?;
     drop(client);
     let _ = task.await;
     autocorp::write_curated_delta(&lake_dir.join("curated"), &tables).await?;
+    autocorp::write_curated_hudi(&lake_dir.join("curated-hudi"), &tables, &changes).await?;
     println!(
         "  postgres: 127.0.0.1:{} (database autocorp)\n  lake:     {}",
         cluster.port(),
