@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
+use super::pairing::{find_column, ColumnPairing};
 use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
 use crate::reconcile::canonical::{self, Canon};
 use crate::rules::RuleError;
@@ -23,9 +24,7 @@ pub const KIND: CheckKind = CheckKind {
 struct AggregateMatch {
     left: TableRef,
     right: TableRef,
-    columns: Option<Vec<String>>,
-    exclude: Vec<String>,
-    mapping: Vec<(String, String)>,
+    pairing: ColumnPairing,
     left_filter: Option<String>,
     right_filter: Option<String>,
     /// Relative tolerance for sums and counts (0 = exact); float sums default to 1e-9.
@@ -36,18 +35,7 @@ struct AggregateMatch {
 fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     let left = reader.table("left")?;
     let right = reader.table("right")?;
-    let columns = reader
-        .map
-        .string_list("columns")?
-        .map(|l| l.into_iter().map(|c| c.value).collect());
-    let exclude = reader
-        .map
-        .string_list("exclude")?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.value)
-        .collect();
-    let mapping = reader.map.string_map("mapping")?;
+    let pairing = ColumnPairing::read(reader, true)?;
     let left_filter = reader.filter("left_where")?;
     let right_filter = reader.filter("right_where")?;
     let tolerance = match reader.map.string("tolerance")? {
@@ -75,9 +63,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     Ok(Arc::new(AggregateMatch {
         left,
         right,
-        columns,
-        exclude,
-        mapping,
+        pairing,
         left_filter,
         right_filter,
         tolerance,
@@ -204,33 +190,16 @@ impl Check for AggregateMatch {
         );
         let (left_columns, right_columns) =
             tokio::try_join!(probe.columns(&self.left), probe.columns(&self.right))?;
-        let excluded = |name: &str| self.exclude.iter().any(|e| e.eq_ignore_ascii_case(name));
-        let wanted: Vec<String> = match &self.columns {
-            Some(c) => c.clone(),
-            None => left_columns
-                .iter()
-                .map(|c| c.name.clone())
-                .filter(|n| !excluded(n))
-                .collect(),
-        };
-        let find = |columns: &[Column], name: &str| {
-            columns
-                .iter()
-                .find(|c| c.name == name)
-                .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
-                .cloned()
-        };
+        let wanted = self.pairing.wanted(&left_columns);
         let mut left_pairs = Vec::new();
         let mut right_pairs = Vec::new();
         let mut problems = Vec::new();
         for name in &wanted {
-            let right_name = self
-                .mapping
-                .iter()
-                .find(|(l, _)| l == name)
-                .map(|(_, r)| r.as_str())
-                .unwrap_or(name);
-            match (find(&left_columns, name), find(&right_columns, right_name)) {
+            let right_name = self.pairing.right_name(name);
+            match (
+                find_column(&left_columns, name),
+                find_column(&right_columns, right_name),
+            ) {
                 (Some(l), Some(r)) => match canonical::choose(&l, &r) {
                     Ok(canon) => {
                         left_pairs.push((l, canon));
@@ -238,7 +207,7 @@ impl Check for AggregateMatch {
                     }
                     Err(problem) => problems.push(problem),
                 },
-                _ if self.columns.is_some() => {
+                _ if self.pairing.columns.is_some() => {
                     problems.push(format!("`{name}` is not a column of both tables"))
                 }
                 _ => {}

@@ -17,6 +17,7 @@ mod aggregate_match;
 mod commit_freshness;
 mod condition;
 mod not_null;
+mod pairing;
 mod range;
 mod row_count;
 mod row_count_match;

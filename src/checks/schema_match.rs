@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
+use super::pairing::{find_column, ColumnPairing};
 use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
 use crate::rules::RuleError;
 use crate::sources::{Column, Rows};
@@ -20,10 +21,8 @@ pub const KIND: CheckKind = CheckKind {
 struct SchemaMatch {
     left: TableRef,
     right: TableRef,
-    /// Columns ignored on both sides (e.g. `etl_timestamp`).
-    exclude: Vec<String>,
-    /// Left name → right name, where the target renamed a column.
-    mapping: Vec<(String, String)>,
+    /// `exclude` (e.g. `etl_timestamp`) and `mapping` (renamed columns).
+    pairing: ColumnPairing,
     /// Whether columns only on the right are allowed (default: yes, reported).
     allow_added: bool,
 }
@@ -31,20 +30,12 @@ struct SchemaMatch {
 fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     let left = reader.table("left")?;
     let right = reader.table("right")?;
-    let exclude = reader
-        .map
-        .string_list("exclude")?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.value)
-        .collect();
-    let mapping = reader.map.string_map("mapping")?;
+    let pairing = ColumnPairing::read(reader, false)?;
     let allow_added = reader.map.bool("allow_added")?.is_none_or(|b| b.value);
     Ok(Arc::new(SchemaMatch {
         left,
         right,
-        exclude,
-        mapping,
+        pairing,
         allow_added,
     }))
 }
@@ -58,30 +49,12 @@ struct Drift {
 }
 
 impl SchemaMatch {
-    fn excluded(&self, column: &str) -> bool {
-        self.exclude.iter().any(|e| e.eq_ignore_ascii_case(column))
-    }
-
-    fn right_name<'a>(&'a self, left: &'a str) -> &'a str {
-        self.mapping
-            .iter()
-            .find(|(l, _)| l == left)
-            .map(|(_, r)| r.as_str())
-            .unwrap_or(left)
-    }
-
     fn compare(&self, left: &[Column], right: &[Column]) -> Vec<Drift> {
-        let kept = |c: &&Column| !self.excluded(&c.name);
-        let find = |name: &str| {
-            right
-                .iter()
-                .find(|c| c.name == name)
-                .or_else(|| right.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
-        };
+        let kept = |c: &&Column| !self.pairing.excluded(&c.name);
         let mut drift = Vec::new();
         let mut matched = Vec::new();
         for column in left.iter().filter(kept) {
-            match find(self.right_name(&column.name)) {
+            match find_column(right, self.pairing.right_name(&column.name)) {
                 None => drift.push(Drift {
                     column: column.name.clone(),
                     change: "removed",
@@ -170,7 +143,10 @@ impl Check for SchemaMatch {
         Ok(Evaluation {
             passed,
             observed: if parts.is_empty() {
-                let compared = left.iter().filter(|c| !self.excluded(&c.name)).count();
+                let compared = left
+                    .iter()
+                    .filter(|c| !self.pairing.excluded(&c.name))
+                    .count();
                 format!("{compared} columns match")
             } else {
                 parts.join("; ")

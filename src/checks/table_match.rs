@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
+use super::pairing::{find_column, ColumnPairing};
 use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
 use crate::reconcile::canonical;
 use crate::reconcile::diff::{self, Plan, Segmenter, Side, SEGMENTS};
@@ -23,9 +24,7 @@ struct TableMatch {
     left: TableRef,
     right: TableRef,
     key: Option<Vec<String>>,
-    columns: Option<Vec<String>>,
-    exclude: Vec<String>,
-    mapping: Vec<(String, String)>,
+    pairing: ColumnPairing,
     left_filter: Option<String>,
     right_filter: Option<String>,
     samples: usize,
@@ -42,9 +41,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
                 .map(|l| l.into_iter().map(|c| c.value).collect()))
         };
     let key = list(reader, "key")?;
-    let columns = list(reader, "columns")?;
-    let exclude = list(reader, "exclude")?.unwrap_or_default();
-    let mapping = reader.map.string_map("mapping")?;
+    let pairing = ColumnPairing::read(reader, true)?;
     let left_filter = reader.filter("left_where")?;
     let right_filter = reader.filter("right_where")?;
     let samples = reader
@@ -56,9 +53,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
         left,
         right,
         key,
-        columns,
-        exclude,
-        mapping,
+        pairing,
         left_filter,
         right_filter,
         samples,
@@ -66,14 +61,6 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
 }
 
 impl TableMatch {
-    fn right_name<'a>(&'a self, left: &'a str) -> &'a str {
-        self.mapping
-            .iter()
-            .find(|(l, _)| l == left)
-            .map(|(_, r)| r.as_str())
-            .unwrap_or(left)
-    }
-
     /// Resolves key and columns against both schemas into a comparison plan.
     async fn plan(&self, probe: &Probe) -> Result<(Plan, Vec<String>), CheckError> {
         let left_source = probe.source(&self.left.source)?.clone();
@@ -99,22 +86,7 @@ impl TableMatch {
                 })?,
             },
         };
-        let find = |columns: &[Column], name: &str| {
-            columns
-                .iter()
-                .find(|c| c.name == name)
-                .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
-                .cloned()
-        };
-        let excluded = |name: &str| self.exclude.iter().any(|e| e.eq_ignore_ascii_case(name));
-        let wanted: Vec<String> = match &self.columns {
-            Some(columns) => columns.clone(),
-            None => left_columns
-                .iter()
-                .map(|c| c.name.clone())
-                .filter(|n| !excluded(n))
-                .collect(),
-        };
+        let wanted = self.pairing.wanted(&left_columns);
         let mut names: Vec<String> = key.clone();
         names.extend(
             wanted
@@ -125,9 +97,9 @@ impl TableMatch {
         let mut ignored = Vec::new();
         let mut problems = Vec::new();
         for (index, name) in names.iter().enumerate() {
-            let required = index < key.len() || self.columns.is_some();
-            let left = find(&left_columns, name);
-            let right = find(&right_columns, self.right_name(name));
+            let required = index < key.len() || self.pairing.columns.is_some();
+            let left = find_column(&left_columns, name);
+            let right = find_column(&right_columns, self.pairing.right_name(name));
             match (left, right) {
                 (Some(l), Some(r)) => pairs.push((l, r)),
                 (l, _) if required => problems.push(format!(
@@ -139,7 +111,7 @@ impl TableMatch {
         }
         for column in &right_columns {
             let paired = pairs.iter().any(|(_, r)| r.name == column.name);
-            if !paired && !excluded(&column.name) {
+            if !paired && !self.pairing.excluded(&column.name) {
                 ignored.push(column.name.clone());
             }
         }
