@@ -694,19 +694,7 @@ pub async fn write_curated_delta(
             .find(|t| t.name == name)
             .expect("generated")
             .batch;
-        let etl = chrono::Utc::now().timestamp_micros();
-        let mut columns: Vec<(String, ArrayRef)> = batch
-            .schema()
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, c)| (f.name().clone(), c.clone()))
-            .collect();
-        columns.push((
-            "etl_timestamp".into(),
-            timestamps(vec![etl; batch.num_rows()]),
-        ));
-        let batch = RecordBatch::try_from_iter(columns)?;
+        let batch = curate(name, batch, chrono::Utc::now().timestamp_micros())?;
         let dir = root.join(name);
         std::fs::create_dir_all(&dir)?;
         let url = url::Url::from_directory_path(&dir)

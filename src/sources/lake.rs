@@ -119,6 +119,17 @@ pub struct LakeSource {
     tables: Arc<TableFolders>,
 }
 
+impl LakeSource {
+    /// Opens (and caches) a table so its DMS capture, Hudi key or commit metadata is known.
+    async fn open_table(&self, table: &str) -> Result<(), SourceError> {
+        self.tables
+            .open(table)
+            .await
+            .map(|_| ())
+            .map_err(|e| SourceError::new(self, describe_error(&e)))
+    }
+}
+
 impl std::fmt::Debug for LakeSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LakeSource")
@@ -439,10 +450,7 @@ impl Source for LakeSource {
         if self.tables.options.format != LakeFormat::Hudi {
             return Ok(None);
         }
-        self.tables
-            .open(table)
-            .await
-            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        self.open_table(table).await?;
         Ok(self.tables.keys.lock().await.get(table).cloned())
     }
 
@@ -453,10 +461,7 @@ impl Source for LakeSource {
         ) {
             return Ok(None);
         }
-        self.tables
-            .open(table)
-            .await
-            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        self.open_table(table).await?;
         Ok(self.tables.metadata.lock().await.get(table).cloned())
     }
 
@@ -464,10 +469,7 @@ impl Source for LakeSource {
         if self.tables.options.dms.is_none() {
             return Ok(None);
         }
-        self.tables
-            .open(table)
-            .await
-            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        self.open_table(table).await?;
         let capture = self.tables.captures.lock().await.get(table).cloned();
         Ok((capture == Some(ChangeCapture::InsertsOnly)).then(|| {
             format!(
