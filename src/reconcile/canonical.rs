@@ -116,18 +116,35 @@ pub fn choose(left: &Column, right: &Column) -> Result<Canon, String> {
 
 /// PostgreSQL SQL for the canonical field of column `ident` (already quoted), NULL as `~`.
 pub fn postgres_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
-    let as_text = match logical {
+    format!(
+        "coalesce({}, '{NULL_MARK}')",
+        postgres_value_sql(ident, logical, canon)
+    )
+}
+
+/// `ident` as text: a cast unless it already is text.
+pub(crate) fn postgres_text_sql(ident: &str, logical: LogicalType) -> String {
+    match logical {
         LogicalType::Text => ident.to_string(),
         _ => format!("{ident}::text"),
-    };
-    let value = match canon {
+    }
+}
+
+/// PostgreSQL SQL for the canonical field of a non-NULL `ident` (NULL stays NULL).
+pub(crate) fn postgres_value_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
+    let as_text = postgres_text_sql(ident, logical);
+    match canon {
         Canon::Int => format!("{ident}::text"),
         Canon::Decimal => format!("trim_scale({ident}::numeric)::text"),
         Canon::Float => format!(
             "CASE WHEN {ident} = 0 THEN '0' WHEN {ident} = 'NaN' THEN 'NaN' \
              ELSE encode(float8send({ident}::float8), 'hex') END"
         ),
-        Canon::Text | Canon::Padded => format!("octet_length({as_text})::text || ':' || {as_text}"),
+        Canon::Text => format!("octet_length({as_text})::text || ':' || {as_text}"),
+        Canon::Padded => {
+            let trimmed = format!("rtrim({as_text}, ' ')");
+            format!("octet_length({trimmed})::text || ':' || {trimmed}")
+        }
         Canon::Bool => format!("CASE {ident} WHEN true THEN 't' WHEN false THEN 'f' END"),
         Canon::Date => format!("({ident} - DATE '1970-01-01')::text"),
         // Text output is cheaper in PostgreSQL than epoch arithmetic (numeric); the session pins
@@ -147,8 +164,7 @@ pub fn postgres_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
         }
         Canon::Binary => format!("encode({ident}, 'hex')"),
         Canon::Uuid => format!("lower({as_text})"),
-    };
-    format!("coalesce({value}, '{NULL_MARK}')")
+    }
 }
 
 /// Appends the canonical decimal text of `value * 10^-scale`.

@@ -1,8 +1,9 @@
 //! Row-exact comparison of two tables in any two engines, moving hashes instead of rows.
 //!
-//! 1. Each engine hashes every row's canonical text and folds the hashes into per-segment
-//!    checksums (`count`, `bit_xor`), segments being buckets of the key hash. Postgres does this
-//!    on several connections over disjoint bucket ranges (one backend uses one core).
+//! 1. Each engine hashes every row from its typed values (`row_hash.rs`) and folds the hashes
+//!    into per-segment checksums (`count`, `bit_xor`), segments being key ranges (one integer
+//!    key) or buckets of the key hash. Postgres does this on several connections over disjoint
+//!    segment ranges (one backend uses one core).
 //! 2. Segments whose checksums differ are the only ones read again, as (key, row hash) pairs,
 //!    in chunks of bounded size, and matched by key in memory.
 //! 3. For a sample of changed keys both sides return canonical and displayable values, so the
@@ -90,6 +91,7 @@ impl Plan {
 pub struct KeyedRow {
     pub display: String,
     hash: i64,
+    key_hash: i64,
 }
 
 /// The outcome of a comparison.
@@ -127,13 +129,22 @@ impl Side {
         )
     }
 
+    /// The row hash, seeded by the key hash `lakecheck_kh` of `keyed_rows_sql`.
     fn row_hash_sql(&self, plan: &Plan) -> String {
         let columns: Vec<(&Column, Canon)> = self
             .columns
             .iter()
             .zip(plan.canons.iter().copied())
             .collect();
-        self.source.row_hash_sql(&columns)
+        self.source.row_hash_sql(&columns, "lakecheck_kh")
+    }
+
+    fn key_hash_sql(&self, plan: &Plan) -> String {
+        let key: Vec<(&Column, Canon)> = self.columns[..plan.key_len]
+            .iter()
+            .zip(plan.canons.iter().copied())
+            .collect();
+        self.source.row_hash_sql(&key, "0")
     }
 
     /// Display text of the key, e.g. `order_id=7, part_id=3`, built in SQL as text.
@@ -151,21 +162,30 @@ impl Side {
         }
     }
 
-    /// The table's rows (all columns), with `lakecheck_kh` when segments are key-hash buckets.
-    fn rows_sql(&self, plan: &Plan) -> String {
-        match plan.segmenter {
-            Segmenter::KeyRange { .. } => format!("SELECT * FROM {}", self.filtered_table_sql()),
-            Segmenter::KeyHash => {
-                let key: Vec<(&Column, Canon)> = self.columns[..plan.key_len]
-                    .iter()
-                    .zip(plan.canons.iter().copied())
-                    .collect();
-                format!(
-                    "SELECT {} AS lakecheck_kh, * FROM {}",
-                    self.source.row_hash_sql(&key),
-                    self.filtered_table_sql()
-                )
-            }
+    /// The table's rows (all columns) and their key hash `lakecheck_kh`, kept to those that
+    /// satisfy `filter` (a condition on the key columns for key ranges, on `lakecheck_kh` for
+    /// key-hash buckets). `OFFSET 0` keeps PostgreSQL from inlining the key hash into every
+    /// column's seed (it would compute it once per column); key-range conditions stay inside,
+    /// next to the table, so an index can serve them.
+    fn keyed_rows_sql(&self, plan: &Plan, filter: Option<&str>) -> String {
+        let key_hash = self.key_hash_sql(plan);
+        let from = self.source.table_sql(&self.table.table);
+        let mut inner: Vec<String> = self.filter.iter().map(|f| format!("({f})")).collect();
+        let mut outer = None;
+        match (plan.segmenter, filter) {
+            (_, None) => {}
+            (Segmenter::KeyRange { .. }, Some(f)) => inner.push(format!("({f})")),
+            (Segmenter::KeyHash, Some(f)) => outer = Some(f),
+        }
+        let condition = if inner.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", inner.join(" AND "))
+        };
+        let rows = format!("SELECT {key_hash} AS lakecheck_kh, * FROM {from}{condition} OFFSET 0");
+        match outer {
+            Some(f) => format!("SELECT * FROM ({rows}) AS unfiltered WHERE {f}"),
+            None => rows,
         }
     }
 
@@ -227,32 +247,29 @@ impl Side {
     }
 
     fn checksums_sql(&self, plan: &Plan, segments: Option<(i64, i64)>) -> String {
-        let range = segments
-            .map(|(lo, hi)| format!(" WHERE {}", self.segment_range_sql(plan, lo, hi)))
-            .unwrap_or_default();
+        let range = segments.map(|(lo, hi)| self.segment_range_sql(plan, lo, hi));
         format!(
             "SELECT segment, count(*) AS row_count, bit_xor(row_hash) AS checksum FROM (\
-             SELECT {segment} AS segment, {row_hash} AS row_hash FROM ({rows}) AS keyed{range}\
+             SELECT {segment} AS segment, {row_hash} AS row_hash FROM ({rows}) AS keyed\
              ) AS hashed GROUP BY segment",
             segment = self.segment_sql(plan),
             row_hash = self.row_hash_sql(plan),
-            rows = self.rows_sql(plan),
+            rows = self.keyed_rows_sql(plan, range.as_deref()),
         )
     }
 
     fn rows_in_segments_sql(&self, plan: &Plan, segments: &[i64]) -> String {
         format!(
-            "SELECT {key_text} AS key_text, {row_hash} AS row_hash, {keys} FROM ({rows}) AS keyed WHERE {filter}",
+            "SELECT {key_text} AS key_text, {row_hash} AS row_hash, lakecheck_kh, {keys} FROM ({rows}) AS keyed",
             key_text = self.key_text_sql(plan),
             row_hash = self.row_hash_sql(plan),
             keys = self.key_columns(plan).join(", "),
-            rows = self.rows_sql(plan),
-            filter = self.segments_sql(plan, segments),
+            rows = self.keyed_rows_sql(plan, Some(&self.segments_sql(plan, segments))),
         )
     }
 
-    /// Canonical and raw values of the rows with these canonical keys.
-    fn values_sql(&self, plan: &Plan, keys: &[String]) -> String {
+    /// Canonical and raw values of the rows with these keys (canonical key text, key hash).
+    fn values_sql(&self, plan: &Plan, keys: &[(String, i64)]) -> String {
         let fields: Vec<String> = plan
             .canons
             .iter()
@@ -262,21 +279,21 @@ impl Side {
         let raw: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
         let filter = match plan.segmenter {
             // The canonical text of an integer key is its digits.
-            Segmenter::KeyRange { .. } => format!("{} IN ({})", self.key_ident(), keys.join(", ")),
+            Segmenter::KeyRange { .. } => {
+                let list: Vec<&str> = keys.iter().map(|(text, _)| text.as_str()).collect();
+                format!("{} IN ({})", self.key_ident(), list.join(", "))
+            }
             Segmenter::KeyHash => {
-                let hashes: Vec<String> = keys
-                    .iter()
-                    .map(|k| super::hash::pg_hash(k.as_bytes()).to_string())
-                    .collect();
+                let hashes: Vec<String> = keys.iter().map(|(_, hash)| hash.to_string()).collect();
                 format!("lakecheck_kh IN ({})", hashes.join(", "))
             }
         };
         format!(
-            "SELECT {key_text} AS key_text, {fields}, {raw} FROM ({rows}) AS keyed WHERE {filter}",
+            "SELECT {key_text} AS key_text, {fields}, {raw} FROM ({rows}) AS keyed",
             key_text = self.key_text_sql(plan),
             fields = fields.join(", "),
             raw = raw.join(", "),
-            rows = self.rows_sql(plan),
+            rows = self.keyed_rows_sql(plan, Some(&filter)),
         )
     }
 
@@ -375,16 +392,20 @@ impl Side {
         let mut keyed: HashMap<String, Vec<KeyedRow>> = HashMap::with_capacity(rows.rows.len());
         for row in rows.rows {
             let key = row[0].clone().unwrap_or_default();
-            let hash = row[1]
-                .as_deref()
-                .unwrap_or("0")
-                .parse::<i64>()
-                .unwrap_or_default();
-            let display = self.key_display(plan, &row[2..]);
-            keyed
-                .entry(key)
-                .or_default()
-                .push(KeyedRow { display, hash });
+            let number = |i: usize| -> Result<i64, CheckError> {
+                row[i]
+                    .as_deref()
+                    .unwrap_or("0")
+                    .parse::<i64>()
+                    .map_err(|e| CheckError::Unexpected(format!("bad row hash: {e}")))
+            };
+            let (hash, key_hash) = (number(1)?, number(2)?);
+            let display = self.key_display(plan, &row[3..]);
+            keyed.entry(key).or_default().push(KeyedRow {
+                display,
+                hash,
+                key_hash,
+            });
         }
         Ok(keyed)
     }
@@ -421,7 +442,7 @@ pub async fn compare(probe: &Probe, plan: &Plan) -> Result<Outcome, CheckError> 
     outcome.matched = matched_rows;
     outcome.differing_segments = differing.len() as u64;
 
-    let mut changed_hashes: Vec<(String, String)> = Vec::new();
+    let mut changed_hashes: Vec<Changed> = Vec::new();
     for chunk in chunks(&differing) {
         let (l, r) = tokio::try_join!(
             plan.left.keyed(probe, plan, &chunk),
@@ -454,12 +475,19 @@ fn chunks(differing: &[(i64, i64)]) -> Vec<Vec<i64>> {
     chunks
 }
 
+/// A sampled changed row: canonical key text, display text, key hash.
+struct Changed {
+    key: String,
+    display: String,
+    key_hash: i64,
+}
+
 fn match_chunk(
     left: &HashMap<String, Vec<KeyedRow>>,
     right: &HashMap<String, Vec<KeyedRow>>,
     samples: usize,
     outcome: &mut Outcome,
-    changed: &mut Vec<(String, String)>,
+    changed: &mut Vec<Changed>,
 ) {
     let mut keys: Vec<&String> = left.keys().chain(right.keys()).collect();
     keys.sort();
@@ -499,7 +527,11 @@ fn match_chunk(
                 if l[0].hash != r[0].hash {
                     outcome.changed += 1;
                     if changed.len() < samples {
-                        changed.push((key.clone(), display));
+                        changed.push(Changed {
+                            key: key.clone(),
+                            display,
+                            key_hash: l[0].key_hash,
+                        });
                     }
                 } else if l.len() == 1 && r.len() == 1 {
                     outcome.matched += 1;
@@ -514,10 +546,13 @@ fn match_chunk(
 async fn describe_changes(
     probe: &Probe,
     plan: &Plan,
-    changed: &[(String, String)],
+    changed: &[Changed],
     outcome: &mut Outcome,
 ) -> Result<(), CheckError> {
-    let keys: Vec<String> = changed.iter().map(|(key, _)| key.clone()).collect();
+    let keys: Vec<(String, i64)> = changed
+        .iter()
+        .map(|c| (c.key.clone(), c.key_hash))
+        .collect();
     let (l, r) = tokio::try_join!(
         probe.query(&plan.left.table.source, plan.left.values_sql(plan, &keys)),
         probe.query(&plan.right.table.source, plan.right.values_sql(plan, &keys))
@@ -530,7 +565,7 @@ async fn describe_changes(
     };
     let (l, r) = (by_key(&l), by_key(&r));
     let n = plan.canons.len();
-    for (key, display) in changed {
+    for Changed { key, display, .. } in changed {
         outcome.changed_keys.push(display.clone());
         let (Some(lv), Some(rv)) = (l.get(key), r.get(key)) else {
             continue;

@@ -54,10 +54,29 @@ fn word(bytes: &[u8]) -> u32 {
 
 /// `hashtextextended(text, 0)` of `bytes`, as PostgreSQL returns it (a signed bigint).
 pub fn pg_hash(bytes: &[u8]) -> i64 {
+    pg_hash_seeded(bytes, 0)
+}
+
+/// The starting state of lookup3 for a key of `len` bytes; a non-zero seed is mixed in first
+/// (PostgreSQL's `hash_bytes_extended` and `hash_bytes_uint32_extended`).
+#[inline]
+fn start(len: usize, seed: i64) -> (u32, u32, u32) {
     let init = 0x9e37_79b9u32
-        .wrapping_add(bytes.len() as u32)
+        .wrapping_add(len as u32)
         .wrapping_add(3_923_095);
     let (mut a, mut b, mut c) = (init, init, init);
+    if seed != 0 {
+        let seed = seed as u64;
+        a = a.wrapping_add((seed >> 32) as u32);
+        b = b.wrapping_add(seed as u32);
+        mix(&mut a, &mut b, &mut c);
+    }
+    (a, b, c)
+}
+
+/// `hashtextextended(text, seed)` of `bytes` (deterministic collations hash the bytes).
+pub fn pg_hash_seeded(bytes: &[u8], seed: i64) -> i64 {
+    let (mut a, mut b, mut c) = start(bytes.len(), seed);
     let mut chunks = bytes.chunks_exact(12);
     for chunk in &mut chunks {
         a = a.wrapping_add(word(&chunk[0..4]));
@@ -74,6 +93,18 @@ pub fn pg_hash(bytes: &[u8]) -> i64 {
         b = b.wrapping_add(word(&padded[4..8]));
         c = c.wrapping_add(word(&padded[8..12]) << 8);
     }
+    finish(&mut a, &mut b, &mut c);
+    (((b as u64) << 32) | c as u64) as i64
+}
+
+/// `hashint8extended(value, seed)`. Values that fit 32 bits hash as `hashint4extended` does,
+/// so every integer width agrees (PostgreSQL folds the high half into the low one).
+#[inline]
+pub fn pg_hash_int8(value: i64, seed: i64) -> i64 {
+    let high = (value >> 32) as u32;
+    let low = value as u32 ^ if value >= 0 { high } else { !high };
+    let (mut a, mut b, mut c) = start(4, seed);
+    a = a.wrapping_add(low);
     finish(&mut a, &mut b, &mut c);
     (((b as u64) << 32) | c as u64) as i64
 }

@@ -4,6 +4,7 @@
 pub mod canonical;
 pub mod diff;
 pub mod hash;
+pub mod row_hash;
 pub mod udf;
 
 pub use canonical::Canon;

@@ -1,9 +1,12 @@
-//! DataFusion functions that give lake data the same canonical text and hash as PostgreSQL:
-//! `lakecheck_canon('<canon>', column)` and `lakecheck_hash(text)`.
+//! DataFusion functions that give lake data the same canonical text and row hash as
+//! PostgreSQL: `lakecheck_canon('<canon>', column)` and
+//! `lakecheck_row_hash('<canon>,...', seed, column, ...)`.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Int64Array, StringBuilder,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Decimal32Type, Decimal64Type, Float16Type,
@@ -22,18 +25,17 @@ use super::canonical::{
     normalize_decimal_text, write_decimal, write_float, write_text, write_time, write_timestamp,
     write_uuid_bytes, Canon, NULL_MARK,
 };
-use super::hash::pg_hash;
+use super::hash::{pg_hash_int8, pg_hash_seeded};
+use super::row_hash::{null_hash, POSTGRES_EPOCH_MICROS};
 
 /// Registers both functions on a session.
 pub fn register(ctx: &datafusion::prelude::SessionContext) {
     ctx.register_udf(ScalarUDF::from(CanonicalText::new()));
-    ctx.register_udf(ScalarUDF::from(PgHash::new()));
     ctx.register_udf(ScalarUDF::from(RowHash::new()));
 }
 
-/// `lakecheck_row_hash('int,text,...', c1, c2, ...) -> Int64`: the hash of the row's canonical
-/// text, the same value as `lakecheck_hash(concat_ws('|', lakecheck_canon(..), ..))` without
-/// building a string column per field.
+/// `lakecheck_row_hash('int,text,...', seed, c1, c2, ...) -> Int64`: the row hash of
+/// `row_hash.rs`, one column at a time over the batch.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RowHash {
     signature: Signature,
@@ -70,32 +72,46 @@ impl ScalarUDFImpl for RowHash {
             }
         };
         let canons = match canons {
-            Ok(canons) if canons.len() == args.args.len() - 1 => canons,
-            Ok(_) => return exec_err!("lakecheck_row_hash: one canon per column is needed"),
+            Ok(canons) if args.args.len() == canons.len() + 2 => canons,
+            Ok(_) => {
+                return exec_err!(
+                    "lakecheck_row_hash: a seed and one column per canon are needed"
+                )
+            }
             Err(name) => return exec_err!("lakecheck_row_hash: unknown canon `{name}`"),
         };
-        let arrays = args.args[1..]
-            .iter()
-            .map(|a| a.to_array(args.number_rows))
-            .collect::<Result<Vec<_>>>()?;
-        let encoders = arrays
-            .iter()
-            .zip(&canons)
-            .map(|(array, canon)| Encoder::new(array, *canon))
-            .collect::<Result<Vec<_>>>()?;
-        let mut text = String::with_capacity(256);
-        let mut hashes = Vec::with_capacity(args.number_rows);
-        for row in 0..args.number_rows {
-            text.clear();
-            for (i, encoder) in encoders.iter().enumerate() {
-                if i > 0 {
-                    text.push_str(super::canonical::SEPARATOR);
-                }
-                encoder.write(row, &mut text)?;
+        let rows = args.number_rows;
+        let seed_array;
+        let seeds = match &args.args[1] {
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(seed))) => Seeds::Same(*seed),
+            ColumnarValue::Array(array) if array.data_type() == &DataType::Int64 => {
+                seed_array = array.clone();
+                Seeds::Each(seed_array.as_primitive::<Int64Type>())
             }
-            hashes.push(pg_hash(text.as_bytes()));
+            _ => return exec_err!("lakecheck_row_hash: the seed must be a non-NULL BIGINT"),
+        };
+        let mut hashes = vec![0i64; rows];
+        for (index, (arg, canon)) in args.args[2..].iter().zip(&canons).enumerate() {
+            let array = arg.to_array(rows)?;
+            Encoder::new(&array, *canon)?.fold_hashes(index, &seeds, &mut hashes)?;
         }
         Ok(ColumnarValue::Array(Arc::new(Int64Array::from(hashes))))
+    }
+}
+
+/// Each row's seed: one for the whole batch (the key hash itself) or one per row.
+enum Seeds<'a> {
+    Same(i64),
+    Each(&'a datafusion::arrow::array::PrimitiveArray<Int64Type>),
+}
+
+impl Seeds<'_> {
+    #[inline]
+    fn get(&self, row: usize) -> i64 {
+        match self {
+            Seeds::Same(seed) => *seed,
+            Seeds::Each(seeds) => seeds.value(row),
+        }
     }
 }
 
@@ -148,42 +164,6 @@ impl ScalarUDFImpl for CanonicalText {
     }
 }
 
-/// `lakecheck_hash(text) -> Int64`: PostgreSQL's `hashtextextended(text, 0)`; NULL stays NULL.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct PgHash {
-    signature: Signature,
-}
-
-impl PgHash {
-    fn new() -> Self {
-        Self {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for PgHash {
-    fn name(&self) -> &str {
-        "lakecheck_hash"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int64)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let values = args.args[0].to_array(args.number_rows)?;
-        let values = cast(&values, &DataType::Utf8)?;
-        let text = values.as_string::<i32>();
-        let hashes: Int64Array = text
-            .iter()
-            .map(|v| v.map(|s| pg_hash(s.as_bytes())))
-            .collect();
-        Ok(ColumnarValue::Array(Arc::new(hashes)))
-    }
-}
-
 /// Writes one column's canonical fields; built once per batch so rows do not re-dispatch on type.
 struct Encoder {
     array: ArrayRef,
@@ -195,7 +175,6 @@ impl Encoder {
         // Dictionaries and views are decoded once up front; encoders then see plain arrays.
         let array = match array.data_type() {
             DataType::Dictionary(_, value) => cast(array, value)?,
-            DataType::Utf8View | DataType::LargeUtf8 => cast(array, &DataType::Utf8)?,
             DataType::BinaryView | DataType::LargeBinary => cast(array, &DataType::Binary)?,
             _ => array.clone(),
         };
@@ -223,8 +202,8 @@ impl Encoder {
                 a.as_primitive::<Decimal32Type>().value(row) as i128,
                 *s,
             ),
-            (Canon::Decimal, DataType::Utf8) => {
-                let text = a.as_string::<i32>().value(row);
+            (Canon::Decimal, t) if is_string(t) => {
+                let text = text_at(a, row);
                 match normalize_decimal_text(text) {
                     Some(normal) => out.push_str(&normal),
                     // Not a number: keep it distinct from every number.
@@ -240,9 +219,9 @@ impl Encoder {
             (Canon::Float, DataType::Float16) => {
                 write_float(out, a.as_primitive::<Float16Type>().value(row).to_f64())
             }
-            (Canon::Text, DataType::Utf8) => write_text(out, a.as_string::<i32>().value(row)),
-            (Canon::Padded, DataType::Utf8) => {
-                write_text(out, a.as_string::<i32>().value(row).trim_end_matches(' '))
+            (Canon::Text, t) if is_string(t) => write_text(out, text_at(a, row)),
+            (Canon::Padded, t) if is_string(t) => {
+                write_text(out, text_at(a, row).trim_end_matches(' '))
             }
             (Canon::Bool, DataType::Boolean) => {
                 let v = a
@@ -283,9 +262,7 @@ impl Encoder {
             (Canon::Binary, DataType::FixedSizeBinary(_)) => {
                 hex(out, a.as_fixed_size_binary().value(row))
             }
-            (Canon::Uuid, DataType::Utf8) => {
-                out.push_str(&a.as_string::<i32>().value(row).to_lowercase())
-            }
+            (Canon::Uuid, t) if is_string(t) => out.push_str(&text_at(a, row).to_lowercase()),
             (Canon::Uuid, DataType::FixedSizeBinary(16)) => {
                 write_uuid_bytes(out, a.as_fixed_size_binary().value(row))
             }
@@ -294,6 +271,146 @@ impl Encoder {
             }
         }
         Ok(())
+    }
+}
+
+impl Encoder {
+    /// XORs this column's hash (`row_hash.rs`) into each row's running hash.
+    fn fold_hashes(&self, index: usize, seeds: &Seeds, hashes: &mut [i64]) -> Result<()> {
+        let a = &self.array;
+        let t = a.data_type();
+        match (self.canon, t) {
+            (Canon::Int, DataType::UInt64) => {
+                let values = a.as_primitive::<UInt64Type>();
+                let mut digits = String::new();
+                self.fold(index, seeds, hashes, |row, seed| {
+                    let v = values.value(row);
+                    Ok(match i64::try_from(v) {
+                        Ok(v) => pg_hash_int8(v, seed),
+                        // Beyond bigint: no PostgreSQL integer holds it; hash its digits.
+                        Err(_) => {
+                            digits.clear();
+                            let _ = write!(digits, "{v}");
+                            pg_hash_seeded(digits.as_bytes(), seed)
+                        }
+                    })
+                })
+            }
+            (Canon::Int, t) if t.is_integer() => {
+                let wide = cast(a, &DataType::Int64)?;
+                let values = wide.as_primitive::<Int64Type>();
+                self.fold(index, seeds, hashes, |row, seed| {
+                    Ok(pg_hash_int8(values.value(row), seed))
+                })
+            }
+            (Canon::Bool, DataType::Boolean) => {
+                let values = a.as_any().downcast_ref::<BooleanArray>().expect("boolean");
+                self.fold(index, seeds, hashes, |row, seed| {
+                    Ok(pg_hash_int8(values.value(row) as i64, seed))
+                })
+            }
+            (Canon::Date, DataType::Date32) => {
+                let values = a.as_primitive::<Date32Type>();
+                self.fold(index, seeds, hashes, |row, seed| {
+                    Ok(pg_hash_int8(values.value(row) as i64, seed))
+                })
+            }
+            (Canon::Date, DataType::Date64) => {
+                let values = a.as_primitive::<Date64Type>();
+                self.fold(index, seeds, hashes, |row, seed| {
+                    Ok(pg_hash_int8(values.value(row).div_euclid(86_400_000), seed))
+                })
+            }
+            (Canon::Micros | Canon::Millis, t) => {
+                let is_time = matches!(t, DataType::Time32(_) | DataType::Time64(_));
+                let millis = self.canon == Canon::Millis;
+                self.fold(index, seeds, hashes, |row, seed| {
+                    let Some(mut micros) = micros(a, t, row) else {
+                        return exec_err!("lakecheck_row_hash: cannot read {t} as a point in time");
+                    };
+                    if millis {
+                        micros = micros.div_euclid(1000) * 1000;
+                    }
+                    if !is_time {
+                        micros -= POSTGRES_EPOCH_MICROS;
+                    }
+                    Ok(pg_hash_int8(micros, seed))
+                })
+            }
+            (Canon::Text | Canon::Padded, DataType::Utf8) => {
+                self.fold_text(index, seeds, hashes, a.as_string::<i32>())
+            }
+            (Canon::Text | Canon::Padded, DataType::LargeUtf8) => {
+                self.fold_text(index, seeds, hashes, a.as_string::<i64>())
+            }
+            (Canon::Text | Canon::Padded, DataType::Utf8View) => {
+                self.fold_text(index, seeds, hashes, a.as_string_view())
+            }
+            (Canon::Decimal | Canon::Float | Canon::Binary | Canon::Uuid, _) => {
+                let mut text = String::with_capacity(64);
+                self.fold(index, seeds, hashes, |row, seed| {
+                    text.clear();
+                    self.write(row, &mut text)?;
+                    Ok(pg_hash_seeded(text.as_bytes(), seed))
+                })
+            }
+            (canon, t) => {
+                exec_err!("lakecheck_row_hash: no `{}` hash for {t}", canon.name())
+            }
+        }
+    }
+
+    /// Text hashes its bytes; `padded` without trailing spaces.
+    fn fold_text<'a>(
+        &self,
+        index: usize,
+        seeds: &Seeds,
+        hashes: &mut [i64],
+        values: impl ArrayAccessor<Item = &'a str>,
+    ) -> Result<()> {
+        let padded = self.canon == Canon::Padded;
+        self.fold(index, seeds, hashes, |row, seed| {
+            let text = values.value(row);
+            let text = if padded {
+                text.trim_end_matches(' ')
+            } else {
+                text
+            };
+            Ok(pg_hash_seeded(text.as_bytes(), seed))
+        })
+    }
+
+    /// Applies `hash(row, seed)` to every non-NULL row and the NULL hash to the others.
+    fn fold(
+        &self,
+        index: usize,
+        seeds: &Seeds,
+        hashes: &mut [i64],
+        mut hash: impl FnMut(usize, i64) -> Result<i64>,
+    ) -> Result<()> {
+        let nulls = self.array.logical_nulls();
+        let column = index as i64;
+        for (row, acc) in hashes.iter_mut().enumerate() {
+            let seed = seeds.get(row);
+            *acc ^= match &nulls {
+                Some(nulls) if nulls.is_null(row) => null_hash(index, seed),
+                _ => hash(row, seed ^ column)?,
+            };
+        }
+        Ok(())
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// The text at `row` of a string column of any layout (checked by `is_string`).
+fn text_at(a: &ArrayRef, row: usize) -> &str {
+    match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(row),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(row),
+        _ => a.as_string_view().value(row),
     }
 }
 
@@ -350,4 +467,49 @@ fn micros(a: &ArrayRef, t: &DataType, row: usize) -> Option<i64> {
             .div_euclid(1000),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+    use rstest::rstest;
+
+    /// The segment checksum (`bit_xor` of row hashes) DataFusion computes over `rows`, a
+    /// `VALUES` list of (id, a, b) with text a and b.
+    async fn checksum(rows: &str) -> i64 {
+        let ctx = SessionContext::new();
+        super::register(&ctx);
+        let sql = format!(
+            "SELECT bit_xor(lakecheck_row_hash('int,text,text', kh, id, a, b)) AS checksum FROM (\
+             SELECT lakecheck_row_hash('int', CAST(0 AS BIGINT), id) AS kh, id, a, b \
+             FROM (VALUES {rows}) AS t(id, a, b))"
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let column = batches[0].column(0);
+        use datafusion::arrow::array::AsArray;
+        column
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
+    }
+
+    #[rstest]
+    #[case::values_swapped_between_rows("(1, 'x', 'p'), (2, 'y', 'q')", "(1, 'y', 'p'), (2, 'x', 'q')")]
+    #[case::values_swapped_between_columns("(1, 'x', 'y')", "(1, 'y', 'x')")]
+    #[case::separator_moved("(1, 'a|b', 'c')", "(1, 'a', 'b|c')")]
+    #[case::null_vs_empty("(1, '', 'p')", "(1, CAST(NULL AS VARCHAR), 'p')")]
+    #[case::nulls_moved("(1, CAST(NULL AS VARCHAR), 'p')", "(1, 'p', CAST(NULL AS VARCHAR))")]
+    #[case::key_changed("(1, 'x', 'p')", "(2, 'x', 'p')")]
+    #[case::rows_swap_keys("(1, 'x', 'p'), (2, 'y', 'q')", "(2, 'x', 'p'), (1, 'y', 'q')")]
+    #[tokio::test]
+    async fn differences_never_cancel_in_a_segment(#[case] left: &str, #[case] right: &str) {
+        assert_ne!(checksum(left).await, checksum(right).await);
+    }
+
+    #[tokio::test]
+    async fn row_order_does_not_matter() {
+        assert_eq!(
+            checksum("(1, 'x', 'p'), (2, 'y', 'q')").await,
+            checksum("(2, 'y', 'q'), (1, 'x', 'p')").await
+        );
+    }
 }

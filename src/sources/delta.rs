@@ -49,7 +49,11 @@ impl deltalake::logstore::LogStoreFactory for ObjectStoreLog {
     }
 }
 
-fn register_s3_log_store() {
+/// Makes `deltalake` serve `s3://` tables through the default log store, whose commits are
+/// conditional puts (`If-None-Match: *`): a writer that loses the race for a version retries at
+/// the next one instead of overwriting it. Called before opening any Delta table; in-process
+/// writers (the demo, tests) call it too.
+pub fn register_s3_log_store() {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
     REGISTERED.call_once(|| {
         let scheme = Url::parse("s3://").expect("scheme url");

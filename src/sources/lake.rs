@@ -488,16 +488,12 @@ impl Source for LakeSource {
         )
     }
 
-    fn hash_sql(&self, text: &str) -> String {
-        format!("lakecheck_hash({text})")
-    }
-
-    fn row_hash_sql(&self, columns: &[(&Column, Canon)]) -> String {
-        // One fused function: no intermediate string column per field.
+    fn row_hash_sql(&self, columns: &[(&Column, Canon)], seed: &str) -> String {
+        // One fused function: every column hashed in one pass, no column per field.
         let canons: Vec<&str> = columns.iter().map(|(_, canon)| canon.name()).collect();
         let idents: Vec<String> = columns.iter().map(|(c, _)| quote_ident(&c.name)).collect();
         format!(
-            "lakecheck_row_hash('{}', {})",
+            "lakecheck_row_hash('{}', CAST({seed} AS BIGINT), {})",
             canons.join(","),
             idents.join(", ")
         )

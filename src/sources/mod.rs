@@ -55,8 +55,6 @@ pub trait Source: Send + Sync + fmt::Debug {
     }
     /// SQL for the canonical field of `column` (see `reconcile::canonical`), NULL as `~`.
     fn canonical_sql(&self, column: &Column, canon: crate::reconcile::Canon) -> String;
-    /// SQL for the cross-engine 64-bit hash of a text expression (`reconcile::hash`).
-    fn hash_sql(&self, text: &str) -> String;
     /// Commit metadata of `table` (version, last commit time, commits, files, bytes) where the
     /// table format keeps a history.
     async fn table_metadata(&self, _table: &str) -> Result<Option<serde_json::Value>, SourceError> {
@@ -67,18 +65,9 @@ pub trait Source: Send + Sync + fmt::Debug {
     async fn caveat(&self, _table: &str) -> Result<Option<String>, SourceError> {
         Ok(None)
     }
-    /// SQL for the hash of a row's canonical text over `columns` (`reconcile::canonical`).
-    fn row_hash_sql(&self, columns: &[(&Column, crate::reconcile::Canon)]) -> String {
-        let fields: Vec<String> = columns
-            .iter()
-            .map(|(c, canon)| self.canonical_sql(c, *canon))
-            .collect();
-        self.hash_sql(&format!(
-            "concat_ws('{}', {})",
-            crate::reconcile::canonical::SEPARATOR,
-            fields.join(", ")
-        ))
-    }
+    /// SQL for the row hash over `columns` seeded by the SQL expression `seed`
+    /// (`reconcile::row_hash`).
+    fn row_hash_sql(&self, columns: &[(&Column, crate::reconcile::Canon)], seed: &str) -> String;
     /// SQL applying aggregate `function` (`min`, `max`) to `column`, ordering text bytewise so
     /// both engines agree on which value is smallest.
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {

@@ -263,8 +263,8 @@ impl Source for PostgresSource {
         canonical::postgres_sql(&quote_ident(&column.name), column.logical, canon)
     }
 
-    fn hash_sql(&self, text: &str) -> String {
-        format!("hashtextextended({text}, 0)")
+    fn row_hash_sql(&self, columns: &[(&Column, Canon)], seed: &str) -> String {
+        crate::reconcile::row_hash::postgres_sql(columns, seed)
     }
 
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {

@@ -195,6 +195,76 @@ async fn time_travel_and_commit_freshness() {
     );
 }
 
+/// Delta commits on S3 are conditional puts: two writers that both start from version 0 each
+/// append, and neither commit is lost (one wins version 1, the other retries as version 2).
+/// With a server that ignored `If-None-Match`, the second commit would overwrite the first.
+#[tokio::test]
+async fn delta_writes_to_s3_commit_with_conditional_put() {
+    use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+    use std::future::IntoFuture;
+    use std::sync::Arc;
+    let world = world().await;
+    lakecheck::sources::delta::register_s3_log_store();
+    let store: Arc<dyn ObjectStore> = Arc::new(world.s3.store());
+    let url = url::Url::parse("s3://lake/written/auto_parts").unwrap();
+    let batch = &world.table("auto_parts").batch;
+    let table = deltalake::DeltaTableBuilder::from_url(url.clone())
+        .unwrap()
+        .with_storage_backend(store.clone(), url.clone())
+        .build()
+        .unwrap()
+        .write(vec![batch.slice(0, 100)])
+        .with_save_mode(SaveMode::ErrorIfExists)
+        .await
+        .unwrap();
+    assert_eq!(table.version(), Some(0));
+    let first = table.clone().write(vec![batch.slice(100, 150)]).into_future();
+    let second = table.clone().write(vec![batch.slice(250, 150)]).into_future();
+    let (first, second) = tokio::join!(first, second);
+    let versions = [first.unwrap().version(), second.unwrap().version()];
+    let mut sorted = versions;
+    sorted.sort();
+    assert_eq!(sorted, [Some(1), Some(2)], "both appends committed: {versions:?}");
+
+    // The server refuses to replace a commit file that exists.
+    let commit = object_store::path::Path::from("written/auto_parts/_delta_log/00000000000000000001.json");
+    let refused = store
+        .put_opts(&commit, PutPayload::from_static(b"{}"), PutMode::Create.into())
+        .await;
+    assert!(
+        matches!(refused, Err(object_store::Error::AlreadyExists { .. })),
+        "{refused:?}"
+    );
+    assert!(store.get(&commit).await.unwrap().bytes().await.unwrap().len() > 2);
+
+    // lakecheck reads the table written to S3 in full, with its history.
+    let source = format!(
+        "  curated: {{ type: delta, url: \"s3://lake/written\", storage: {{ endpoint: \"{}\", allow_http: \"true\", region: us-east-1, access_key_id: test, secret_access_key: test }} }}\n",
+        world.s3.endpoint
+    );
+    let report = run(
+        &world,
+        &source,
+        "  - { name: count, type: row_count, table: curated.auto_parts, equals: 400 }\n\
+         \x20 - { name: same as source, type: table_match, left: pg.auto_parts, right: curated.auto_parts }\n\
+         \x20 - { name: first commit, type: row_count, table: \"curated.auto_parts@0\", equals: 100 }\n",
+    )
+    .await;
+    for result in report.results() {
+        assert_eq!(
+            result.status,
+            Status::Pass,
+            "{}: {} {:?}",
+            result.name,
+            result.message,
+            result.error
+        );
+    }
+    let facts = &report.results().next().unwrap().table_metadata["curated.auto_parts"];
+    assert_eq!(facts["version"], json!(2));
+    assert_eq!(facts["commits"], json!(3));
+}
+
 #[tokio::test]
 async fn a_folder_that_is_not_a_delta_table_is_an_error() {
     let world = world().await;

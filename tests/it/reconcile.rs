@@ -10,7 +10,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray, TimestampMillisecondArray,
 };
 use lakecheck::reconcile::canonical::Canon;
-use lakecheck::reconcile::hash::pg_hash;
+use lakecheck::reconcile::hash::{pg_hash, pg_hash_int8, pg_hash_seeded};
 use lakecheck::rules::{parse_rule_text, Vars};
 use lakecheck::sources::Source;
 
@@ -92,6 +92,35 @@ async fn hash_matches_postgres_bit_for_bit() {
         let text = row[0].as_deref().unwrap();
         let expected: i64 = row[1].as_deref().unwrap().parse().unwrap();
         assert_eq!(pg_hash(text.as_bytes()), expected, "hash of {text:?}");
+    }
+    // Seeded text hashes and integer hashes, as the row hash uses them.
+    let seeds = [0i64, 1, -1, 0x4e55_4c4c_0000_0000, i64::MIN, 123_456_789_012];
+    let ints = [0i64, 1, -1, 42, i32::MAX as i64 + 1, i64::MIN, i64::MAX, -5_000_000_000];
+    let mut selects = Vec::new();
+    for seed in seeds {
+        for text in ["", "a", "abcdefghijkl", "Zoë 漢字 🚗"] {
+            selects.push(format!(
+                "SELECT 't' AS kind, {} AS v, '{seed}'::int8 AS seed, hashtextextended({0}, '{seed}'::int8) AS h",
+                lakecheck::sql::quote_literal(text)
+            ));
+        }
+        for int in ints {
+            selects.push(format!(
+                "SELECT 'i', '{int}', '{seed}'::int8, hashint8extended('{int}'::int8, '{seed}'::int8)"
+            ));
+        }
+    }
+    let rows = pg.query(&selects.join(" UNION ALL ")).await.unwrap();
+    assert_eq!(rows.rows.len(), seeds.len() * (4 + ints.len()));
+    for row in &rows.rows {
+        let cell = |i: usize| row[i].as_deref().unwrap();
+        let seed: i64 = cell(2).parse().unwrap();
+        let expected: i64 = cell(3).parse().unwrap();
+        let actual = match cell(0) {
+            "t" => pg_hash_seeded(cell(1).as_bytes(), seed),
+            _ => pg_hash_int8(cell(1).parse().unwrap(), seed),
+        };
+        assert_eq!(actual, expected, "{} {:?} seed {seed}", cell(0), cell(1));
     }
 }
 
@@ -349,16 +378,22 @@ async fn every_type_encodes_identically_in_both_engines() {
             .map(|(n, c)| (n.to_string(), *c))
             .collect::<Vec<_>>()
     );
-    // Both the hash of the joined fields and the fused row hash must equal PostgreSQL's.
+    // Each column's hash (seeded 0, so rows compare) and the whole row's hash (seeded 0 and by
+    // the row's id) must equal PostgreSQL's.
     let select =
         |fields: &[String], source: &Arc<dyn Source>, columns: &[lakecheck::sources::Column]| {
-            let joined = source.hash_sql(&format!("concat_ws('|', {})", fields.join(", ")));
             let pairs: Vec<(&lakecheck::sources::Column, Canon)> =
                 columns.iter().zip(canons.iter().map(|(_, c)| *c)).collect();
-            let fused = source.row_hash_sql(&pairs);
+            let per_column: Vec<String> = pairs
+                .iter()
+                .map(|pair| source.row_hash_sql(std::slice::from_ref(pair), "0"))
+                .collect();
             format!(
-                "SELECT {}, {joined} AS joined_hash, {fused} AS row_hash FROM {} ORDER BY 1",
+                "SELECT {}, {}, {} AS row_hash_0, {} AS row_hash FROM {} ORDER BY 1",
                 fields.join(", "),
+                per_column.join(", "),
+                source.row_hash_sql(&pairs, "0"),
+                source.row_hash_sql(&pairs, "id"),
                 source.table_sql("vectors")
             )
         };
@@ -371,24 +406,23 @@ async fn every_type_encodes_identically_in_both_engines() {
         .query(&select(&lake_fields, &lake_source, &right_in_order))
         .await
         .unwrap();
+    let n = canons.len();
     for (row, (a, b)) in from_pg.rows.iter().zip(&from_lake.rows).enumerate() {
         for (i, (name, _)) in canons.iter().enumerate() {
-            assert_eq!(a[i], b[i], "row {} column {name}", row + 1);
+            assert_eq!(a[i], b[i], "canonical text, row {} column {name}", row + 1);
+            assert_eq!(a[n + i], b[n + i], "hash, row {} column {name}", row + 1);
         }
-        assert_eq!(a.last(), b.last(), "row hash of row {}", row + 1);
-        assert_eq!(
-            a[a.len() - 2],
-            b[b.len() - 2],
-            "joined hash of row {}",
-            row + 1
-        );
-        assert_eq!(
-            b[b.len() - 2],
-            b[b.len() - 1],
-            "fused hash equals joined hash, row {}",
-            row + 1
-        );
+        assert_eq!(a[2 * n], b[2 * n], "row hash seeded 0, row {}", row + 1);
+        assert_eq!(a[2 * n + 1], b[2 * n + 1], "row hash, row {}", row + 1);
     }
+    // NULL and the empty string hash differently under the same seed; all rows differ.
+    let hash = |row: usize, column: &str| {
+        from_pg.rows[row][n + canons.iter().position(|(c, _)| c == column).unwrap()].clone()
+    };
+    assert_ne!(hash(0, "t"), hash(2, "t"));
+    let row_hashes: std::collections::BTreeSet<_> =
+        from_pg.rows.iter().map(|r| r[2 * n + 1].clone()).collect();
+    assert_eq!(row_hashes.len(), from_pg.rows.len());
     assert_eq!(from_pg.rows.len(), 4);
     // Spot checks of the encodings themselves.
     let field = |row: usize, column: &str| {
