@@ -74,9 +74,7 @@ impl ScalarUDFImpl for RowHash {
         let canons = match canons {
             Ok(canons) if args.args.len() == canons.len() + 2 => canons,
             Ok(_) => {
-                return exec_err!(
-                    "lakecheck_row_hash: a seed and one column per canon are needed"
-                )
+                return exec_err!("lakecheck_row_hash: a seed and one column per canon are needed")
             }
             Err(name) => return exec_err!("lakecheck_row_hash: unknown canon `{name}`"),
         };
@@ -493,7 +491,10 @@ mod tests {
     }
 
     #[rstest]
-    #[case::values_swapped_between_rows("(1, 'x', 'p'), (2, 'y', 'q')", "(1, 'y', 'p'), (2, 'x', 'q')")]
+    #[case::values_swapped_between_rows(
+        "(1, 'x', 'p'), (2, 'y', 'q')",
+        "(1, 'y', 'p'), (2, 'x', 'q')"
+    )]
     #[case::values_swapped_between_columns("(1, 'x', 'y')", "(1, 'y', 'x')")]
     #[case::separator_moved("(1, 'a|b', 'c')", "(1, 'a', 'b|c')")]
     #[case::null_vs_empty("(1, '', 'p')", "(1, CAST(NULL AS VARCHAR), 'p')")]

@@ -218,24 +218,49 @@ async fn delta_writes_to_s3_commit_with_conditional_put() {
         .await
         .unwrap();
     assert_eq!(table.version(), Some(0));
-    let first = table.clone().write(vec![batch.slice(100, 150)]).into_future();
-    let second = table.clone().write(vec![batch.slice(250, 150)]).into_future();
+    let first = table
+        .clone()
+        .write(vec![batch.slice(100, 150)])
+        .into_future();
+    let second = table
+        .clone()
+        .write(vec![batch.slice(250, 150)])
+        .into_future();
     let (first, second) = tokio::join!(first, second);
     let versions = [first.unwrap().version(), second.unwrap().version()];
     let mut sorted = versions;
     sorted.sort();
-    assert_eq!(sorted, [Some(1), Some(2)], "both appends committed: {versions:?}");
+    assert_eq!(
+        sorted,
+        [Some(1), Some(2)],
+        "both appends committed: {versions:?}"
+    );
 
     // The server refuses to replace a commit file that exists.
-    let commit = object_store::path::Path::from("written/auto_parts/_delta_log/00000000000000000001.json");
+    let commit =
+        object_store::path::Path::from("written/auto_parts/_delta_log/00000000000000000001.json");
     let refused = store
-        .put_opts(&commit, PutPayload::from_static(b"{}"), PutMode::Create.into())
+        .put_opts(
+            &commit,
+            PutPayload::from_static(b"{}"),
+            PutMode::Create.into(),
+        )
         .await;
     assert!(
         matches!(refused, Err(object_store::Error::AlreadyExists { .. })),
         "{refused:?}"
     );
-    assert!(store.get(&commit).await.unwrap().bytes().await.unwrap().len() > 2);
+    assert!(
+        store
+            .get(&commit)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .len()
+            > 2
+    );
 
     // lakecheck reads the table written to S3 in full, with its history.
     let source = format!(

@@ -94,8 +94,24 @@ async fn hash_matches_postgres_bit_for_bit() {
         assert_eq!(pg_hash(text.as_bytes()), expected, "hash of {text:?}");
     }
     // Seeded text hashes and integer hashes, as the row hash uses them.
-    let seeds = [0i64, 1, -1, 0x4e55_4c4c_0000_0000, i64::MIN, 123_456_789_012];
-    let ints = [0i64, 1, -1, 42, i32::MAX as i64 + 1, i64::MIN, i64::MAX, -5_000_000_000];
+    let seeds = [
+        0i64,
+        1,
+        -1,
+        0x4e55_4c4c_0000_0000,
+        i64::MIN,
+        123_456_789_012,
+    ];
+    let ints = [
+        0i64,
+        1,
+        -1,
+        42,
+        i32::MAX as i64 + 1,
+        i64::MIN,
+        i64::MAX,
+        -5_000_000_000,
+    ];
     let mut selects = Vec::new();
     for seed in seeds {
         for text in ["", "a", "abcdefghijkl", "Zoë 漢字 🚗"] {
