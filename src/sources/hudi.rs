@@ -127,6 +127,18 @@ pub async fn open(
             )
         }
     };
+    // Tables written with `hoodie.populate.meta.fields=false` keep the `_hoodie_*` columns in
+    // their files but leave them NULL, while the reader declares them non-nullable: reading
+    // one fails. They carry nothing, so such a table is shown without them.
+    let provider = if properties
+        .get("hoodie.populate.meta.fields")
+        .map(String::as_str)
+        == Some("false")
+    {
+        without_meta_fields(provider).map_err(|e| e.to_string())?
+    } else {
+        provider
+    };
     let metadata = metadata(&uri, &options, version, pin).await?;
     if let Some(pin) = pin.filter(|_| metadata["commits"] == 0) {
         return Err(format!(
@@ -134,6 +146,25 @@ pub async fn open(
         ));
     }
     Ok((provider, metadata, record_key(&properties)))
+}
+
+/// `provider` seen through a projection that leaves out the `_hoodie_*` columns.
+fn without_meta_fields(
+    provider: Arc<dyn TableProvider>,
+) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+    use datafusion::datasource::{provider_as_source, ViewTable};
+    use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+    let keep: Vec<Expr> = provider
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !f.name().starts_with("_hoodie_"))
+        .map(|f| Expr::Column(datafusion::common::Column::new_unqualified(f.name())))
+        .collect();
+    let plan = LogicalPlanBuilder::scan("hudi", provider_as_source(provider), None)?
+        .project(keep)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// A pin as a Hudi instant (`yyyyMMddHHmmssSSS`, UTC for times).

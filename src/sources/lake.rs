@@ -547,14 +547,16 @@ pub(crate) fn batches_to_text(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
+        // Logical nulls: a `NULL` literal's column (type Null) has no null buffer at all.
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
         for row in 0..batch.num_rows() {
             rows.push(
-                batch
-                    .columns()
+                nulls
                     .iter()
                     .zip(&formatters)
-                    .map(|(column, formatter)| {
-                        (!column.is_null(row)).then(|| formatter.value(row).to_string())
+                    .map(|(nulls, formatter)| {
+                        let null = nulls.as_ref().is_some_and(|n| n.is_null(row));
+                        (!null).then(|| formatter.value(row).to_string())
                     })
                     .collect(),
             );

@@ -151,6 +151,143 @@ async fn spark_written_tables_read_exactly(
     }
 }
 
+/// Per id: (intField, longField, doubleField, timestampField) as every non-empty sample's SQL
+/// writes them; the timestamp is the SQL's wall-clock time, which Spark reads in its session
+/// time zone and stores as a UTC instant.
+const TYPED: &[(i64, &str, &str, &str, &str)] = &[
+    (1, "15000", "1234567890", "3.14159", "2023-04-01 12:01:00"),
+    (2, "25000", "9876543210", "2.71828", "2023-04-02 13:02:00"),
+    (3, "35000", "1928374650", "1.41421", "2023-04-03 14:03:00"),
+    (4, "45000", "987654321", "2.468", "2023-04-04 15:04:00"),
+];
+
+/// The Spark session time zone each sample was written in, as hours east of UTC: the version 6
+/// samples at UTC−5 (US Central daylight time in April), the version 8 ones at UTC. pyarrow reads
+/// the same instants from the files (`timestamp[us, tz=UTC]`, isAdjustedToUTC).
+fn writer_offset_hours(name: &str) -> i64 {
+    if name.starts_with("v6") {
+        -5
+    } else {
+        0
+    }
+}
+
+/// Partition values per id: the partition columns' values and the partition folder Hudi
+/// recorded in `_hoodie_partition_path` (None where the table keeps no metadata columns).
+type Partitioned = (i64, &'static [&'static str], Option<&'static str>);
+
+const COMPLEX: &[Partitioned] = &[
+    (1, &["10", "300"], Some("byteField=10/shortField=300")),
+    (2, &["20", "100"], Some("byteField=20/shortField=100")),
+    (3, &["10", "300"], Some("byteField=10/shortField=300")),
+    (4, &["30", "100"], Some("byteField=30/shortField=100")),
+];
+const SIMPLE_PLAIN: &[Partitioned] = &[
+    (1, &["10"], Some("10")),
+    (2, &["20"], Some("20")),
+    (3, &["10"], Some("10")),
+    (4, &["30"], Some("30")),
+];
+const SIMPLE_NO_META: &[Partitioned] = &[
+    (1, &["10"], None),
+    (2, &["20"], None),
+    (3, &["10"], None),
+    (4, &["30"], None),
+];
+const TIME_BASED: &[Partitioned] = &[
+    (1, &["2023-04-01T12:01:00.123Z"], Some("2023/04/01/12")),
+    (2, &["2023-04-02T12:01:00.123Z"], Some("2023/04/02/12")),
+    (3, &["2023-04-03T12:01:00.123Z"], Some("2023/04/03/12")),
+    (4, &["2023-04-04T13:01:00.123Z"], Some("2023/04/04/13")),
+];
+const NOT_PARTITIONED: &[Partitioned] = &[
+    (1, &["1", "300"], Some("")),
+    (2, &["0", "100"], Some("")),
+    (3, &["1", "200"], Some("")),
+    (4, &["1", "500"], Some("")),
+];
+
+#[rstest]
+#[case::v6_complexkeygen("v6_complexkeygen_hivestyle", &["byteField", "shortField"], COMPLEX)]
+#[case::v8_complexkeygen("v8_complexkeygen_hivestyle", &["byteField", "shortField"], COMPLEX)]
+#[case::v6_simplekeygen("v6_simplekeygen_nonhivestyle", &["byteField"], SIMPLE_PLAIN)]
+#[case::v8_simplekeygen("v8_simplekeygen_nonhivestyle", &["byteField"], SIMPLE_PLAIN)]
+#[case::v6_no_metafields("v6_simplekeygen_hivestyle_no_metafields", &["byteField"], SIMPLE_NO_META)]
+#[case::v8_no_metafields("v8_simplekeygen_hivestyle_no_metafields", &["byteField"], SIMPLE_NO_META)]
+#[case::v6_timebasedkeygen("v6_timebasedkeygen_nonhivestyle", &["ts_str"], TIME_BASED)]
+#[case::v6_nonpartitioned("v6_nonpartitioned", &["byteField", "shortField"], NOT_PARTITIONED)]
+#[case::v8_nonpartitioned("v8_nonpartitioned", &["byteField", "shortField"], NOT_PARTITIONED)]
+#[tokio::test]
+async fn spark_written_partitions_and_typed_values_read_exactly(
+    #[case] name: &str,
+    #[case] partition_columns: &[&str],
+    #[case] expected: &[Partitioned],
+) {
+    let dir = unzip(name);
+    let source = hudi_source(dir.path());
+    let has_meta = expected[0].2.is_some();
+    let partitions: Vec<String> = partition_columns
+        .iter()
+        .map(|c| format!("CAST(\"{c}\" AS VARCHAR)"))
+        .collect();
+    let sql = format!(
+        "SELECT id, \"intField\", \"longField\", \"doubleField\", \
+         CAST(\"timestampField\" AS VARCHAR) AS ts, \
+         arrow_typeof(\"timestampField\") AS ts_type, {}, {} AS partition_path \
+         FROM \"{name}\" ORDER BY id",
+        partitions.join(", "),
+        if has_meta {
+            "\"_hoodie_partition_path\""
+        } else {
+            "NULL"
+        }
+    );
+    let rows = source
+        .query(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(rows.rows.len(), 4, "{name}");
+    // Every column reads, metadata columns included where the writer populated them.
+    let all = source
+        .query(&format!("SELECT * FROM \"{name}\""))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(all.rows.len(), 4, "{name}");
+    assert_eq!(
+        all.columns.iter().any(|c| c.starts_with("_hoodie_")),
+        has_meta,
+        "{name}: {:?}",
+        all.columns
+    );
+    for (row, ((id, int, long, double, ts), (pid, values, path))) in
+        rows.rows.iter().zip(TYPED.iter().zip(expected))
+    {
+        assert_eq!(id, pid);
+        let cell = |i: usize| row[i].clone().unwrap_or_default();
+        assert_eq!(cell(0), id.to_string(), "{name}");
+        assert_eq!(
+            [cell(1), cell(2), cell(3)],
+            [int.to_string(), long.to_string(), double.to_string()],
+            "{name} id {id}"
+        );
+        let wall = chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S").unwrap();
+        let instant = (wall - chrono::Duration::hours(writer_offset_hours(name))).and_utc();
+        assert_eq!(
+            cell(4),
+            instant.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "{name} id {id}: timestampField ({})",
+            cell(5)
+        );
+        let got: Vec<String> = (0..values.len()).map(|i| cell(6 + i)).collect();
+        assert_eq!(got, *values, "{name} id {id}: partition values");
+        assert_eq!(
+            row[6 + values.len()].as_deref(),
+            *path,
+            "{name} id {id}: partition path"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_unsupported_table_version_is_named() {
     let dir = unzip("v6_nonpartitioned");
