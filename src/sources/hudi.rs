@@ -107,7 +107,8 @@ pub async fn open(
             let table = hudi::table::Table::new_with_options(&uri, options.clone())
                 .await
                 .map_err(|e| e.to_string())?;
-            let read = hudi::table::ReadOptions::new().with_as_of_timestamp(instant(pin));
+            let read = hudi::table::ReadOptions::new()
+                .with_as_of_timestamp(instant(pin, &table.timezone()));
             let batches = table
                 .read(&read)
                 .await
@@ -167,12 +168,25 @@ fn without_meta_fields(
     Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
-/// A pin as a Hudi instant (`yyyyMMddHHmmssSSS`, UTC for times).
-fn instant(pin: &Pin) -> String {
+/// A pin as a Hudi instant (`yyyyMMddHHmmssSSS`). Instants are wall-clock times in the
+/// table's timeline time zone (`hoodie.table.timeline.timezone`): UTC, or `LOCAL`, the writer's
+/// local zone, which a reader can only take to be its own (as Hudi and hudi-rs do; hudi-rs
+/// writers record `LOCAL` by default). Run with `TZ=<writer's zone>` when they differ.
+fn instant(pin: &Pin, timeline_timezone: &str) -> String {
     match pin {
         Pin::Version(instant) => instant.to_string(),
-        Pin::Time(at) => at.format("%Y%m%d%H%M%S%3f").to_string(),
+        Pin::Time(at) if timeline_timezone.eq_ignore_ascii_case("local") => {
+            instant_in(at, &chrono::Local)
+        }
+        Pin::Time(at) => instant_in(at, &Utc),
     }
+}
+
+fn instant_in<Tz: chrono::TimeZone>(at: &DateTime<Utc>, zone: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    at.with_timezone(zone).format("%Y%m%d%H%M%S%3f").to_string()
 }
 
 /// Completed commits (and replace commits) up to the pin, the latest completion time.
@@ -197,7 +211,7 @@ async fn metadata(
             .await
             .map_err(|e| e.to_string())?,
     );
-    let limit = pin.map(instant);
+    let limit = pin.map(|pin| instant(pin, &timezone));
     instants.retain(|i| {
         limit
             .as_ref()
@@ -220,4 +234,29 @@ async fn metadata(
         "commits": instants.len(),
         "table_type": table.table_type(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::FixedOffset;
+
+    #[test]
+    fn times_become_instants_in_the_timeline_zone() {
+        let at = DateTime::parse_from_rfc3339("2026-11-22T00:00:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(instant(&Pin::Time(at), "UTC"), "20261122000000250");
+        let chicago = FixedOffset::west_opt(6 * 3600).unwrap();
+        assert_eq!(instant_in(&at, &chicago), "20261121180000250");
+        assert_eq!(
+            instant(&Pin::Time(at), "LOCAL"),
+            instant_in(&at, &chrono::Local),
+            "LOCAL is this process's zone"
+        );
+        assert_eq!(
+            instant(&Pin::Version(20261121080000123), "LOCAL"),
+            "20261121080000123"
+        );
+    }
 }

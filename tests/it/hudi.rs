@@ -424,3 +424,57 @@ async fn a_hudi_table_can_be_read_as_of_an_earlier_instant() {
     assert_eq!(facts["commits"], json!(1));
     assert_eq!(facts["version"], json!(first));
 }
+
+/// A timeline kept in `LOCAL` time (hudi-rs writers record it by default) holds wall-clock
+/// instants of the writer's zone: a pin by time is converted into the process's zone (`TZ`),
+/// not into UTC. Here the zone is UTC+14, so a UTC reading would land 14 hours before the
+/// first commit.
+#[test]
+fn a_local_timeline_is_pinned_in_the_process_time_zone() {
+    let dir = unzip("v8_nonpartitioned");
+    let properties = dir
+        .path()
+        .join("v8_nonpartitioned/.hoodie/hoodie.properties");
+    let mut text = std::fs::read_to_string(&properties).unwrap();
+    assert!(!text.contains("hoodie.table.timeline.timezone"));
+    text.push_str("hoodie.table.timeline.timezone=LOCAL\n");
+    std::fs::write(&properties, text).unwrap();
+    // The first commit's instant 20250713010535797 as a time in the writer's zone.
+    let first = "2025-07-13T01:05:35.797+14:00";
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        format!(
+            "sources:\n  hudi: {{ type: hudi, url: \"{}\" }}\nchecks:\n\
+             \x20 - {{ name: first commit, type: row_count, table: \"hudi.v8_nonpartitioned@{first}\", equals: 3 }}\n\
+             \x20 - {{ name: latest, type: row_count, table: hudi.v8_nonpartitioned, equals: 4 }}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakecheck"))
+        .args(["run", "--reports-dir"])
+        .arg(dir.path().join("reports"))
+        .arg(&rules)
+        .env("TZ", "Etc/GMT-14")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("reports/lakecheck.json")).unwrap())
+            .unwrap();
+    let first_commit = &report["suites"][0]["results"][0];
+    assert_eq!(first_commit["name"], json!("first commit"), "{report}");
+    let facts = first_commit["table_metadata"]
+        .as_object()
+        .and_then(|m| m.values().next())
+        .unwrap_or_else(|| panic!("{first_commit}"));
+    assert_eq!(facts["version"], json!("20250713010535797"), "{facts}");
+    assert_eq!(facts["commits"], json!(1), "{facts}");
+}
