@@ -93,6 +93,7 @@ pub async fn open(
              such as AWS Glue 4.0): upgrade the table with Hudi 0.14+ (AWS Glue 5.0)"
         ));
     }
+    let zone = timeline_zone(&properties);
     let options: Vec<(String, String)> = storage.to_vec();
     let uri = folder.as_str().trim_end_matches('/').to_string();
     let provider: Arc<dyn TableProvider> = match pin {
@@ -107,8 +108,7 @@ pub async fn open(
             let table = hudi::table::Table::new_with_options(&uri, options.clone())
                 .await
                 .map_err(|e| e.to_string())?;
-            let read = hudi::table::ReadOptions::new()
-                .with_as_of_timestamp(instant(pin, &table.timezone()));
+            let read = hudi::table::ReadOptions::new().with_as_of_timestamp(instant(pin, zone));
             let batches = table
                 .read(&read)
                 .await
@@ -140,7 +140,7 @@ pub async fn open(
     } else {
         provider
     };
-    let metadata = metadata(&uri, &options, version, pin).await?;
+    let metadata = metadata(&uri, &options, version, zone, pin).await?;
     if let Some(pin) = pin.filter(|_| metadata["commits"] == 0) {
         return Err(format!(
             "no commit existed at {pin} (the table starts later)"
@@ -168,16 +168,22 @@ fn without_meta_fields(
     Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
-/// A pin as a Hudi instant (`yyyyMMddHHmmssSSS`). Instants are wall-clock times in the
-/// table's timeline time zone (`hoodie.table.timeline.timezone`): UTC, or `LOCAL`, the writer's
-/// local zone, which a reader can only take to be its own (as Hudi and hudi-rs do; hudi-rs
-/// writers record `LOCAL` by default). Run with `TZ=<writer's zone>` when they differ.
-fn instant(pin: &Pin, timeline_timezone: &str) -> String {
+/// The zone of the table's instants, `hoodie.table.timeline.timezone`: `UTC`, or `LOCAL`, the
+/// writer's local zone, which a reader can only take to be its own (as Hudi does). Unset means
+/// `LOCAL`, Hudi's default (Spark does not record the property; hudi-rs writes `LOCAL`), though
+/// hudi-rs' reader would assume UTC. Run with `TZ=<writer's zone>` when they differ.
+fn timeline_zone(properties: &HashMap<String, String>) -> &str {
+    properties
+        .get("hoodie.table.timeline.timezone")
+        .map(String::as_str)
+        .unwrap_or("LOCAL")
+}
+
+/// A pin as a Hudi instant (`yyyyMMddHHmmssSSS`), wall-clock time in `timeline_zone`.
+fn instant(pin: &Pin, zone: &str) -> String {
     match pin {
         Pin::Version(instant) => instant.to_string(),
-        Pin::Time(at) if timeline_timezone.eq_ignore_ascii_case("local") => {
-            instant_in(at, &chrono::Local)
-        }
+        Pin::Time(at) if zone.eq_ignore_ascii_case("local") => instant_in(at, &chrono::Local),
         Pin::Time(at) => instant_in(at, &Utc),
     }
 }
@@ -194,13 +200,13 @@ async fn metadata(
     uri: &str,
     options: &[(String, String)],
     table_version: u32,
+    timezone: &str,
     pin: Option<&Pin>,
 ) -> Result<serde_json::Value, String> {
     let table = hudi::table::Table::new_with_options(uri, options.to_vec())
         .await
         .map_err(|e| e.to_string())?;
     let timeline = table.get_timeline();
-    let timezone = table.timezone();
     let mut instants = timeline
         .get_completed_commits(false)
         .await
@@ -211,14 +217,14 @@ async fn metadata(
             .await
             .map_err(|e| e.to_string())?,
     );
-    let limit = pin.map(|pin| instant(pin, &timezone));
+    let limit = pin.map(|pin| instant(pin, timezone));
     instants.retain(|i| {
         limit
             .as_ref()
             .is_none_or(|l| i.timestamp.as_str() <= l.as_str())
     });
     instants.sort();
-    let parse = |text: &str| hudi::timeline::instant::Instant::parse_datetime(text, &timezone).ok();
+    let parse = |text: &str| hudi::timeline::instant::Instant::parse_datetime(text, timezone).ok();
     let last = instants.last();
     let last_commit: Option<DateTime<Utc>> = last.and_then(|i| {
         i.completion_timestamp
@@ -254,6 +260,12 @@ mod tests {
             instant_in(&at, &chrono::Local),
             "LOCAL is this process's zone"
         );
+        assert_eq!(timeline_zone(&HashMap::new()), "LOCAL", "Hudi's default");
+        let utc = HashMap::from([(
+            "hoodie.table.timeline.timezone".to_string(),
+            "UTC".to_string(),
+        )]);
+        assert_eq!(timeline_zone(&utc), "UTC");
         assert_eq!(
             instant(&Pin::Version(20261121080000123), "LOCAL"),
             "20261121080000123"

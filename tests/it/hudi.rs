@@ -425,19 +425,23 @@ async fn a_hudi_table_can_be_read_as_of_an_earlier_instant() {
     assert_eq!(facts["version"], json!(first));
 }
 
-/// A timeline kept in `LOCAL` time (hudi-rs writers record it by default) holds wall-clock
-/// instants of the writer's zone: a pin by time is converted into the process's zone (`TZ`),
-/// not into UTC. Here the zone is UTC+14, so a UTC reading would land 14 hours before the
-/// first commit.
-#[test]
-fn a_local_timeline_is_pinned_in_the_process_time_zone() {
+/// A timeline kept in `LOCAL` time holds wall-clock instants of the writer's zone: a pin by time
+/// is converted into the process's zone (`TZ`), not into UTC. `LOCAL` is Hudi's default when the
+/// property is absent (as in Spark-written tables). Here the zone is UTC+14, so a UTC reading
+/// would land 14 hours before the first commit.
+#[rstest]
+#[case::declared_local(Some("LOCAL"))]
+#[case::unset_is_local(None)]
+fn a_local_timeline_is_pinned_in_the_process_time_zone(#[case] declared: Option<&str>) {
     let dir = unzip("v8_nonpartitioned");
     let properties = dir
         .path()
         .join("v8_nonpartitioned/.hoodie/hoodie.properties");
     let mut text = std::fs::read_to_string(&properties).unwrap();
     assert!(!text.contains("hoodie.table.timeline.timezone"));
-    text.push_str("hoodie.table.timeline.timezone=LOCAL\n");
+    if let Some(zone) = declared {
+        text.push_str(&format!("hoodie.table.timeline.timezone={zone}\n"));
+    }
     std::fs::write(&properties, text).unwrap();
     // The first commit's instant 20250713010535797 as a time in the writer's zone.
     let first = "2025-07-13T01:05:35.797+14:00";
