@@ -154,11 +154,20 @@ impl Side {
             .collect()
     }
 
-    fn filtered_table_sql(&self) -> String {
+    /// The table, kept to the rule's `filter` and `condition` when given.
+    fn filtered_table_sql(&self, condition: Option<&str>) -> String {
         let from = self.source.table_sql(&self.table.table);
-        match &self.filter {
-            Some(f) => format!("{from} WHERE ({f})"),
-            None => from,
+        let conditions: Vec<String> = self
+            .filter
+            .as_deref()
+            .into_iter()
+            .chain(condition)
+            .map(|c| format!("({c})"))
+            .collect();
+        if conditions.is_empty() {
+            from
+        } else {
+            format!("{from} WHERE {}", conditions.join(" AND "))
         }
     }
 
@@ -168,21 +177,15 @@ impl Side {
     /// column's seed (it would compute it once per column); key-range conditions stay inside,
     /// next to the table, so an index can serve them.
     fn keyed_rows_sql(&self, plan: &Plan, filter: Option<&str>) -> String {
-        let key_hash = self.key_hash_sql(plan);
-        let from = self.source.table_sql(&self.table.table);
-        let mut inner: Vec<String> = self.filter.iter().map(|f| format!("({f})")).collect();
-        let mut outer = None;
-        match (plan.segmenter, filter) {
-            (_, None) => {}
-            (Segmenter::KeyRange { .. }, Some(f)) => inner.push(format!("({f})")),
-            (Segmenter::KeyHash, Some(f)) => outer = Some(f),
-        }
-        let condition = if inner.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", inner.join(" AND "))
+        let (inner, outer) = match plan.segmenter {
+            Segmenter::KeyRange { .. } => (filter, None),
+            Segmenter::KeyHash => (None, filter),
         };
-        let rows = format!("SELECT {key_hash} AS lakecheck_kh, * FROM {from}{condition} OFFSET 0");
+        let rows = format!(
+            "SELECT {} AS lakecheck_kh, * FROM {} OFFSET 0",
+            self.key_hash_sql(plan),
+            self.filtered_table_sql(inner)
+        );
         match outer {
             Some(f) => format!("SELECT * FROM ({rows}) AS unfiltered WHERE {f}"),
             None => rows,
@@ -308,7 +311,7 @@ impl Side {
                 &self.table.source,
                 format!(
                     "SELECT min({key}) AS lo, max({key}) AS hi FROM {}",
-                    self.filtered_table_sql()
+                    self.filtered_table_sql(None)
                 ),
             )
             .await?;

@@ -1,7 +1,8 @@
-//! The 64-bit hash both engines compute: PostgreSQL's `hashtextextended(text, 0)`, i.e. Bob
-//! Jenkins' lookup3 as PostgreSQL's `hash_bytes_extended` applies it (little-endian words,
+//! The 64-bit hashes both engines compute: PostgreSQL's `hashtextextended(text, seed)` and
+//! `hashint8extended(bigint, seed)`, i.e. Bob Jenkins' lookup3 as PostgreSQL's
+//! `hash_bytes_extended` / `hash_bytes_uint32_extended` apply it (little-endian words,
 //! `b << 32 | c` as the result). Reimplemented here so DataFusion computes the same bits;
-//! `tests/it/reconcile.rs` checks it against a live server.
+//! `tests/it/reconcile.rs` checks them against a live server. `row_hash.rs` combines them.
 //!
 //! Why this hash: it is the fastest row hash PostgreSQL offers (about 3x cheaper than `md5`,
 //! see PERF-NOTES), it is built in (no extension), and 64 bits make a chance collision between
@@ -50,11 +51,6 @@ fn finish(a: &mut u32, b: &mut u32, c: &mut u32) {
 #[inline]
 fn word(bytes: &[u8]) -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-}
-
-/// `hashtextextended(text, 0)` of `bytes`, as PostgreSQL returns it (a signed bigint).
-pub fn pg_hash(bytes: &[u8]) -> i64 {
-    pg_hash_seeded(bytes, 0)
 }
 
 /// The starting state of lookup3 for a key of `len` bytes; a non-zero seed is mixed in first

@@ -79,12 +79,10 @@ impl ScalarUDFImpl for RowHash {
             Err(name) => return exec_err!("lakecheck_row_hash: unknown canon `{name}`"),
         };
         let rows = args.number_rows;
-        let seed_array;
         let seeds = match &args.args[1] {
             ColumnarValue::Scalar(ScalarValue::Int64(Some(seed))) => Seeds::Same(*seed),
             ColumnarValue::Array(array) if array.data_type() == &DataType::Int64 => {
-                seed_array = array.clone();
-                Seeds::Each(seed_array.as_primitive::<Int64Type>())
+                Seeds::Each(array.as_primitive::<Int64Type>())
             }
             _ => return exec_err!("lakecheck_row_hash: the seed must be a non-NULL BIGINT"),
         };

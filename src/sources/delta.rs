@@ -1,7 +1,7 @@
 //! Delta Lake tables (`type: delta`), read natively through the `deltalake` crate.
 //!
 //! A table is the folder of that name under the source URL. A reference may pin a version or a
-//! time: `curated.auto_parts@3`, `curated.auto_parts@2026-11-22T00:00:00Z`. Commit history gives
+//! time: `curated.auto_parts@3`, `curated.auto_parts@2026-11-22T00:00:00Z`. The commit log gives
 //! each table's audit metadata (version, last commit time, commits, files and bytes).
 
 use std::sync::Arc;
@@ -9,7 +9,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use deltalake::DeltaTableBuilder;
-use futures::StreamExt;
 use object_store::ObjectStore;
 use url::Url;
 
@@ -100,39 +99,26 @@ pub async fn open(
             }
         }
     }
-    let metadata = metadata(&table).await?;
+    let metadata = metadata(&table)?;
     let provider = table.table_provider().await.map_err(|e| e.to_string())?;
     Ok((provider, metadata))
 }
 
-/// Audit facts about the loaded version: commit history up to it and the snapshot's files.
-async fn metadata(table: &deltalake::DeltaTable) -> Result<serde_json::Value, String> {
+/// Audit facts about the loaded version. Versions are numbered from 0, one per commit, so the
+/// version gives the number of commits without reading every commit file of the history (which
+/// log cleanup may have removed anyway); the commit time is the one time travel resolves by
+/// (commit file time or in-commit timestamp), so `@<last_commit>` reads this very version.
+fn metadata(table: &deltalake::DeltaTable) -> Result<serde_json::Value, String> {
     let version = table.version().unwrap_or_default();
-    let mut commits = 0u64;
-    let mut last_commit: Option<i64> = None;
-    let mut history = table.history(None);
-    while let Some(commit) = history.next().await {
-        let commit = commit.map_err(|e| e.to_string())?;
-        commits += 1;
-        let at = commit.in_commit_timestamp.or(commit.timestamp);
-        last_commit = match (last_commit, at) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-    }
     let snapshot = table.snapshot().map_err(|e| e.to_string())?;
-    // Time travel resolves times through the version's own timestamp (commit file time or
-    // in-commit timestamp); report that one so `@<last_commit>` reads this very version.
-    if let Some(at) = snapshot.version_timestamp(version) {
-        last_commit = Some(at);
-    }
+    let last_commit = snapshot.version_timestamp(version);
     let files = snapshot.log_data();
     let bytes: i64 = files.iter().map(|f| f.size()).sum();
     Ok(serde_json::json!({
         "format": "delta",
         "version": version,
         "last_commit": last_commit.and_then(DateTime::<Utc>::from_timestamp_millis).map(|t| t.to_rfc3339()),
-        "commits": commits,
+        "commits": version + 1,
         "files": files.num_files(),
         "bytes": bytes,
     }))

@@ -96,18 +96,25 @@ pub async fn open(
     let zone = timeline_zone(&properties);
     let options: Vec<(String, String)> = storage.to_vec();
     let uri = folder.as_str().trim_end_matches('/').to_string();
+    let table = hudi::table::Table::new_with_options(&uri, options.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    // The timeline first: a pin before the first commit fails before any data is read.
+    let metadata = metadata(&table, version, zone, pin).await?;
+    if let Some(pin) = pin.filter(|_| metadata["commits"] == 0) {
+        return Err(format!(
+            "no commit existed at {pin} (the table starts later)"
+        ));
+    }
     let provider: Arc<dyn TableProvider> = match pin {
         None => Arc::new(
-            hudi::HudiDataSource::new_with_options(&uri, options.clone())
+            hudi::HudiDataSource::new_with_options(&uri, options)
                 .await
                 .map_err(|e| e.to_string())?,
         ),
         // The DataFusion provider always reads the latest snapshot, so a pinned read goes
         // through the table reader and is served from memory.
         Some(pin) => {
-            let table = hudi::table::Table::new_with_options(&uri, options.clone())
-                .await
-                .map_err(|e| e.to_string())?;
             let read = hudi::table::ReadOptions::new().with_as_of_timestamp(instant(pin, zone));
             let batches = table
                 .read(&read)
@@ -140,12 +147,6 @@ pub async fn open(
     } else {
         provider
     };
-    let metadata = metadata(&uri, &options, version, zone, pin).await?;
-    if let Some(pin) = pin.filter(|_| metadata["commits"] == 0) {
-        return Err(format!(
-            "no commit existed at {pin} (the table starts later)"
-        ));
-    }
     Ok((provider, metadata, record_key(&properties)))
 }
 
@@ -197,15 +198,11 @@ where
 
 /// Completed commits (and replace commits) up to the pin, the latest completion time.
 async fn metadata(
-    uri: &str,
-    options: &[(String, String)],
+    table: &hudi::table::Table,
     table_version: u32,
     timezone: &str,
     pin: Option<&Pin>,
 ) -> Result<serde_json::Value, String> {
-    let table = hudi::table::Table::new_with_options(uri, options.to_vec())
-        .await
-        .map_err(|e| e.to_string())?;
     let timeline = table.get_timeline();
     let mut instants = timeline
         .get_completed_commits(false)

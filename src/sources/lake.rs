@@ -111,6 +111,20 @@ struct LakeOptions {
     storage: Vec<(String, String)>,
 }
 
+impl LakeOptions {
+    /// A table-format source (Delta, Hudi): its files are the format's own.
+    fn of_format(format: LakeFormat) -> Self {
+        Self {
+            format,
+            extension: format.extension().to_string(),
+            csv_delimiter: b',',
+            csv_header: true,
+            dms: None,
+            storage: Vec::new(),
+        }
+    }
+}
+
 /// A lake source: one DataFusion session whose default schema lists the table folders.
 pub struct LakeSource {
     name: String,
@@ -155,25 +169,15 @@ pub(super) fn parse_with_format(
         Some(format) => format,
         None => read_format(name, options)?,
     };
-    let (extension, csv_delimiter, csv_header, dms) = if fixed.is_some() {
-        (format.extension().to_string(), b',', true, None)
+    let mut lake_options = if fixed.is_some() {
+        LakeOptions::of_format(format)
     } else {
         read_file_options(name, options, format)?
     };
     let storage_location = options.location_of("storage");
-    let storage = options.string_map("storage")?;
+    lake_options.storage = options.string_map("storage")?;
     options.finish()?;
-    build(
-        name,
-        &url,
-        format,
-        extension,
-        csv_delimiter,
-        csv_header,
-        dms,
-        storage,
-        storage_location,
-    )
+    build(name, &url, lake_options, storage_location)
 }
 
 fn read_format(name: &str, options: &mut MapReader) -> Result<LakeFormat, RuleError> {
@@ -196,14 +200,12 @@ fn read_format(name: &str, options: &mut MapReader) -> Result<LakeFormat, RuleEr
     })
 }
 
-/// File extension, CSV delimiter and header, DMS layout.
-type FileOptions = (String, u8, bool, Option<DmsOptions>);
-
+/// File extension, CSV delimiter and header, DMS layout of a folder of plain files.
 fn read_file_options(
     name: &str,
     options: &mut MapReader,
     format: LakeFormat,
-) -> Result<FileOptions, RuleError> {
+) -> Result<LakeOptions, RuleError> {
     let extension = options
         .string("extension")?
         .map(|e| e.value)
@@ -223,21 +225,23 @@ fn read_file_options(
     };
     let csv_header = options.bool("header")?.map(|h| h.value).unwrap_or(true);
     let dms = parse_layout(name, options, format)?;
-    Ok((extension, csv_delimiter, csv_header, dms))
+    Ok(LakeOptions {
+        format,
+        extension,
+        csv_delimiter,
+        csv_header,
+        dms,
+        storage: Vec::new(),
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn build(
     name: &str,
     url: &Spanned<String>,
-    format: LakeFormat,
-    extension: String,
-    csv_delimiter: u8,
-    csv_header: bool,
-    dms: Option<DmsOptions>,
-    storage: Vec<(String, String)>,
+    lake_options: LakeOptions,
     storage_location: crate::rules::Location,
 ) -> Result<Arc<dyn Source>, RuleError> {
+    let storage = &lake_options.storage;
     let root = root_url(&url.value).map_err(|e| {
         RuleError::new(
             url.location.clone(),
@@ -247,7 +251,7 @@ fn build(
     })?;
     let runtime = Arc::new(RuntimeEnv::default());
     if root.scheme() == "s3" {
-        let store = s3_store(&root, &storage).map_err(|e| {
+        let store = s3_store(&root, storage).map_err(|e| {
             RuleError::new(
                 storage_location,
                 format!("storage options of source `{name}`: {e}"),
@@ -262,14 +266,6 @@ fn build(
             format!("`storage` options of source `{name}` apply to s3:// URLs only"),
         ));
     }
-    let lake_options = LakeOptions {
-        format,
-        extension,
-        csv_delimiter,
-        csv_header,
-        dms,
-        storage: storage.clone(),
-    };
     let config = SessionConfig::new().with_information_schema(false);
     let state = SessionStateBuilder::new()
         .with_config(config.clone())

@@ -90,18 +90,10 @@ async fn every_check_kind_works_on_delta(#[case] place: &str) {
         checks,
     )
     .await;
-    for result in report.results() {
-        let expected = if matches!(result.name.as_str(), "rows at version 0" | "too strict") {
-            Status::Fail
-        } else {
-            Status::Pass
-        };
-        assert_eq!(
-            result.status, expected,
-            "{}: {} {:?}",
-            result.name, result.message, result.error
-        );
-    }
+    crate::harness::assert_statuses(&report, |name| match name {
+        "rows at version 0" | "too strict" => Status::Fail,
+        _ => Status::Pass,
+    });
     let old = report
         .results()
         .find(|r| r.name == "rows at version 0")
@@ -275,16 +267,7 @@ async fn delta_writes_to_s3_commit_with_conditional_put() {
          \x20 - { name: first commit, type: row_count, table: \"curated.auto_parts@0\", equals: 100 }\n",
     )
     .await;
-    for result in report.results() {
-        assert_eq!(
-            result.status,
-            Status::Pass,
-            "{}: {} {:?}",
-            result.name,
-            result.message,
-            result.error
-        );
-    }
+    crate::harness::assert_all_pass(&report);
     let facts = &report.results().next().unwrap().table_metadata["curated.auto_parts"];
     assert_eq!(facts["version"], json!(2));
     assert_eq!(facts["commits"], json!(3));

@@ -232,16 +232,7 @@ async fn full_load_and_cdc_rebuild_the_current_state(
     )
     .unwrap();
     let report = crate::harness::run_files(&[file]).await;
-    for result in report.results() {
-        assert_eq!(
-            result.status,
-            Status::Pass,
-            "{}: {} {:?}",
-            result.name,
-            result.message,
-            result.error
-        );
-    }
+    crate::harness::assert_all_pass(&report);
 }
 
 #[tokio::test]

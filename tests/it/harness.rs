@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lakecheck::demo::autocorp::{self, TableData};
 use lakecheck::demo::{self, ThrowawayPostgres};
-use lakecheck::results::RunReport;
+use lakecheck::results::{RunReport, Status};
 use lakecheck::rules::{parse_rule_text, RuleFile, Vars};
 use lakecheck::runner::{self, Selection};
 use object_store::aws::AmazonS3Builder;
@@ -153,6 +153,25 @@ fn moto_server() -> PathBuf {
                  into ~/.cache/lakecheck/venv, or set LAKECHECK_MOTO_SERVER"
             )
         })
+}
+
+/// Asserts each result's status is `expected(name)`, naming the check and its message if not.
+pub fn assert_statuses(report: &RunReport, expected: impl Fn(&str) -> Status) {
+    for result in report.results() {
+        assert_eq!(
+            result.status,
+            expected(&result.name),
+            "{}: {} {:?}",
+            result.name,
+            result.message,
+            result.error
+        );
+    }
+}
+
+/// Asserts every check passed.
+pub fn assert_all_pass(report: &RunReport) {
+    assert_statuses(report, |_| Status::Pass);
 }
 
 /// The Python of the test virtualenv (beside moto_server), which also has `deltalake`.

@@ -354,18 +354,11 @@ async fn checks_run_on_hudi_locally_and_on_s3() {
     )
     .unwrap();
     let report = crate::harness::run_files(&[file]).await;
-    for result in report.results() {
-        let expected = match result.name.as_str() {
-            n if n.ends_with("active") || n.ends_with("narrow names") => Status::Fail,
-            "nested" => Status::Error,
-            _ => Status::Pass,
-        };
-        assert_eq!(
-            result.status, expected,
-            "{}: {} {:?}",
-            result.name, result.message, result.error
-        );
-    }
+    crate::harness::assert_statuses(&report, |name| match name {
+        n if n.ends_with("active") || n.ends_with("narrow names") => Status::Fail,
+        "nested" => Status::Error,
+        _ => Status::Pass,
+    });
     let active = report.results().find(|r| r.name == "local active").unwrap();
     assert_eq!(active.failing_rows, Some(2), "Alice and Bob are inactive");
     let same = report.results().find(|r| r.name == "same").unwrap();
