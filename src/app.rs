@@ -77,24 +77,16 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
             None => println!("{line}"),
         }
     };
-    let report = runner::run(files, planned, options.jobs, &on_result).await;
+    let mut report = runner::run(files, planned, options.jobs, &on_result).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // Reports first: one that cannot be written changes the exit code that every report and
+    // the console summary state.
+    let written = report::write_all(&mut report, &options.outputs);
     print!("{}", console::render(&report, color));
-    let mut exit = report.exit_code;
-    for (format, path) in &options.outputs {
-        match report::write(&report, format, path) {
-            Ok(()) => println!("{} report: {}", format.name, path.display()),
-            Err(e) => {
-                eprintln!(
-                    "error: cannot write {} report to {}: {e}",
-                    format.name,
-                    path.display()
-                );
-                exit = EXIT_ERROR;
-            }
-        }
+    for (format, path) in written {
+        println!("{} report: {}", format.name, path.display());
     }
-    (exit, Some(report))
+    (report.exit_code, Some(report))
 }

@@ -14,7 +14,7 @@ use lakecheck::runner::Selection;
 /// Prove a data lake matches its source.
 ///
 /// Exit codes: 0 every check passed (warnings allowed), 1 a check failed,
-/// 2 a check could not run or the rule files are invalid.
+/// 2 a check could not run, the rule files are invalid or a report could not be written.
 #[derive(Parser)]
 #[command(name = "lakecheck", version, about, long_about = None)]
 struct Cli {

@@ -15,7 +15,8 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 pub const EXIT_PASSED: u8 = 0;
 /// Exit code when a check of severity `error` failed.
 pub const EXIT_FAILED: u8 = 1;
-/// Exit code when a check could not run or the rule files are invalid.
+/// Exit code when a check could not run, the rule files are invalid or a report could not be
+/// written.
 pub const EXIT_ERROR: u8 = 2;
 
 /// Final state of a check.
@@ -101,7 +102,12 @@ pub struct RunReport {
     pub finished_at: DateTime<Utc>,
     pub duration_ms: u64,
     pub summary: Summary,
+    /// The code the process exits with, including a report that could not be written.
     pub exit_code: u8,
+    /// Reports that could not be written (`cannot write html report to ...: ...`), each of
+    /// which makes the exit code 2. Absent from JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub report_errors: Vec<String>,
     pub suites: Vec<SuiteResult>,
 }
 
@@ -136,8 +142,16 @@ impl RunReport {
             duration_ms: (finished_at - started_at).num_milliseconds().max(0) as u64,
             summary,
             exit_code,
+            report_errors: Vec::new(),
             suites,
         }
+    }
+
+    /// Records a report that could not be written: the run exits with [`EXIT_ERROR`], and every
+    /// report rendered afterwards says so.
+    pub fn report_not_written(&mut self, message: String) {
+        self.report_errors.push(message);
+        self.exit_code = EXIT_ERROR;
     }
 
     pub fn results(&self) -> impl Iterator<Item = &CheckResult> {

@@ -1,6 +1,9 @@
 //! `aggregate_match`: per-column profiles (rows, non-null count, distinct count, min, max, sum)
 //! agree between two tables in any engines. The cheap check for huge tables: one scan a side,
 //! values compared in canonical form, float sums within a relative tolerance.
+//!
+//! What it does not let pass: a left column the right table lacks (unless excluded or mapped),
+//! an infinite or NaN sum against any other value, and two empty sides (unless `allow_empty`).
 
 use std::sync::Arc;
 
@@ -30,6 +33,8 @@ struct AggregateMatch {
     /// Relative tolerance for sums and counts (0 = exact); float sums default to 1e-9.
     tolerance: f64,
     distinct: bool,
+    /// Whether two sides that both hold no rows (after their filters) pass.
+    allow_empty: bool,
 }
 
 fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
@@ -60,6 +65,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
             })?,
     };
     let distinct = reader.map.bool("distinct")?.is_none_or(|d| d.value);
+    let allow_empty = reader.map.bool("allow_empty")?.is_some_and(|a| a.value);
     Ok(Arc::new(AggregateMatch {
         left,
         right,
@@ -68,6 +74,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
         right_filter,
         tolerance,
         distinct,
+        allow_empty,
     }))
 }
 
@@ -82,9 +89,14 @@ struct Measure {
 }
 
 impl Measure {
+    /// Equal canonical text, or for numeric measures numbers within the relative tolerance.
+    /// Infinite and NaN values compare exactly (an infinite bound would admit anything):
+    /// infinity equals only itself with the same sign, NaN only NaN.
     fn agrees(&self) -> bool {
         match (self.numeric_tolerance, &self.left, &self.right) {
             (Some(tolerance), Some(l), Some(r)) => match (l.parse::<f64>(), r.parse::<f64>()) {
+                (Ok(l), Ok(r)) if l.is_nan() || r.is_nan() => l.is_nan() && r.is_nan(),
+                (Ok(l), Ok(r)) if l.is_infinite() || r.is_infinite() => l == r,
                 (Ok(l), Ok(r)) => (l - r).abs() <= tolerance * l.abs().max(r.abs()) || l == r,
                 _ => l == r,
             },
@@ -157,6 +169,15 @@ impl AggregateMatch {
     }
 }
 
+/// `1 column`, `2 columns`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Whether min/max mean the same in both engines: not for bytes, UUIDs or JSON, which
 /// PostgreSQL does not order (or orders differently).
 fn ordered(canon: Canon, column: &Column) -> bool {
@@ -193,6 +214,8 @@ impl Check for AggregateMatch {
         let wanted = self.pairing.wanted(&left_columns);
         let mut left_pairs = Vec::new();
         let mut right_pairs = Vec::new();
+        // Left columns the right table lacks: lost in the copy, so a failure, not a skip.
+        let mut missing: Vec<(Column, &str)> = Vec::new();
         let mut problems = Vec::new();
         for name in &wanted {
             let right_name = self.pairing.right_name(name);
@@ -207,10 +230,9 @@ impl Check for AggregateMatch {
                     }
                     Err(problem) => problems.push(problem),
                 },
-                _ if self.pairing.columns.is_some() => {
-                    problems.push(format!("`{name}` is not a column of both tables"))
-                }
-                _ => {}
+                (Some(l), None) => missing.push((l, right_name)),
+                // Only `columns:` can name a column the left table lacks: a mistake in the rule.
+                (None, _) => problems.push(format!("`{name}` is not a column of {}", self.left)),
             }
         }
         if !problems.is_empty() {
@@ -280,6 +302,9 @@ impl Check for AggregateMatch {
             }
         }
         let differing: Vec<&Measure> = measures.iter().filter(|m| !m.agrees()).collect();
+        let both_empty = value(&l, "row_count").as_deref() == Some("0")
+            && value(&r, "row_count").as_deref() == Some("0");
+        let empty_fails = both_empty && !self.allow_empty;
         let mut metrics = serde_json::Map::new();
         metrics.insert("measures_compared".into(), json!(measures.len()));
         metrics.insert("measures_differing".into(), json!(differing.len()));
@@ -287,59 +312,159 @@ impl Check for AggregateMatch {
             "columns".into(),
             json!(left_pairs.iter().map(|(c, _)| &c.name).collect::<Vec<_>>()),
         );
+        metrics.insert(
+            "missing_columns".into(),
+            json!(missing.iter().map(|(c, _)| &c.name).collect::<Vec<_>>()),
+        );
         metrics.insert("left_rows".into(), json!(value(&l, "row_count")));
         metrics.insert("right_rows".into(), json!(value(&r, "row_count")));
-        let samples = (!differing.is_empty()).then(|| Rows {
+        let mut sample_rows: Vec<Vec<Option<String>>> = missing
+            .iter()
+            .map(|(column, right_name)| {
+                vec![
+                    Some(column.name.clone()),
+                    Some("missing column".to_string()),
+                    Some(column.engine_type.clone()),
+                    Some(format!("no column `{right_name}`")),
+                ]
+            })
+            .collect();
+        sample_rows.extend(differing.iter().map(|m| {
+            vec![
+                Some(m.column.clone()),
+                Some(m.name.to_string()),
+                m.left.clone(),
+                m.right.clone(),
+            ]
+        }));
+        let samples = (!sample_rows.is_empty()).then(|| Rows {
             columns: vec![
                 "column".into(),
                 "measure".into(),
                 self.left.to_string(),
                 self.right.to_string(),
             ],
-            rows: differing
-                .iter()
-                .map(|m| {
-                    vec![
-                        Some(m.column.clone()),
-                        Some(m.name.to_string()),
-                        m.left.clone(),
-                        m.right.clone(),
-                    ]
-                })
-                .collect(),
+            rows: sample_rows,
         });
+        let mut findings = Vec::new();
+        if !missing.is_empty() {
+            findings.push(format!(
+                "{} missing in {}: {}",
+                plural(missing.len(), "column"),
+                self.right,
+                missing
+                    .iter()
+                    .map(|(c, right_name)| match *right_name == c.name.as_str() {
+                        true => c.name.clone(),
+                        false => format!("{} (as {right_name})", c.name),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !differing.is_empty() {
+            findings.push(format!(
+                "{} of {} measures differ ({})",
+                differing.len(),
+                measures.len(),
+                differing
+                    .iter()
+                    .take(5)
+                    .map(|m| format!("{} {}", m.column, m.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if empty_fails {
+            findings.push(super::both_empty_finding(
+                &self.left,
+                &self.right,
+                self.left_filter.is_some() || self.right_filter.is_some(),
+            ));
+        }
+        let mut expected = if self.tolerance > 0.0 {
+            format!(
+                "equal profiles (counts and sums within {}%)",
+                self.tolerance * 100.0
+            )
+        } else {
+            "equal profiles".to_string()
+        };
+        if empty_fails {
+            expected.push_str(", with rows on at least one side");
+        }
         Ok(Evaluation {
-            passed: differing.is_empty(),
-            observed: if differing.is_empty() {
+            passed: findings.is_empty(),
+            observed: if findings.is_empty() {
                 format!(
-                    "{} measures over {} columns agree",
+                    "{} measures over {} columns agree{}",
                     measures.len(),
-                    left_pairs.len()
+                    left_pairs.len(),
+                    if both_empty {
+                        " (both sides empty, allowed)"
+                    } else {
+                        ""
+                    }
                 )
             } else {
-                format!(
-                    "{} of {} measures differ ({})",
-                    differing.len(),
-                    measures.len(),
-                    differing
-                        .iter()
-                        .take(5)
-                        .map(|m| format!("{} {}", m.column, m.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                findings.join("; ")
             },
-            expected: if self.tolerance > 0.0 {
-                format!(
-                    "equal profiles (counts and sums within {}%)",
-                    self.tolerance * 100.0
-                )
-            } else {
-                "equal profiles".to_string()
-            },
+            expected,
             failing_rows: None,
             samples,
             metrics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn measure(left: Option<&str>, right: Option<&str>, tolerance: Option<f64>) -> Measure {
+        Measure {
+            column: "x".into(),
+            name: "sum",
+            left: left.map(str::to_string),
+            right: right.map(str::to_string),
+            numeric_tolerance: tolerance,
+        }
+    }
+
+    /// Values as both engines render them: PostgreSQL `Infinity`/`NaN`, DataFusion `inf`/`NaN`.
+    #[rstest]
+    #[case::equal("1.5", "1.5", Some(0.0), true)]
+    #[case::within_tolerance("100", "100.00000001", Some(1e-9), true)]
+    #[case::beyond_tolerance("100", "100.1", Some(1e-9), false)]
+    #[case::zero_tolerance("1", "2", Some(0.0), false)]
+    #[case::infinite_left("Infinity", "1e308", Some(1e-9), false)]
+    #[case::infinite_right("6", "inf", Some(0.01), false)]
+    #[case::infinite_both("Infinity", "inf", Some(1e-9), true)]
+    #[case::infinite_signs("Infinity", "-Infinity", Some(1e-9), false)]
+    #[case::negative_infinite_both("-inf", "-Infinity", Some(1e-9), true)]
+    #[case::nan_left("NaN", "1", Some(1e-9), false)]
+    #[case::nan_right("1", "NaN", Some(0.5), false)]
+    #[case::nan_both("NaN", "NaN", Some(1e-9), true)]
+    #[case::nan_against_infinity("NaN", "Infinity", Some(1e-9), false)]
+    #[case::text_exact("10.1", "10.1", None, true)]
+    #[case::text_differs("10.1", "10.10", None, false)]
+    fn measures_agree(
+        #[case] left: &str,
+        #[case] right: &str,
+        #[case] tolerance: Option<f64>,
+        #[case] agrees: bool,
+    ) {
+        assert_eq!(
+            measure(Some(left), Some(right), tolerance).agrees(),
+            agrees,
+            "{left} vs {right} within {tolerance:?}"
+        );
+    }
+
+    #[test]
+    fn null_only_equals_null() {
+        assert!(measure(None, None, Some(1e-9)).agrees());
+        assert!(!measure(Some("0"), None, Some(1e-9)).agrees());
     }
 }

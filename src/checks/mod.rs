@@ -266,6 +266,15 @@ impl<'a> CheckReader<'a> {
     }
 }
 
+/// Why two empty sides fail a comparing check: they agree on everything and prove nothing.
+fn both_empty_finding(left: &TableRef, right: &TableRef, filtered: bool) -> String {
+    format!(
+        "both sides are empty ({left} and {right} hold 0 rows{}), which proves nothing; \
+         set `allow_empty: true` if empty tables are expected",
+        if filtered { " after their filters" } else { "" }
+    )
+}
+
 /// Appends ` and <filter>` wording to a default check name.
 fn name_with_filter(base: String, filter: Option<&str>) -> String {
     match filter {

@@ -1,4 +1,7 @@
 //! `row_count_match`: two tables, in any two sources, hold the same number of rows.
+//!
+//! Two empty sides agree but prove nothing (a filter that matches no row, a load that never ran
+//! on either side): that fails unless the rule says `allow_empty: true`.
 
 use std::sync::Arc;
 
@@ -29,6 +32,8 @@ struct RowCountMatch {
     left_filter: Option<String>,
     right_filter: Option<String>,
     tolerance: Tolerance,
+    /// Whether two sides that both hold no rows (after their filters) pass.
+    allow_empty: bool,
 }
 
 fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
@@ -50,12 +55,14 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
             .with_help("write a number of rows (`5`) or a percentage (`0.5%`)")
         })?,
     };
+    let allow_empty = reader.map.bool("allow_empty")?.is_some_and(|a| a.value);
     Ok(Arc::new(RowCountMatch {
         left,
         right,
         left_filter,
         right_filter,
         tolerance,
+        allow_empty,
     }))
 }
 
@@ -105,7 +112,9 @@ impl Check for RowCountMatch {
             Tolerance::Rows(n) => n as f64,
             Tolerance::Percent(p) => left.abs() as f64 * p / 100.0,
         };
-        let passed = (difference.abs() as f64) <= allowed;
+        let both_empty = left == 0 && right == 0;
+        let empty_fails = both_empty && !self.allow_empty;
+        let passed = (difference.abs() as f64) <= allowed && !empty_fails;
         let mut metrics = serde_json::Map::new();
         metrics.insert("left_count".into(), json!(left));
         metrics.insert("right_count".into(), json!(right));
@@ -115,17 +124,29 @@ impl Check for RowCountMatch {
         } else {
             format!(", {:+.2}%", difference as f64 * 100.0 / left as f64)
         };
+        let mut observed = format!(
+            "{}: {left}, {}: {right} (difference {difference:+}{relative})",
+            self.left, self.right
+        );
+        if empty_fails {
+            observed = super::both_empty_finding(
+                &self.left,
+                &self.right,
+                self.left_filter.is_some() || self.right_filter.is_some(),
+            );
+        }
+        let mut expected = match self.tolerance {
+            Tolerance::Rows(0) => "equal row counts".to_string(),
+            Tolerance::Rows(n) => format!("row counts within {n} rows"),
+            Tolerance::Percent(p) => format!("row counts within {p}% of {}", self.left),
+        };
+        if empty_fails {
+            expected.push_str(", with rows on at least one side");
+        }
         Ok(Evaluation {
             passed,
-            observed: format!(
-                "{}: {left}, {}: {right} (difference {difference:+}{relative})",
-                self.left, self.right
-            ),
-            expected: match self.tolerance {
-                Tolerance::Rows(0) => "equal row counts".to_string(),
-                Tolerance::Rows(n) => format!("row counts within {n} rows"),
-                Tolerance::Percent(p) => format!("row counts within {p}% of {}", self.left),
-            },
+            observed,
+            expected,
             failing_rows: Some(difference.unsigned_abs()),
             metrics,
             ..Evaluation::default()

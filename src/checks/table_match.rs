@@ -1,15 +1,23 @@
 //! `table_match`: two tables hold exactly the same rows, compared by key over chosen columns,
 //! across engines (see `reconcile::diff` for how, `reconcile::canonical` for what "equal" means).
+//!
+//! A green result is a claim that the two sides are equal as multisets of rows over every left
+//! column. So besides missing, extra and changed rows, the check fails on: rows with a NULL key
+//! (they cannot be paired), repeated keys (unless `allow_duplicates: true`, which compares
+//! the rows of each key as multisets), a left column the right side lacks, timestamps kept at
+//! a coarser precision on one side (unless `timestamp_precision: ms`), and two empty sides
+//! (unless `allow_empty: true`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use marked_yaml::Node;
 use serde_json::json;
 
 use super::pairing::{find_column, ColumnPairing};
 use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
-use crate::reconcile::canonical;
-use crate::reconcile::diff::{self, Plan, Segmenter, Side, SEGMENTS};
+use crate::reconcile::canonical::{self, Mismatch};
+use crate::reconcile::diff::{self, Outcome, Plan, Segmenter, Side, SEGMENTS};
 use crate::rules::RuleError;
 use crate::sources::{Column, Rows};
 
@@ -28,6 +36,63 @@ struct TableMatch {
     left_filter: Option<String>,
     right_filter: Option<String>,
     samples: usize,
+    allow_duplicates: bool,
+    allow_empty: bool,
+    precision: MillisecondColumns,
+}
+
+/// Which timestamp columns the rule compares at milliseconds (`timestamp_precision`).
+#[derive(Debug, Default)]
+enum MillisecondColumns {
+    #[default]
+    None,
+    All,
+    Named(Vec<String>),
+}
+
+impl MillisecondColumns {
+    fn includes(&self, column: &str) -> bool {
+        match self {
+            MillisecondColumns::None => false,
+            MillisecondColumns::All => true,
+            MillisecondColumns::Named(names) => {
+                names.iter().any(|n| n.eq_ignore_ascii_case(column))
+            }
+        }
+    }
+
+    /// `timestamp_precision: ms` (every column) or `{ updated_at: ms, ... }` (those named).
+    fn read(reader: &mut CheckReader) -> Result<Self, RuleError> {
+        const KEY: &str = "timestamp_precision";
+        let help = "write `timestamp_precision: ms`, or per column `timestamp_precision: { updated_at: ms }`";
+        let is_mapping = matches!(reader.map.node(KEY), Some(Node::Mapping(_)));
+        let precision = |value: &str, location: crate::rules::Location| match value.trim() {
+            "ms" => Ok(true),
+            "us" | "µs" => Ok(false),
+            other => Err(RuleError::new(
+                location,
+                format!("`{KEY}` must be `ms` (compare at milliseconds) or `us`, found `{other}`"),
+            )
+            .with_help(help)),
+        };
+        if is_mapping {
+            let location = reader.map.location_of(KEY);
+            let mut named = Vec::new();
+            for (column, value) in reader.map.string_map(KEY)? {
+                if precision(&value, location.clone())? {
+                    named.push(column);
+                }
+            }
+            return Ok(MillisecondColumns::Named(named));
+        }
+        Ok(match reader.map.string(KEY)? {
+            None => MillisecondColumns::None,
+            Some(text) => match precision(&text.value, text.location)? {
+                true => MillisecondColumns::All,
+                false => MillisecondColumns::None,
+            },
+        })
+    }
 }
 
 fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
@@ -49,6 +114,12 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
         .u64("samples")?
         .map(|s| s.value as usize)
         .unwrap_or(super::SAMPLE_LIMIT);
+    let flag = |reader: &mut CheckReader, key: &'static str| -> Result<bool, RuleError> {
+        Ok(reader.map.bool(key)?.is_some_and(|b| b.value))
+    };
+    let allow_duplicates = flag(reader, "allow_duplicates")?;
+    let allow_empty = flag(reader, "allow_empty")?;
+    let precision = MillisecondColumns::read(reader)?;
     Ok(Arc::new(TableMatch {
         left,
         right,
@@ -57,16 +128,41 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
         left_filter,
         right_filter,
         samples,
+        allow_duplicates,
+        allow_empty,
+        precision,
     }))
+}
+
+/// A plan, plus what the schemas alone already show.
+struct Resolved {
+    plan: Plan,
+    /// Right-only columns, not compared.
+    ignored: Vec<String>,
+    /// Left columns the right side lacks, and columns whose timestamps lost precision: each a
+    /// finding that fails the check.
+    schema_findings: Vec<(String, String)>,
 }
 
 impl TableMatch {
     /// Resolves key and columns against both schemas into a comparison plan.
-    async fn plan(&self, probe: &Probe) -> Result<(Plan, Vec<String>), CheckError> {
+    async fn plan(&self, probe: &Probe) -> Result<Resolved, CheckError> {
         let left_source = probe.source(&self.left.source)?.clone();
         let right_source = probe.source(&self.right.source)?.clone();
+        // CSV keeps text: read its all-text twin and compare by the other side's canon.
+        let read_as = |source: &Arc<dyn crate::sources::Source>, table: &TableRef| TableRef {
+            source: table.source.clone(),
+            table: source
+                .text_twin(&table.table)
+                .unwrap_or_else(|| table.table.clone()),
+        };
+        let (left_read, right_read) = (
+            read_as(&left_source, &self.left),
+            read_as(&right_source, &self.right),
+        );
+        let text_sides = (left_read != self.left, right_read != self.right);
         let (left_columns, right_columns) =
-            tokio::try_join!(probe.columns(&self.left), probe.columns(&self.right))?;
+            tokio::try_join!(probe.columns(&left_read), probe.columns(&right_read))?;
         for (source, table) in [(&left_source, &self.left), (&right_source, &self.right)] {
             if let Some(caveat) = source.caveat(&table.table).await? {
                 return Err(CheckError::Unexpected(format!(
@@ -94,32 +190,56 @@ impl TableMatch {
                 .filter(|n| !key.iter().any(|k| k.eq_ignore_ascii_case(n))),
         );
         let mut pairs = Vec::new();
-        let mut ignored = Vec::new();
         let mut problems = Vec::new();
+        let mut findings = Vec::new();
         for (index, name) in names.iter().enumerate() {
-            let required = index < key.len() || self.pairing.columns.is_some();
-            let left = find_column(&left_columns, name);
-            let right = find_column(&right_columns, self.pairing.right_name(name));
-            match (left, right) {
-                (Some(l), Some(r)) => pairs.push((l, r)),
-                (l, _) if required => problems.push(format!(
-                    "`{name}` is not a column of {}",
-                    if l.is_none() { &self.left } else { &self.right }
+            let is_key = index < key.len();
+            let right_name = self.pairing.right_name(name);
+            match (
+                find_column(&left_columns, name),
+                find_column(&right_columns, right_name),
+            ) {
+                (Some(l), Some(r)) => pairs.push((l, r, is_key)),
+                (None, _) => problems.push(format!("`{name}` is not a column of {}", self.left)),
+                (Some(_), None) if is_key => problems.push(format!(
+                    "key `{right_name}` is not a column of {}",
+                    self.right
                 )),
-                _ => ignored.push(name.clone()),
+                (Some(_), None) => findings.push((
+                    name.clone(),
+                    format!(
+                        "`{right_name}` is missing from {}: every left column is compared \
+                         (`exclude` it, or `mapping` it to its new name)",
+                        self.right
+                    ),
+                )),
             }
         }
-        for column in &right_columns {
-            let paired = pairs.iter().any(|(_, r)| r.name == column.name);
-            if !paired && !self.pairing.excluded(&column.name) {
-                ignored.push(column.name.clone());
-            }
-        }
-        let mut canons = Vec::new();
-        for (l, r) in &pairs {
-            match canonical::choose(l, r) {
-                Ok(canon) => canons.push(canon),
-                Err(problem) => problems.push(problem),
+        let ignored: Vec<String> = right_columns
+            .iter()
+            .filter(|c| {
+                !pairs.iter().any(|(_, r, _)| r.name == c.name) && !self.pairing.excluded(&c.name)
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        let mut compared: Vec<(Column, Column, canonical::Canon)> = Vec::new();
+        for (l, r, is_key) in pairs {
+            let typed_as = |text: &Column, typed: &Column| Column {
+                logical: typed.logical,
+                millisecond_precision: typed.millisecond_precision,
+                ..text.clone()
+            };
+            let (lt, rt) = match text_sides {
+                (true, false) => (typed_as(&l, &r), r.clone()),
+                (false, true) => (l.clone(), typed_as(&r, &l)),
+                _ => (l.clone(), r.clone()),
+            };
+            match canonical::choose_exact(&lt, &rt, self.precision.includes(&l.name)) {
+                Ok(canon) => compared.push((l, r, canon)),
+                Err(Mismatch::PrecisionLost(text)) if !is_key => {
+                    findings.push((l.name.clone(), text))
+                }
+                Err(mismatch) => problems.push(mismatch.to_string()),
             }
         }
         if !problems.is_empty() {
@@ -130,29 +250,86 @@ impl TableMatch {
                 problems.join("; ")
             )));
         }
-        let (left_cols, right_cols): (Vec<Column>, Vec<Column>) = pairs.into_iter().unzip();
-        Ok((
-            Plan {
+        let enforced = |unique: Vec<Vec<String>>, columns: Vec<&str>| {
+            unique.iter().any(|set| {
+                set.len() == columns.len()
+                    && set
+                        .iter()
+                        .all(|c| columns.iter().any(|k| k.eq_ignore_ascii_case(c)))
+            })
+        };
+        let (left_unique, right_unique) = tokio::try_join!(
+            left_source.unique_keys(&self.left.table),
+            right_source.unique_keys(&self.right.table)
+        )?;
+        let key_len = key.len();
+        let left_key: Vec<&str> = compared[..key_len]
+            .iter()
+            .map(|(l, ..)| l.name.as_str())
+            .collect();
+        let right_key: Vec<&str> = compared[..key_len]
+            .iter()
+            .map(|(_, r, _)| r.name.as_str())
+            .collect();
+        let (left_enforced, right_enforced) = (
+            enforced(left_unique, left_key),
+            enforced(right_unique, right_key),
+        );
+        let mut left_cols = Vec::new();
+        let mut right_cols = Vec::new();
+        let mut canons = Vec::new();
+        for (l, r, canon) in compared {
+            left_cols.push(l);
+            right_cols.push(r);
+            canons.push(canon);
+        }
+        Ok(Resolved {
+            plan: Plan {
                 left: Side {
                     table: self.left.clone(),
+                    read_as: left_read.table,
                     source: left_source,
                     filter: self.left_filter.clone(),
                     columns: left_cols,
+                    key_enforced: left_enforced,
                 },
                 right: Side {
                     table: self.right.clone(),
+                    read_as: right_read.table,
                     source: right_source,
                     filter: self.right_filter.clone(),
                     columns: right_cols,
+                    key_enforced: right_enforced,
                 },
                 canons,
-                key_len: key.len(),
+                key_len,
                 samples: self.samples,
                 segmenter: Segmenter::KeyHash,
+                allow_duplicates: self.allow_duplicates,
             },
             ignored,
-        ))
+            schema_findings: findings,
+        })
     }
+}
+
+/// One row of the samples table: kind of difference, key, column, left value, right value.
+type SampleRow = Vec<Option<String>>;
+
+fn sample(
+    kind: &str,
+    key: &str,
+    column: Option<&str>,
+    left: Option<String>,
+    right: Option<String>,
+) -> SampleRow {
+    vec![
+        Some(kind.to_string()),
+        Some(key.to_string()),
+        column.map(str::to_string),
+        left,
+        right,
+    ]
 }
 
 #[async_trait]
@@ -166,97 +343,25 @@ impl Check for TableMatch {
     }
 
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
-        let (mut plan, ignored) = self.plan(probe).await?;
+        let Resolved {
+            mut plan,
+            ignored,
+            schema_findings,
+        } = self.plan(probe).await?;
         plan.choose_segmenter(probe).await?;
         let outcome = diff::compare(probe, &plan).await?;
+        let both_empty = outcome.left_rows + outcome.right_rows + outcome.null_keys() == 0;
+        let empty_fails = both_empty && !self.allow_empty;
         let passed = outcome.missing == 0
             && outcome.extra == 0
             && outcome.changed == 0
-            && outcome.duplicate_keys == 0
-            && outcome.left_rows == outcome.right_rows;
-        let mut metrics = serde_json::Map::new();
-        metrics.insert("left_rows".into(), json!(outcome.left_rows));
-        metrics.insert("right_rows".into(), json!(outcome.right_rows));
-        metrics.insert("matched".into(), json!(outcome.matched));
-        metrics.insert("missing_in_target".into(), json!(outcome.missing));
-        metrics.insert("extra_in_target".into(), json!(outcome.extra));
-        metrics.insert("changed".into(), json!(outcome.changed));
-        metrics.insert("duplicate_keys".into(), json!(outcome.duplicate_keys));
-        metrics.insert("missing_keys".into(), json!(outcome.missing_keys));
-        metrics.insert("extra_keys".into(), json!(outcome.extra_keys));
-        metrics.insert("changed_keys".into(), json!(outcome.changed_keys));
-        metrics.insert(
-            "duplicate_key_samples".into(),
-            json!(outcome.duplicate_samples),
-        );
-        metrics.insert(
-            "key".into(),
-            json!(plan.left.columns[..plan.key_len]
-                .iter()
-                .map(|c| &c.name)
-                .collect::<Vec<_>>()),
-        );
-        metrics.insert(
-            "compared_columns".into(),
-            json!(plan
-                .left
-                .columns
-                .iter()
-                .zip(&plan.canons)
-                .map(|(c, k)| format!("{} ({})", c.name, k.name()))
-                .collect::<Vec<_>>()),
-        );
-        metrics.insert("ignored_columns".into(), json!(ignored));
-        metrics.insert("segments".into(), json!(SEGMENTS));
-        metrics.insert(
-            "segmented_by".into(),
-            json!(match plan.segmenter {
-                Segmenter::KeyRange { .. } => "key range",
-                Segmenter::KeyHash => "key hash",
-            }),
-        );
-        metrics.insert(
-            "differing_segments".into(),
-            json!(outcome.differing_segments),
-        );
-
-        let mut rows = Vec::new();
-        for key in &outcome.missing_keys {
-            rows.push(vec![
-                Some("missing in target".into()),
-                Some(key.clone()),
-                None,
-                None,
-                None,
-            ]);
-        }
-        for key in &outcome.extra_keys {
-            rows.push(vec![
-                Some("extra in target".into()),
-                Some(key.clone()),
-                None,
-                None,
-                None,
-            ]);
-        }
-        for (key, column, left, right) in &outcome.changed_values {
-            rows.push(vec![
-                Some("changed".into()),
-                Some(key.clone()),
-                Some(column.clone()),
-                left.clone(),
-                right.clone(),
-            ]);
-        }
-        for key in &outcome.duplicate_samples {
-            rows.push(vec![
-                Some("duplicate key".into()),
-                Some(key.clone()),
-                None,
-                None,
-                None,
-            ]);
-        }
+            && outcome.duplicate_keys() == 0
+            && outcome.null_keys() == 0
+            && outcome.left_rows == outcome.right_rows
+            && schema_findings.is_empty()
+            && !empty_fails;
+        let metrics = self.metrics(&plan, &outcome, ignored, &schema_findings);
+        let rows = self.sample_rows(&outcome, &schema_findings);
         let samples = (!rows.is_empty()).then(|| Rows {
             columns: vec![
                 "difference".into(),
@@ -271,21 +376,192 @@ impl Check for TableMatch {
             "{} rows compared: {} matched, {} missing in target, {} extra in target, {} changed",
             outcome.left_rows, outcome.matched, outcome.missing, outcome.extra, outcome.changed
         );
-        if outcome.duplicate_keys > 0 {
-            observed.push_str(&format!(", {} duplicate keys", outcome.duplicate_keys));
+        let mut also = Vec::new();
+        if outcome.null_keys() > 0 {
+            also.push(format!(
+                "{} rows with a NULL key ({} in {}, {} in {})",
+                outcome.null_keys(),
+                outcome.left.null_keys,
+                self.left,
+                outcome.right.null_keys,
+                self.right
+            ));
+        }
+        if outcome.duplicate_keys() > 0 {
+            also.push(format!(
+                "{} duplicate keys ({} in {}, {} in {})",
+                outcome.duplicate_keys(),
+                outcome.left.duplicate_keys,
+                self.left,
+                outcome.right.duplicate_keys,
+                self.right
+            ));
+        }
+        if !schema_findings.is_empty() {
+            let names: Vec<&str> = schema_findings.iter().map(|(c, _)| c.as_str()).collect();
+            also.push(format!(
+                "columns not compared exactly: {}",
+                names.join(", ")
+            ));
+        }
+        if empty_fails {
+            also.push(super::both_empty_finding(
+                &self.left,
+                &self.right,
+                self.left_filter.is_some() || self.right_filter.is_some(),
+            ));
+        }
+        if !also.is_empty() {
+            observed = format!("{observed}; {}", also.join("; "));
         }
         Ok(Evaluation {
             passed,
             observed,
             expected: format!(
-                "every row of {} in {} with equal values",
+                "every row of {} in {} with equal values, keys unique and not NULL",
                 self.left, self.right
             ),
             failing_rows: Some(
-                outcome.missing + outcome.extra + outcome.changed + outcome.duplicate_keys,
+                outcome.missing
+                    + outcome.extra
+                    + outcome.changed
+                    + outcome.duplicate_keys()
+                    + outcome.null_keys(),
             ),
             samples,
             metrics,
         })
+    }
+}
+
+impl TableMatch {
+    fn metrics(
+        &self,
+        plan: &Plan,
+        outcome: &Outcome,
+        ignored: Vec<String>,
+        schema_findings: &[(String, String)],
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut metrics = serde_json::Map::new();
+        let mut put = |name: &str, value: serde_json::Value| {
+            metrics.insert(name.to_string(), value);
+        };
+        put("left_rows", json!(outcome.left_rows));
+        put("right_rows", json!(outcome.right_rows));
+        put("matched", json!(outcome.matched));
+        put("missing_in_target", json!(outcome.missing));
+        put("extra_in_target", json!(outcome.extra));
+        put("changed", json!(outcome.changed));
+        put("null_keys", json!(outcome.null_keys()));
+        put("null_keys_left", json!(outcome.left.null_keys));
+        put("null_keys_right", json!(outcome.right.null_keys));
+        put("duplicate_keys", json!(outcome.duplicate_keys()));
+        put("duplicate_keys_left", json!(outcome.left.duplicate_keys));
+        put("duplicate_keys_right", json!(outcome.right.duplicate_keys));
+        put("missing_keys", json!(outcome.missing_keys));
+        put("extra_keys", json!(outcome.extra_keys));
+        put("changed_keys", json!(outcome.changed_keys));
+        let duplicate_samples: Vec<&String> = outcome
+            .left
+            .duplicate_samples
+            .iter()
+            .chain(&outcome.right.duplicate_samples)
+            .collect();
+        put("duplicate_key_samples", json!(duplicate_samples));
+        let null_samples: Vec<&String> = outcome
+            .left
+            .null_key_samples
+            .iter()
+            .chain(&outcome.right.null_key_samples)
+            .collect();
+        put("null_key_samples", json!(null_samples));
+        put(
+            "key",
+            json!(plan.left.columns[..plan.key_len]
+                .iter()
+                .map(|c| &c.name)
+                .collect::<Vec<_>>()),
+        );
+        put(
+            "compared_columns",
+            json!(plan
+                .left
+                .columns
+                .iter()
+                .zip(&plan.canons)
+                .map(|(c, k)| format!("{} ({})", c.name, k.name()))
+                .collect::<Vec<_>>()),
+        );
+        put(
+            "uncompared_columns",
+            json!(schema_findings
+                .iter()
+                .map(|(c, why)| json!({ "column": c, "why": why }))
+                .collect::<Vec<_>>()),
+        );
+        put("ignored_columns", json!(ignored));
+        put("allow_duplicates", json!(self.allow_duplicates));
+        put("segments", json!(SEGMENTS));
+        put(
+            "segmented_by",
+            json!(match plan.segmenter {
+                Segmenter::KeyRange { .. } => "key range",
+                Segmenter::KeyHash => "key hash",
+            }),
+        );
+        put("differing_segments", json!(outcome.differing_segments));
+        metrics
+    }
+
+    fn sample_rows(
+        &self,
+        outcome: &Outcome,
+        schema_findings: &[(String, String)],
+    ) -> Vec<SampleRow> {
+        let mut rows = Vec::new();
+        for (column, why) in schema_findings {
+            rows.push(sample(
+                "column not compared",
+                "",
+                Some(column),
+                Some(why.clone()),
+                None,
+            ));
+        }
+        for (side, unpairable) in [(&self.left, &outcome.left), (&self.right, &outcome.right)] {
+            for row in &unpairable.null_key_samples {
+                rows.push(sample(
+                    "NULL key",
+                    row,
+                    None,
+                    Some(format!("in {side}")),
+                    None,
+                ));
+            }
+        }
+        for key in &outcome.missing_keys {
+            rows.push(sample("missing in target", key, None, None, None));
+        }
+        for key in &outcome.extra_keys {
+            rows.push(sample("extra in target", key, None, None, None));
+        }
+        for (key, column, left, right) in &outcome.changed_values {
+            rows.push(sample(
+                "changed",
+                key,
+                Some(column),
+                left.clone(),
+                right.clone(),
+            ));
+        }
+        for text in outcome
+            .left
+            .duplicate_samples
+            .iter()
+            .chain(&outcome.right.duplicate_samples)
+        {
+            rows.push(sample("duplicate key", text, None, None, None));
+        }
+        rows
     }
 }

@@ -518,7 +518,10 @@ pub async fn write_lake(
             .join(table.name)
             .join("LOAD00000001.parquet");
         store
-            .put(&path, PutPayload::from(to_parquet(&table.batch)))
+            .put(
+                &path,
+                PutPayload::from(to_parquet(&full_load_batch(&table.batch))),
+            )
             .await?;
     }
     let csv_root = root.clone().join("raw").join("csv");
@@ -547,6 +550,25 @@ pub async fn write_lake(
     Ok(())
 }
 
+/// A full-load batch as DMS writes it with `TimestampColumnName`: the row, then the time the
+/// load transferred it.
+fn full_load_batch(rows: &RecordBatch) -> RecordBatch {
+    let mut columns: Vec<(String, ArrayRef)> = rows
+        .schema()
+        .fields()
+        .iter()
+        .zip(rows.columns())
+        .map(|(field, column)| (field.name().clone(), column.clone()))
+        .collect();
+    columns.push((
+        COMMIT_TIME_COLUMN.into(),
+        text(vec![Some(FULL_LOAD_TIME); rows.num_rows()]),
+    ));
+    RecordBatch::try_from_iter(columns).expect("consistent columns")
+}
+
+/// When the demo's full load transferred its rows (before the change data).
+pub const FULL_LOAD_TIME: &str = "2026-11-21 07:00:00.000000";
 /// When the demo's change data was committed (after the full load).
 pub const CDC_COMMIT_TIME: &str = "2026-11-21 08:00:00.000000";
 /// The CDC file DMS would write for those commits.

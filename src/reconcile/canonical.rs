@@ -82,7 +82,73 @@ pub const SEPARATOR: &str = "|";
 /// Canonical text of SQL NULL.
 pub const NULL_MARK: &str = "~";
 
+/// Why a pair of columns cannot be compared value for value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    /// No exact comparison exists between these types (e.g. numeric vs float): the check
+    /// cannot run with this column.
+    Incomparable(String),
+    /// One side keeps timestamps or times to the millisecond, the other finer: values were
+    /// truncated on the way, which is a finding unless the rule opts into comparing at ms.
+    PrecisionLost(String),
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::Incomparable(text) | Mismatch::PrecisionLost(text) => f.write_str(text),
+        }
+    }
+}
+
 /// Picks the encoding that compares `left` and `right` exactly, or says why they cannot be.
+/// Points in time of different precision compare at the coarser one only when `at_millis`
+/// says so (the rule's `timestamp_precision: ms`); otherwise the pair is a [`Mismatch::PrecisionLost`].
+pub fn choose_exact(left: &Column, right: &Column, at_millis: bool) -> Result<Canon, Mismatch> {
+    use LogicalType::*;
+    if let (Timestamp | TimestampTz, Timestamp | TimestampTz) | (Time, Time) =
+        (left.logical, right.logical)
+    {
+        return match (
+            left.millisecond_precision,
+            right.millisecond_precision,
+            at_millis,
+        ) {
+            (_, _, true) => Ok(Canon::Millis),
+            (false, false, false) => Ok(Canon::Micros),
+            // Both coarse: their values are whole milliseconds on both sides.
+            (true, true, false) => Ok(Canon::Millis),
+            (l, _, false) => Err(Mismatch::PrecisionLost(format!(
+                "`{}` keeps {} on one side ({}) and {} on the other ({}): precision was lost; \
+                 set `timestamp_precision: ms` to compare at milliseconds",
+                left.name,
+                if l { "milliseconds" } else { "microseconds" },
+                left.engine_type,
+                if l { "microseconds" } else { "milliseconds" },
+                right.engine_type
+            ))),
+        };
+    }
+    if let Some(side) = [left, right].into_iter().find(|c| arrow_interval(c)) {
+        return Err(Mismatch::Incomparable(format!(
+            "`{}` is {} ({}): lake intervals and durations have no canonical form yet",
+            left.name, side.engine_type, side.logical
+        )));
+    }
+    choose(left, right).map_err(Mismatch::Incomparable)
+}
+
+/// An Arrow `Interval(..)` or `Duration(..)` column: PostgreSQL renders intervals as text,
+/// lakecheck has no matching rendering of Arrow's.
+fn arrow_interval(column: &Column) -> bool {
+    column.logical == LogicalType::Interval
+        && (column.engine_type.starts_with("Interval(")
+            || column.engine_type.starts_with("Duration("))
+}
+
+/// Picks the encoding that compares `left` and `right`, or says why they cannot be compared.
+/// Points in time compare at the coarser precision of the two (profiles, `aggregate_match`);
+/// row-exact comparisons use [`choose_exact`].
 pub fn choose(left: &Column, right: &Column) -> Result<Canon, String> {
     use LogicalType::*;
     let millis = left.millisecond_precision || right.millisecond_precision;
@@ -305,6 +371,45 @@ pub fn write_uuid_bytes(out: &mut String, bytes: &[u8]) {
         }
         let _ = write!(out, "{b:02x}");
     }
+}
+
+/// The value a person reads for a canonical field, the same whichever engine produced it:
+/// text without its length prefix, floats as numbers, dates as `YYYY-MM-DD`, bytes as `\x..`.
+/// `None` for NULL. A field that is not in the canon's form is shown as it is.
+pub fn display(canon: Canon, field: &str) -> Option<String> {
+    if field == NULL_MARK {
+        return None;
+    }
+    let shown = match canon {
+        Canon::Text | Canon::Padded => field
+            .split_once(':')
+            .filter(|(length, _)| length.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, text)| text.to_string()),
+        Canon::Float => u64::from_str_radix(field, 16)
+            .ok()
+            .filter(|_| field.len() == 16)
+            .map(|bits| f64::from_bits(bits).to_string()),
+        Canon::Bool => match field {
+            "t" => Some("true".into()),
+            "f" => Some("false".into()),
+            _ => None,
+        },
+        Canon::Date => field
+            .parse::<i64>()
+            .ok()
+            .and_then(|days| {
+                chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
+                    .checked_add_signed(chrono::Duration::days(days))
+            })
+            .map(|date| date.format("%Y-%m-%d").to_string()),
+        Canon::Binary => Some(format!("\\x{field}")),
+        Canon::Decimal => field
+            .split_once(':')
+            .filter(|(length, _)| length.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, text)| text.to_string()),
+        Canon::Int | Canon::Micros | Canon::Millis | Canon::Uuid => None,
+    };
+    Some(shown.unwrap_or_else(|| field.to_string()))
 }
 
 #[cfg(test)]

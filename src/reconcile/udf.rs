@@ -239,7 +239,7 @@ impl Encoder {
                         .div_euclid(86_400_000)
                 );
             }
-            (Canon::Micros | Canon::Millis, t) => {
+            (Canon::Micros | Canon::Millis, t) if !is_string(t) => {
                 let Some(micros) = micros(a, t, row) else {
                     return exec_err!("lakecheck_canon: cannot read {t} as a point in time");
                 };
@@ -253,6 +253,11 @@ impl Encoder {
                 } else {
                     write_timestamp(out, micros);
                 }
+                // Nanoseconds PostgreSQL cannot hold: shown, so the value equals no source value.
+                let nanos = sub_micro_nanos(a, t, row);
+                if self.canon == Canon::Micros && nanos != 0 {
+                    let _ = write!(out, " +{nanos}ns");
+                }
             }
             (Canon::Binary, DataType::Binary) => hex(out, a.as_binary::<i32>().value(row)),
             (Canon::Binary, DataType::FixedSizeBinary(_)) => {
@@ -262,11 +267,96 @@ impl Encoder {
             (Canon::Uuid, DataType::FixedSizeBinary(16)) => {
                 write_uuid_bytes(out, a.as_fixed_size_binary().value(row))
             }
+            (canon, t) if is_string(t) => match parse_text(canon, text_at(a, row)) {
+                Parsed::Int(v) | Parsed::Date(v) => {
+                    let _ = write!(out, "{v}");
+                }
+                Parsed::Bool(v) => out.push(if v { 't' } else { 'f' }),
+                Parsed::Float(v) => write_float(out, v),
+                Parsed::Timestamp(micros) => write_timestamp(out, truncate(canon, micros)),
+                Parsed::Time(micros) => write_time(out, truncate(canon, micros)),
+                // Not a value of the canon's type: kept as text, equal to no typed value.
+                Parsed::Unparsed => write_text(out, text_at(a, row)),
+            },
             (canon, t) => {
                 return exec_err!("lakecheck_canon: no `{}` encoding for {t}", canon.name())
             }
         }
         Ok(())
+    }
+}
+
+/// A typed value read from text (a CSV column), for the canon of the other side.
+enum Parsed {
+    Int(i64),
+    Bool(bool),
+    /// Days since 1970-01-01.
+    Date(i64),
+    Float(f64),
+    /// Microseconds since 1970-01-01 UTC.
+    Timestamp(i64),
+    /// Microseconds since midnight.
+    Time(i64),
+    Unparsed,
+}
+
+/// Reads `text` as a value of `canon`: integers, `true`/`false` (also `t`/`f`, `1`/`0`),
+/// ISO dates, floats, and timestamps as ISO 8601 / RFC 3339 (without a zone: UTC) or times.
+fn parse_text(canon: Canon, text: &str) -> Parsed {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+    let text = text.trim();
+    match canon {
+        Canon::Int => text.parse().map(Parsed::Int).unwrap_or(Parsed::Unparsed),
+        Canon::Float => text.parse().map(Parsed::Float).unwrap_or(Parsed::Unparsed),
+        Canon::Bool => match text.to_ascii_lowercase().as_str() {
+            "t" | "true" | "1" | "yes" | "y" => Parsed::Bool(true),
+            "f" | "false" | "0" | "no" | "n" => Parsed::Bool(false),
+            _ => Parsed::Unparsed,
+        },
+        Canon::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(|d| {
+                Parsed::Date(
+                    d.signed_duration_since(
+                        NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default(),
+                    )
+                    .num_days(),
+                )
+            })
+            .unwrap_or(Parsed::Unparsed),
+        Canon::Micros | Canon::Millis => {
+            let zoned = DateTime::parse_from_rfc3339(text)
+                .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+                .map(|t| t.timestamp_micros());
+            let naive = || {
+                ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                    .iter()
+                    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+                    .map(|t| t.and_utc().timestamp_micros())
+            };
+            let time = || {
+                NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
+                    .ok()
+                    .map(|t| {
+                        t.num_seconds_from_midnight() as i64 * 1_000_000
+                            + t.nanosecond() as i64 / 1000
+                    })
+            };
+            match (zoned.ok().or_else(naive), time()) {
+                (Some(micros), _) => Parsed::Timestamp(micros),
+                (None, Some(micros)) => Parsed::Time(micros),
+                (None, None) => Parsed::Unparsed,
+            }
+        }
+        _ => Parsed::Unparsed,
+    }
+}
+
+/// Truncates to milliseconds for the `millis` canon.
+fn truncate(canon: Canon, micros: i64) -> i64 {
+    if canon == Canon::Millis {
+        micros.div_euclid(1000) * 1000
+    } else {
+        micros
     }
 }
 
@@ -317,10 +407,17 @@ impl Encoder {
                     Ok(pg_hash_int8(values.value(row).div_euclid(86_400_000), seed))
                 })
             }
-            (Canon::Micros | Canon::Millis, t) => {
+            (Canon::Micros | Canon::Millis, t) if !is_string(t) => {
                 let is_time = matches!(t, DataType::Time32(_) | DataType::Time64(_));
                 let millis = self.canon == Canon::Millis;
+                let mut text = String::new();
                 self.fold(index, seeds, hashes, |row, seed| {
+                    if !millis && sub_micro_nanos(a, t, row) != 0 {
+                        // Finer than any PostgreSQL value: hashed apart from every one of them.
+                        text.clear();
+                        self.write(row, &mut text)?;
+                        return Ok(pg_hash_seeded(text.as_bytes(), seed));
+                    }
                     let Some(mut micros) = micros(a, t, row) else {
                         return exec_err!("lakecheck_row_hash: cannot read {t} as a point in time");
                     };
@@ -348,6 +445,24 @@ impl Encoder {
                     text.clear();
                     self.write(row, &mut text)?;
                     Ok(pg_hash_seeded(text.as_bytes(), seed))
+                })
+            }
+            (canon, t) if is_string(t) => {
+                let mut text = String::with_capacity(32);
+                self.fold(index, seeds, hashes, |row, seed| {
+                    Ok(match parse_text(canon, text_at(a, row)) {
+                        Parsed::Int(v) | Parsed::Date(v) => pg_hash_int8(v, seed),
+                        Parsed::Bool(v) => pg_hash_int8(v as i64, seed),
+                        Parsed::Timestamp(micros) => {
+                            pg_hash_int8(truncate(canon, micros) - POSTGRES_EPOCH_MICROS, seed)
+                        }
+                        Parsed::Time(micros) => pg_hash_int8(truncate(canon, micros), seed),
+                        Parsed::Float(_) | Parsed::Unparsed => {
+                            text.clear();
+                            self.write(row, &mut text)?;
+                            pg_hash_seeded(text.as_bytes(), seed)
+                        }
+                    })
                 })
             }
             (canon, t) => {
@@ -432,6 +547,21 @@ fn integer_text(a: &ArrayRef, t: &DataType, row: usize, out: &mut String) -> boo
     true
 }
 
+/// The nanoseconds below a whole microsecond of a nanosecond column's value (0 otherwise).
+fn sub_micro_nanos(a: &ArrayRef, t: &DataType, row: usize) -> i64 {
+    match t {
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => a
+            .as_primitive::<TimestampNanosecondType>()
+            .value(row)
+            .rem_euclid(1000),
+        DataType::Time64(TimeUnit::Nanosecond) => a
+            .as_primitive::<Time64NanosecondType>()
+            .value(row)
+            .rem_euclid(1000),
+        _ => 0,
+    }
+}
+
 /// Microseconds since the epoch (timestamps) or since midnight (times).
 fn micros(a: &ArrayRef, t: &DataType, row: usize) -> Option<i64> {
     Some(match t {
@@ -470,7 +600,8 @@ mod tests {
     use datafusion::prelude::SessionContext;
     use rstest::rstest;
 
-    /// The segment checksum (`bit_xor` of row hashes) DataFusion computes over `rows`, a
+    /// The XOR of row hashes DataFusion computes over `rows` (the differences must show in any
+    /// combination of the hashes, XOR being the one that cancels most easily), a
     /// `VALUES` list of (id, a, b) with text a and b.
     async fn checksum(rows: &str) -> i64 {
         let ctx = SessionContext::new();

@@ -31,6 +31,12 @@ pub fn render(report: &RunReport, color: bool) -> String {
             out.push_str(&format!("    {line}\n"));
         }
     }
+    if !report.report_errors.is_empty() {
+        out.push('\n');
+    }
+    for error in &report.report_errors {
+        out.push_str(&format!("error: {error}\n"));
+    }
     let s = &report.summary;
     out.push_str(&format!(
         "\n{} checks: {} passed, {} warned, {} failed, {} errors in {:.2}s (exit {})\n",

@@ -84,6 +84,20 @@ fn rank(status: Status) -> u8 {
 }
 
 fn verdict(report: &RunReport) -> (&'static str, String) {
+    let (class, text) = checks_verdict(report);
+    match report.report_errors.len() {
+        0 => (class, text),
+        n => (
+            "error",
+            format!(
+                "{text}; {n} report{} could not be written",
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
+    }
+}
+
+fn checks_verdict(report: &RunReport) -> (&'static str, String) {
     let s = &report.summary;
     if s.errored > 0 {
         (
@@ -136,6 +150,9 @@ fn render(report: &RunReport) -> String {
                 }
                 main {
                     div class={ "verdict " (verdict_class) } { (verdict_text) " · exit code " (report.exit_code) }
+                    @if !report.report_errors.is_empty() {
+                        div class="error-box" { (report.report_errors.join("\n")) }
+                    }
                     div.cards {
                         @for (class, label, count) in cards {
                             @if class == "total" {

@@ -63,5 +63,19 @@ fn render(report: &RunReport) -> String {
         }
         junit.add_test_suite(test_suite);
     }
+    if !report.report_errors.is_empty() {
+        // A report that could not be written makes the run exit 2: CI shows it as an error.
+        let mut suite = TestSuite::new("lakecheck reports");
+        suite.set_timestamp(report.started_at.fixed_offset());
+        for error in &report.report_errors {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(error.as_str());
+            status.set_type("report");
+            let mut case = TestCase::new("report not written", status);
+            case.set_classname("lakecheck.report");
+            suite.add_test_case(case);
+        }
+        junit.add_test_suite(suite);
+    }
     junit.to_string().expect("JUnit serializes")
 }

@@ -1,7 +1,8 @@
 //! Reports: each format is a pure function of a [`RunReport`], one file per format plus one
 //! line in [`REPORT_FORMATS`].
 
-use std::path::Path;
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
 
 use crate::results::{CheckResult, RunReport};
 use crate::sources::Rows;
@@ -28,12 +29,62 @@ pub fn format(name: &str) -> Option<&'static ReportFormat> {
     REPORT_FORMATS.iter().find(|f| f.name == name)
 }
 
-/// Renders `report` and writes it to `path`, creating parent folders.
-pub fn write(report: &RunReport, format: &ReportFormat, path: &Path) -> std::io::Result<()> {
+/// Creates (or truncates) `path`, creating parent folders.
+fn create(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(path, (format.render)(report))
+    std::fs::File::create(path)
+}
+
+/// Writes every report, so that all of them state the exit code the process returns: each file
+/// is created first, and one that cannot be is recorded in `report` (exit code 2) before any is
+/// rendered. Should a write fail after that (a full disk), it is recorded too and the others
+/// are written again. Returns the paths written.
+pub fn write_all<'a>(
+    report: &mut RunReport,
+    outputs: &'a [(&'static ReportFormat, PathBuf)],
+) -> Vec<(&'static ReportFormat, &'a Path)> {
+    let not_written = |format: &ReportFormat, path: &Path, e: std::io::Error| {
+        format!(
+            "cannot write {} report to {}: {e}",
+            format.name,
+            path.display()
+        )
+    };
+    let mut files = Vec::new();
+    for (format, path) in outputs {
+        match create(path) {
+            Ok(file) => files.push((*format, path.as_path(), file)),
+            Err(e) => report.report_not_written(not_written(format, path, e)),
+        }
+    }
+    loop {
+        let mut failed = None;
+        for (i, (format, path, file)) in files.iter_mut().enumerate() {
+            let written = file
+                .set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all((format.render)(report).as_bytes()))
+                .and_then(|()| file.flush());
+            if let Err(e) = written {
+                failed = Some((i, not_written(format, path, e)));
+                break;
+            }
+        }
+        match failed {
+            // Written by every file left: each shows the same errors and exit code.
+            None => break,
+            Some((i, message)) => {
+                files.remove(i);
+                report.report_not_written(message);
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|(format, path, _)| (format, path))
+        .collect()
 }
 
 /// Sample rows as an aligned plain-text table, for the console and JUnit failure bodies.
@@ -90,4 +141,64 @@ pub fn failure_detail(result: &CheckResult) -> String {
     }
     parts.push(format!("declared at {}:{}", result.rule_file, result.line));
     parts.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every report written states the exit code the run returns, including the failure to
+    /// write another report; the console summary says it too.
+    #[test]
+    fn an_unwritable_report_makes_every_other_report_say_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plain-file"), "").unwrap();
+        let now = chrono::Utc::now();
+        let mut run = RunReport::new(now, now, Vec::new());
+        assert_eq!(run.exit_code, crate::results::EXIT_PASSED);
+        let outputs = vec![
+            (format("junit").unwrap(), dir.path().join("junit.xml")),
+            (
+                format("html").unwrap(),
+                dir.path().join("plain-file/x.html"),
+            ),
+            (format("json").unwrap(), dir.path().join("out/run.json")),
+        ];
+        let written = write_all(&mut run, &outputs);
+        let names: Vec<&str> = written.iter().map(|(f, _)| f.name).collect();
+        assert_eq!(names, ["junit", "json"]);
+        assert_eq!(run.exit_code, crate::results::EXIT_ERROR);
+        assert_eq!(run.report_errors.len(), 1);
+        assert!(
+            run.report_errors[0].starts_with("cannot write html report to "),
+            "{:?}",
+            run.report_errors
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["exit_code"], 2);
+        assert_eq!(json["report_errors"][0], run.report_errors[0].as_str());
+        let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        assert!(junit.contains("errors=\"1\""), "{junit}");
+        assert!(
+            junit.contains("<testcase name=\"report not written\" classname=\"lakecheck.report\">"),
+            "{junit}"
+        );
+        assert!(
+            junit.contains(&format!("<error message=\"{}\"", run.report_errors[0])),
+            "{junit}"
+        );
+        let console = console::render(&run, false);
+        assert!(
+            console.contains(&format!("error: {}\n", run.report_errors[0])),
+            "{console}"
+        );
+        assert!(console.contains("(exit 2)"), "{console}");
+        let html = (format("html").unwrap().render)(&run);
+        assert!(
+            html.contains("All 0 checks passed; 1 report could not be written"),
+            "{html}"
+        );
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! | logical | Postgres | Arrow |
 //! |---|---|---|
-//! | `int(16/32/64)` | smallint, integer, bigint | Int8..Int64, UInt8..UInt32 (width in bits) |
-//! | `decimal(p,s)` | numeric(p,s) (numeric without precision: decimal(∞)) | Decimal32/64/128/256(p,s) |
+//! | `int(16/32/64)` | smallint, integer, bigint | Int8..Int64 (width in bits) |
+//! | `uint(8/16/32/64)` | (none) | UInt8..UInt64 |
+//! | `decimal(p,s)` | numeric(p,s) (numeric without precision: decimal(∞)); money: decimal(19,2) | Decimal32/64/128/256(p,s) |
 //! | `float(32/64)` | real, double precision | Float16/32/64 |
 //! | `text` | text, varchar(n), name, citext | Utf8, LargeUtf8, Utf8View |
 //! | `paddedtext` | char(n) (trailing spaces not significant) | (text) |
@@ -21,7 +22,8 @@
 //! | `struct` | composite | Struct |
 //!
 //! A lake column may hold a source column when the logical types match, when an integer or float
-//! is at least as wide, when a decimal keeps the scale and the integer digits, or when the lake
+//! is at least as wide (a signed integer never fits an unsigned one, whose negative values are
+//! lost; an unsigned integer fits a signed one only if that is wider), when a decimal keeps the scale and the integer digits, or when the lake
 //! holds as text what it cannot type (uuid, json, interval and time as strings are common in DMS).
 
 use datafusion::arrow::datatypes::DataType;
@@ -41,8 +43,11 @@ pub struct Column {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogicalType {
+    /// An integer of `bits` width; `signed: false` for Arrow's UInt8..UInt64 (Postgres integers
+    /// are all signed).
     Int {
         bits: u16,
+        signed: bool,
     },
     /// `precision` 0 means unconstrained (Postgres `numeric` without a typmod).
     Decimal {
@@ -72,7 +77,11 @@ pub enum LogicalType {
 impl std::fmt::Display for LogicalType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LogicalType::Int { bits } => write!(f, "int{bits}"),
+            LogicalType::Int { bits, signed: true } => write!(f, "int{bits}"),
+            LogicalType::Int {
+                bits,
+                signed: false,
+            } => write!(f, "uint{bits}"),
             LogicalType::Decimal { precision: 0, .. } => write!(f, "decimal"),
             LogicalType::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
             LogicalType::Float { bits } => write!(f, "float{bits}"),
@@ -81,16 +90,27 @@ impl std::fmt::Display for LogicalType {
     }
 }
 
+/// `money` as a decimal: PostgreSQL stores it as a 64-bit count of the currency's minor unit,
+/// two decimal places under the usual `lc_monetary` (so at most 19 digits, 17 before the point).
+/// AWS DMS writes it as `decimal(38,4)`. Its text form carries a currency symbol and grouping
+/// (`$1,234.56`), so SQL that compares values must cast it (`v::numeric`).
+pub const MONEY: LogicalType = LogicalType::Decimal {
+    precision: 19,
+    scale: 2,
+};
+
 /// Maps a Postgres `information_schema` type (`data_type`, precision, scale) to a logical type.
 pub fn from_postgres(data_type: &str, precision: Option<i64>, scale: Option<i64>) -> LogicalType {
+    let signed = |bits| LogicalType::Int { bits, signed: true };
     match data_type {
-        "smallint" => LogicalType::Int { bits: 16 },
-        "integer" => LogicalType::Int { bits: 32 },
-        "bigint" => LogicalType::Int { bits: 64 },
+        "smallint" => signed(16),
+        "integer" => signed(32),
+        "bigint" => signed(64),
         "numeric" => LogicalType::Decimal {
             precision: precision.unwrap_or(0) as u16,
             scale: scale.unwrap_or(0) as i16,
         },
+        "money" => MONEY,
         "real" => LogicalType::Float { bits: 32 },
         "double precision" => LogicalType::Float { bits: 64 },
         "text" | "character varying" | "name" | "citext" => LogicalType::Text,
@@ -112,11 +132,16 @@ pub fn from_postgres(data_type: &str, precision: Option<i64>, scale: Option<i64>
 /// Maps an Arrow type to a logical type.
 pub fn from_arrow(data_type: &DataType) -> LogicalType {
     use DataType::*;
+    let int = |bits, signed| LogicalType::Int { bits, signed };
     match data_type {
-        Int8 | UInt8 => LogicalType::Int { bits: 16 }.min_bits(8),
-        Int16 | UInt16 => LogicalType::Int { bits: 16 },
-        Int32 | UInt32 => LogicalType::Int { bits: 32 },
-        Int64 | UInt64 => LogicalType::Int { bits: 64 },
+        Int8 => int(8, true),
+        Int16 => int(16, true),
+        Int32 => int(32, true),
+        Int64 => int(64, true),
+        UInt8 => int(8, false),
+        UInt16 => int(16, false),
+        UInt32 => int(32, false),
+        UInt64 => int(64, false),
         Decimal32(p, s) | Decimal64(p, s) | Decimal128(p, s) | Decimal256(p, s) => {
             LogicalType::Decimal {
                 precision: *p as u16,
@@ -145,21 +170,29 @@ pub fn from_arrow(data_type: &DataType) -> LogicalType {
 }
 
 impl LogicalType {
-    fn min_bits(self, bits: u16) -> Self {
-        match self {
-            LogicalType::Int { .. } => LogicalType::Int { bits },
-            other => other,
-        }
-    }
-
     /// Whether a column of type `target` holds every value of a `self` column without loss.
     pub fn fits_into(self, target: LogicalType) -> bool {
         use LogicalType::*;
         match (self, target) {
             (a, b) if a == b => true,
-            (Int { bits: a }, Int { bits: b }) => b >= a,
-            (Int { bits }, Decimal { precision, scale }) => {
-                precision == 0 || (precision as i32 - scale as i32) >= int_digits(bits)
+            (
+                Int {
+                    bits: a,
+                    signed: signed_a,
+                },
+                Int {
+                    bits: b,
+                    signed: signed_b,
+                },
+            ) => match (signed_a, signed_b) {
+                (true, true) | (false, false) => b >= a,
+                // Negative values have nowhere to go.
+                (true, false) => false,
+                // UInt32's top half needs the sign bit of an Int32: only a wider type holds it.
+                (false, true) => b > a,
+            },
+            (Int { bits, signed }, Decimal { precision, scale }) => {
+                precision == 0 || (precision as i32 - scale as i32) >= int_digits(bits, signed)
             }
             (Float { bits: a }, Float { bits: b }) => b >= a,
             (
@@ -181,13 +214,14 @@ impl LogicalType {
     }
 }
 
-/// Decimal digits needed for any integer of `bits` width.
-fn int_digits(bits: u16) -> i32 {
-    match bits {
-        8 => 3,
-        16 => 5,
-        32 => 10,
-        _ => 19,
+/// Decimal digits needed for any integer of `bits` width (u64::MAX has 20, i64::MAX 19).
+fn int_digits(bits: u16, signed: bool) -> i32 {
+    match (bits, signed) {
+        (8, _) => 3,
+        (16, _) => 5,
+        (32, _) => 10,
+        (_, true) => 19,
+        (_, false) => 20,
     }
 }
 
@@ -215,11 +249,45 @@ mod tests {
     #[case(from_postgres("bytea", None, None), from_arrow(&DataType::Binary), true)]
     #[case(from_postgres("boolean", None, None), from_arrow(&DataType::Utf8), false)]
     #[case(from_postgres("smallint", None, None), from_arrow(&DataType::Decimal128(5, 0)), true)]
+    // Signedness: a signed column loses its negative values in an unsigned one; an unsigned
+    // N-bit column needs a signed type wider than N bits.
+    #[case(from_postgres("integer", None, None), from_arrow(&DataType::UInt32), false)]
+    #[case(from_postgres("integer", None, None), from_arrow(&DataType::UInt64), false)]
+    #[case(from_postgres("smallint", None, None), from_arrow(&DataType::UInt64), false)]
+    #[case(from_arrow(&DataType::UInt32), from_postgres("integer", None, None), false)]
+    #[case(from_arrow(&DataType::UInt32), from_postgres("bigint", None, None), true)]
+    #[case(from_arrow(&DataType::UInt8), from_postgres("smallint", None, None), true)]
+    #[case(from_arrow(&DataType::UInt16), from_postgres("smallint", None, None), false)]
+    #[case(from_arrow(&DataType::UInt64), from_postgres("bigint", None, None), false)]
+    #[case(from_arrow(&DataType::UInt16), from_arrow(&DataType::UInt32), true)]
+    #[case(from_arrow(&DataType::UInt32), from_arrow(&DataType::UInt16), false)]
+    #[case(from_arrow(&DataType::Int8), from_arrow(&DataType::Int16), true)]
+    #[case(from_arrow(&DataType::Int8), from_arrow(&DataType::UInt8), false)]
+    #[case(from_arrow(&DataType::UInt64), from_arrow(&DataType::Decimal128(19, 0)), false)]
+    #[case(from_arrow(&DataType::UInt64), from_arrow(&DataType::Decimal128(20, 0)), true)]
+    #[case(from_postgres("bigint", None, None), from_arrow(&DataType::Decimal128(19, 0)), true)]
+    // money is a 64-bit count of cents: 17 digits before the point, 2 after (DMS: decimal(38,4)).
+    #[case(from_postgres("money", None, None), from_arrow(&DataType::Decimal128(38, 4)), true)]
+    #[case(from_postgres("money", None, None), from_arrow(&DataType::Decimal128(19, 2)), true)]
+    #[case(from_postgres("money", None, None), from_arrow(&DataType::Decimal128(18, 2)), false)]
+    #[case(from_postgres("money", None, None), from_arrow(&DataType::Decimal128(38, 1)), false)]
+    #[case(from_postgres("money", None, None), from_arrow(&DataType::Float64), false)]
     fn type_map_compatibility(
         #[case] source: LogicalType,
         #[case] lake: LogicalType,
         #[case] fits: bool,
     ) {
         assert_eq!(source.fits_into(lake), fits, "{source} into {lake}");
+    }
+
+    #[test]
+    fn unsigned_integers_are_named_as_such() {
+        assert_eq!(from_arrow(&DataType::UInt32).to_string(), "uint32");
+        assert_eq!(from_arrow(&DataType::Int32).to_string(), "int32");
+        assert_eq!(from_arrow(&DataType::UInt8).to_string(), "uint8");
+        assert_eq!(
+            from_postgres("money", None, None).to_string(),
+            "decimal(19,2)"
+        );
     }
 }

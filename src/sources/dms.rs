@@ -1,10 +1,33 @@
 //! The raw zone as AWS DMS writes it, rebuilt into the table's current state.
 //!
 //! DMS writes a table to `<folder>/<schema>/<table>/`: full-load files `LOAD00000001.parquet`
-//! (hex counter, no `Op` column by default), then CDC files named by UTC time
-//! (`20261121-080000123.parquet`) whose first column `Op` is `I`, `U` or `D`, optionally under
-//! date folders (`2026/11/21/`). The current state is: full-load rows as inserts, then CDC rows
-//! in (file name, row) order, `I`/`U` upserting on the key and `D` deleting.
+//! (hex counter, no `Op` column by default), then CDC files whose first column `Op` is `I`, `U`
+//! or `D`, flat or under date folders (`2026/11/21/`). A CDC file is named by the UTC time it was
+//! written: `yyyyMMdd-HHmmss` and 0 to 9 fraction digits (`20261121-080000123.parquet`, AWS's
+//! documented `20141029-1134010000`, `20261121-080000`).
+//!
+//! The contract:
+//! - **Order.** Full-load rows come first (files by name, then row), then CDC rows. CDC rows are
+//!   ordered by the sequence column when there is one: `sequence_column` of the source, or by
+//!   default DMS's change-sequence header `AR_H_CHANGE_SEQ` (added by a transformation rule: a
+//!   35-digit string, commit time then sequence, that orders as text) when the files have it.
+//!   Values compare by the column's type; a row with NULL there, or from a file without the
+//!   column, counts as older than every row that has a value; equal values (and NULLs among
+//!   themselves) keep file/row order. Without a sequence column the order is file name, then row.
+//!   Along that order `I`/`U` upsert on the key and `D` deletes: the last change of a key wins.
+//! - **Columns.** The `Op` column is dropped; every other column, including the commit-time column
+//!   and `AR_H_CHANGE_SEQ`, stays visible as a data column. Columns missing from a file are NULL.
+//! - **`as_of` with `timestamp_column`** (DMS `TimestampColumnName`) keeps rows committed at or
+//!   before `as_of`. Every row read needs a commit time, full-load rows too: DMS fills the column
+//!   for them with the load time, so a missing column, a NULL or a value that is not a time is an
+//!   error naming the file and its row (counted from 1), never a row silently kept. Typed
+//!   timestamps are instants (a zone-less timestamp is UTC, as DMS writes it); strings are
+//!   `yyyy-MM-dd HH:mm:ss[.ffffff]` (UTC) or RFC 3339.
+//! - **`as_of` without `timestamp_column`** keeps the CDC files written at or before `as_of` by
+//!   their file-name time, and every full-load file (their names carry no time). This is
+//!   approximate: DMS buffers changes before writing a file, so commits made shortly before `as_of`
+//!   may sit in a later file and are left out. A CDC file whose name is not a DMS time is then an
+//!   error; without `as_of` such a file is read and ordered by its name.
 //!
 //! The rebuilt table is held in memory (decoded Arrow), so this suits raw tables that fit in
 //! memory; a later version can stream the second pass.
@@ -12,13 +35,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, RecordBatch, UInt32Array,
+    new_null_array, Array, ArrayRef, ArrowPrimitiveType, AsArray, RecordBatch, UInt32Array,
 };
-use datafusion::arrow::compute::{cast, concat_batches, take};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::compute::{cast, concat_batches, take, SortOptions};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
 use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::temporal_conversions::as_datetime;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -26,15 +53,23 @@ use object_store::{ObjectStore, ObjectStoreExt};
 /// The operation column DMS writes first in CDC files.
 pub const OP_COLUMN: &str = "Op";
 
+/// DMS's change-sequence header column (a transformation rule adds it): a 35-digit string,
+/// commit time then a sequence number, that orders changes when compared as text.
+pub const CHANGE_SEQUENCE_COLUMN: &str = "AR_H_CHANGE_SEQ";
+
 /// DMS options of a lake source.
 #[derive(Debug, Clone, Default)]
 pub struct DmsOptions {
     /// Key columns per table, needed to apply updates and deletes.
     pub keys: HashMap<String, Vec<String>>,
-    /// The DMS `TimestampColumnName` column (`yyyy-MM-dd HH:mm:ss.SSSSSS`, source commit time).
+    /// The DMS `TimestampColumnName` column (source commit time; load time for full-load rows):
+    /// a timestamp, or a string `yyyy-MM-dd HH:mm:ss[.ffffff]` (UTC) or RFC 3339.
     pub timestamp_column: Option<String>,
     /// Rebuild the state as of this commit time.
     pub as_of: Option<DateTime<Utc>>,
+    /// The column whose greatest value is a key's last CDC change; `None`: `AR_H_CHANGE_SEQ`
+    /// when the files have it, else file/row order.
+    pub sequence_column: Option<String>,
 }
 
 /// What the files of one table say about how it can be read.
@@ -55,20 +90,50 @@ pub struct Rebuilt {
     pub files: usize,
 }
 
-/// Full-load files first (by name), then CDC files by name: DMS names both in write order.
-fn file_order(path: &StorePath) -> (bool, String) {
-    let name = path.filename().unwrap_or_default().to_string();
-    (!name.starts_with("LOAD"), name)
+/// Full-load files are named `LOAD<hex counter>.parquet`; every other Parquet file is CDC.
+fn is_full_load(path: &StorePath) -> bool {
+    path.filename().is_some_and(|n| n.starts_with("LOAD"))
 }
 
-/// The UTC time a CDC file name encodes (`20261121-080000123`), if it is one.
+/// Full-load files first (by name), then CDC files by name: DMS names both in write order, and
+/// a CDC name (fixed-width date and time, then fraction digits) sorts as its time does.
+fn file_order(path: &StorePath) -> (bool, String, String) {
+    let name = path.filename().unwrap_or_default().to_string();
+    (!is_full_load(path), name, path.to_string())
+}
+
+/// The UTC time a CDC file name encodes: `yyyyMMdd-HHmmss` then 0 to 9 fraction digits
+/// (`20261121-080000123`, `20141029-1134010000`), if it is one.
 fn file_time(path: &StorePath) -> Option<DateTime<Utc>> {
     let stem = path.filename()?.strip_suffix(".parquet")?;
-    NaiveDateTime::parse_from_str(stem, "%Y%m%d-%H%M%S%3f")
-        .ok()
-        .map(|t| t.and_utc())
+    let (date, time) = stem.split_once('-')?;
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if date.len() != 8 || !(6..=15).contains(&time.len()) || !digits(date) || !digits(time) {
+        return None;
+    }
+    let number = |s: &str| s.parse::<u32>().ok();
+    let (hms, fraction) = time.split_at(6);
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        number(fraction)? * 10u32.pow(9 - fraction.len() as u32)
+    };
+    let day = NaiveDate::from_ymd_opt(
+        date[..4].parse().ok()?,
+        number(&date[4..6])?,
+        number(&date[6..])?,
+    )?;
+    day.and_hms_nano_opt(
+        number(&hms[..2])?,
+        number(&hms[2..4])?,
+        number(&hms[4..])?,
+        nanos,
+    )
+    .map(|t| t.and_utc())
 }
 
+/// A commit time written as text: `yyyy-MM-dd HH:mm:ss[.ffffff]` (UTC, as DMS writes it) or
+/// RFC 3339 with its offset.
 fn parse_commit_time(text: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S%.f")
         .ok()
@@ -80,7 +145,146 @@ fn parse_commit_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-/// Reads every Parquet file under `prefix` and applies the changes.
+/// Why one row's commit time could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BadCommitTime {
+    Null,
+    /// The value as written.
+    NotATime(String),
+}
+
+/// The commit time of each row of a column: typed timestamps as the instants they hold (a
+/// zone-less timestamp is UTC, as DMS writes it), strings parsed by [`parse_commit_time`].
+/// `Err` for a column of any other type.
+fn commit_times(column: &dyn Array) -> Result<Vec<Result<DateTime<Utc>, BadCommitTime>>, String> {
+    fn instants<T: ArrowPrimitiveType<Native = i64>>(
+        column: &dyn Array,
+    ) -> Vec<Result<DateTime<Utc>, BadCommitTime>> {
+        column
+            .as_primitive::<T>()
+            .iter()
+            .map(|value| {
+                let value = value.ok_or(BadCommitTime::Null)?;
+                as_datetime::<T>(value)
+                    .map(|t| t.and_utc())
+                    .ok_or_else(|| BadCommitTime::NotATime(format!("{value} ({})", T::DATA_TYPE)))
+            })
+            .collect()
+    }
+    Ok(match column.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => instants::<TimestampSecondType>(column),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            instants::<TimestampMillisecondType>(column)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            instants::<TimestampMicrosecondType>(column)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => instants::<TimestampNanosecondType>(column),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = cast(column, &DataType::Utf8).map_err(|e| e.to_string())?;
+            text.as_string::<i32>()
+                .iter()
+                .map(|value| {
+                    let value = value.ok_or(BadCommitTime::Null)?;
+                    parse_commit_time(value).ok_or_else(|| BadCommitTime::NotATime(value.into()))
+                })
+                .collect()
+        }
+        other => {
+            return Err(format!(
+            "is {other}; commit times must be timestamps or strings (`yyyy-MM-dd HH:mm:ss.ffffff`)"
+        ))
+        }
+    })
+}
+
+/// Which rows of one file's batch were committed at or before `as_of`; an error naming the file,
+/// the row (counted from 1 within the file) and the value when a row has no readable commit time.
+fn committed_by(
+    batch: &RecordBatch,
+    path: &StorePath,
+    first_row: usize,
+    column: &str,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<bool>, String> {
+    let Some(times) = batch.column_by_name(column) else {
+        let names: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| format!("`{}`", f.name()))
+            .collect();
+        return Err(format!(
+            "`{path}` has no column `{column}` (the `timestamp_column`), so `as_of` cannot tell when its \
+             rows were committed; its columns are {}. Check the name against the DMS endpoint's \
+             `TimestampColumnName` (DMS writes it to full-load and CDC files alike), reload the table \
+             with it set, or remove `as_of`",
+            names.join(", ")
+        ));
+    };
+    let times =
+        commit_times(times.as_ref()).map_err(|e| format!("`{path}`: column `{column}` {e}"))?;
+    times
+        .into_iter()
+        .enumerate()
+        .map(|(i, time)| {
+            let row = first_row + i + 1;
+            match time {
+                Ok(time) => Ok(time <= as_of),
+                Err(BadCommitTime::Null) => Err(format!(
+                    "`{path}`, row {row}: commit time `{column}` is NULL, so `as_of` cannot tell whether \
+                     the row was committed before {as_of}; DMS fills `TimestampColumnName` for every \
+                     full-load and CDC row. Fix or rewrite the file, or remove `as_of`"
+                )),
+                Err(BadCommitTime::NotATime(value)) => Err(format!(
+                    "`{path}`, row {row}: commit time `{column}` = `{value}` is not a time; expected \
+                     `yyyy-MM-dd HH:mm:ss[.ffffff]` (UTC, as DMS writes it), RFC 3339 \
+                     (`2026-11-21T08:00:00Z`) or a timestamp column. Fix the value, point \
+                     `timestamp_column` at the DMS `TimestampColumnName`, or remove `as_of`"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The order changes apply in, as indices into the concatenated rows: full-load rows (the first
+/// `full_load_rows`) as they are, then CDC rows by `sequence` ascending with NULL first; a stable
+/// sort, so equal values and NULLs keep file/row order.
+fn apply_order(
+    rows: usize,
+    full_load_rows: usize,
+    sequence: Option<&ArrayRef>,
+) -> Result<Vec<usize>, String> {
+    let mut order: Vec<usize> = (0..rows).collect();
+    if let Some(sequence) = sequence {
+        let options = SortOptions {
+            descending: false,
+            nulls_first: true,
+        };
+        let converter = RowConverter::new(vec![SortField::new_with_options(
+            sequence.data_type().clone(),
+            options,
+        )])
+        .map_err(|e| e.to_string())?;
+        let values = converter
+            .convert_columns(std::slice::from_ref(sequence))
+            .map_err(|e| e.to_string())?;
+        order[full_load_rows..].sort_by(|a, b| values.row(*a).cmp(&values.row(*b)));
+    }
+    Ok(order)
+}
+
+/// A batch as read, with where it came from.
+struct FileBatch {
+    /// Index into the sorted file list.
+    file: usize,
+    is_full_load: bool,
+    /// Rows of the same file before this batch.
+    first_row: usize,
+    batch: RecordBatch,
+}
+
+/// Reads every Parquet file under `prefix` and applies the changes (see the module docs).
 pub async fn rebuild(
     store: &dyn ObjectStore,
     prefix: &StorePath,
@@ -101,16 +305,23 @@ pub async fn rebuild(
     if files.is_empty() {
         return Err(format!("no .parquet files under {prefix}"));
     }
-    let mut batches: Vec<(bool, RecordBatch)> = Vec::new();
-    for path in &files {
-        let is_load = path.filename().is_some_and(|n| n.starts_with("LOAD"));
-        if !is_load {
-            if let (Some(as_of), None, Some(written)) =
-                (options.as_of, &options.timestamp_column, file_time(path))
-            {
-                // Without commit times, a file written after `as_of` holds only later commits.
-                if written > as_of {
-                    continue;
+    // Without commit times, `as_of` can only go by the time a CDC file was written.
+    let as_of_by_file_time = options.as_of.filter(|_| options.timestamp_column.is_none());
+    let mut batches: Vec<FileBatch> = Vec::new();
+    for (file, path) in files.iter().enumerate() {
+        let is_full_load = is_full_load(path);
+        if let (false, Some(as_of)) = (is_full_load, as_of_by_file_time) {
+            match file_time(path) {
+                // Every commit in a file was made before it was written.
+                Some(written) if written > as_of => continue,
+                Some(_) => {}
+                None => {
+                    return Err(format!(
+                        "`{path}` is neither a full-load file (`LOAD00000001.parquet`) nor named by the \
+                         time DMS wrote it (`20261121-080000123.parquet`), so `as_of` cannot tell which \
+                         commits it holds; move it out of the table folder, or set `timestamp_column` \
+                         (the DMS `TimestampColumnName`) so rows are cut by commit time"
+                    ))
                 }
             }
         }
@@ -124,71 +335,111 @@ pub async fn rebuild(
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .and_then(|b| b.build())
             .map_err(|e| format!("{path}: {e}"))?;
+        let mut first_row = 0;
         for batch in reader {
-            batches.push((is_load, batch.map_err(|e| format!("{path}: {e}"))?));
+            let batch = batch.map_err(|e| format!("{path}: {e}"))?;
+            let rows = batch.num_rows();
+            batches.push(FileBatch {
+                file,
+                is_full_load,
+                first_row,
+                batch,
+            });
+            first_row += rows;
         }
     }
     let has_op = batches
         .iter()
-        .any(|(_, b)| b.schema().column_with_name(OP_COLUMN).is_some());
-    let has_cdc = files
-        .iter()
-        .any(|p| !p.filename().unwrap_or_default().starts_with("LOAD"));
+        .any(|b| b.batch.schema().column_with_name(OP_COLUMN).is_some());
+    let has_cdc = files.iter().any(|p| !is_full_load(p));
     let capture = match (has_cdc, has_op) {
         (false, _) => ChangeCapture::FullLoadOnly,
         (true, true) => ChangeCapture::WithOperations,
         (true, false) => ChangeCapture::InsertsOnly,
     };
     let schema = unified_schema(&batches);
+    let sequence_column = match &options.sequence_column {
+        Some(column) if schema.column_with_name(column).is_none() => {
+            return Err(format!(
+                "sequence column `{column}` is not in the files of `{table}`; check `sequence_column` of the source, \
+                 or remove it to order changes by `{CHANGE_SEQUENCE_COLUMN}` when present, else by file and row"
+            ))
+        }
+        Some(column) => Some(column.as_str()),
+        None => schema
+            .column_with_name(CHANGE_SEQUENCE_COLUMN)
+            .map(|_| CHANGE_SEQUENCE_COLUMN),
+    };
     let mut rows = Vec::with_capacity(batches.len());
     let mut ops: Vec<Option<String>> = Vec::new();
-    for (is_load, batch) in &batches {
-        let aligned = align(batch, &schema)?;
+    let mut keep: Vec<bool> = Vec::new();
+    let mut full_load_rows = 0;
+    for part in &batches {
+        let path = &files[part.file];
+        let batch = &part.batch;
+        if let Some(column) = sequence_column {
+            let (expected, found) = (
+                schema.field_with_name(column).map_err(|e| e.to_string())?,
+                batch.column_by_name(column),
+            );
+            if let Some(found) = found.filter(|f| f.data_type() != expected.data_type()) {
+                return Err(format!(
+                    "`{path}`: sequence column `{column}` is {} here but {} in earlier files; values of \
+                     different types do not order. Rewrite the file with one type",
+                    found.data_type(),
+                    expected.data_type()
+                ));
+            }
+        }
+        match (options.as_of, &options.timestamp_column) {
+            (Some(as_of), Some(column)) => {
+                keep.extend(committed_by(batch, path, part.first_row, column, as_of)?)
+            }
+            _ => keep.extend(std::iter::repeat_n(true, batch.num_rows())),
+        }
+        if part.is_full_load {
+            full_load_rows += batch.num_rows();
+        }
         let op = batch
             .column_by_name(OP_COLUMN)
             .map(|c| cast(c, &DataType::Utf8))
             .transpose()
             .map_err(|e| e.to_string())?;
         for row in 0..batch.num_rows() {
-            ops.push(match (&op, is_load) {
-                (Some(op), _) if !op.is_null(row) => {
-                    Some(op.as_string::<i32>().value(row).to_string())
-                }
+            ops.push(match &op {
+                Some(op) if !op.is_null(row) => Some(op.as_string::<i32>().value(row).to_string()),
                 _ => None,
             });
         }
-        rows.push(aligned);
+        rows.push(align(batch, &schema)?);
     }
     let all = concat_batches(&schema, &rows).map_err(|e| e.to_string())?;
-    let mut keep: Vec<bool> = vec![true; all.num_rows()];
-    if let (Some(as_of), Some(column)) = (options.as_of, &options.timestamp_column) {
-        let times = all.column_by_name(column).ok_or_else(|| {
-            format!("timestamp column `{column}` is not in the files of `{table}`")
-        })?;
-        let times = cast(times, &DataType::Utf8).map_err(|e| e.to_string())?;
-        let times = times.as_string::<i32>();
-        for (row, kept) in keep.iter_mut().enumerate() {
-            let at = (!times.is_null(row))
-                .then(|| parse_commit_time(times.value(row)))
-                .flatten();
-            if at.is_some_and(|t| t > as_of) {
-                *kept = false;
-            }
-        }
-    }
     let key = options.keys.get(table);
-    match (key, &capture) {
+    let indices: Vec<u32> = match (key, &capture) {
         (Some(key), _) => {
             let columns: Vec<ArrayRef> = key
                 .iter()
-                .map(|k| all.column_by_name(k).cloned().ok_or_else(|| format!("key column `{k}` is not in the files of `{table}`")))
+                .map(|k| {
+                    all.column_by_name(k).cloned().ok_or_else(|| {
+                        format!("key column `{k}` is not in the files of `{table}`")
+                    })
+                })
                 .collect::<Result<_, _>>()?;
-            let converter = RowConverter::new(columns.iter().map(|c| SortField::new(c.data_type().clone())).collect())
+            let converter = RowConverter::new(
+                columns
+                    .iter()
+                    .map(|c| SortField::new(c.data_type().clone()))
+                    .collect(),
+            )
+            .map_err(|e| e.to_string())?;
+            let keys = converter
+                .convert_columns(&columns)
                 .map_err(|e| e.to_string())?;
-            let keys = converter.convert_columns(&columns).map_err(|e| e.to_string())?;
+            let sequence = sequence_column.and_then(|c| all.column_by_name(c));
             let mut latest: HashMap<Vec<u8>, usize> = HashMap::with_capacity(all.num_rows());
-            for (row, kept) in keep.iter().enumerate() {
-                if *kept {
+            // Files were read full-load first, so the first `full_load_rows` rows are the full load.
+            for row in apply_order(all.num_rows(), full_load_rows, sequence)? {
+                if keep[row] {
                     latest.insert(keys.row(row).as_ref().to_vec(), row);
                 }
             }
@@ -198,28 +449,36 @@ pub async fn rebuild(
                 .map(|row| row as u32)
                 .collect();
             winners.sort_unstable();
-            let indices = UInt32Array::from(winners);
-            let columns = all.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-            let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
-            Ok(Rebuilt { batch, capture, files: files.len() })
+            winners
         }
-        (None, ChangeCapture::FullLoadOnly | ChangeCapture::InsertsOnly) => {
-            let indices = UInt32Array::from((0..all.num_rows() as u32).filter(|r| keep[*r as usize]).collect::<Vec<_>>());
-            let columns = all.columns().iter().map(|c| take(c, &indices, None)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-            let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
-            Ok(Rebuilt { batch, capture, files: files.len() })
-        }
-        (None, ChangeCapture::WithOperations) => Err(format!(
+        (None, ChangeCapture::FullLoadOnly | ChangeCapture::InsertsOnly) => (0..all.num_rows())
+            .filter(|row| keep[*row])
+            .map(|row| row as u32)
+            .collect(),
+        (None, ChangeCapture::WithOperations) => return Err(format!(
             "DMS table `{table}` has CDC files: give its key under `keys:` of the source (e.g. `keys: {{ {table}: [id] }}`) so changes can be applied"
         )),
-    }
+    };
+    let indices = UInt32Array::from(indices);
+    let columns = all
+        .columns()
+        .iter()
+        .map(|c| take(c, &indices, None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
+    Ok(Rebuilt {
+        batch,
+        capture,
+        files: files.len(),
+    })
 }
 
 /// Data columns of all files (the `Op` column dropped), first appearance order, first type.
-fn unified_schema(batches: &[(bool, RecordBatch)]) -> SchemaRef {
+fn unified_schema(batches: &[FileBatch]) -> SchemaRef {
     let mut fields: Vec<Field> = Vec::new();
-    for (_, batch) in batches {
-        for field in batch.schema().fields() {
+    for part in batches {
+        for field in part.batch.schema().fields() {
             if field.name() != OP_COLUMN && !fields.iter().any(|f| f.name() == field.name()) {
                 fields.push(field.as_ref().clone().with_nullable(true));
             }
@@ -246,6 +505,11 @@ fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::{
+        Int64Array, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+        TimestampNanosecondArray,
+    };
+    use rstest::rstest;
 
     #[test]
     fn orders_load_files_before_cdc_files_by_name() {
@@ -253,6 +517,8 @@ mod tests {
             "t/2026/11/21/20261121-080000123.parquet",
             "t/LOAD00000002.parquet",
             "t/20261120-235959999.parquet",
+            "t/20141029-1134010000.parquet",
+            "t/20141029-113401500.parquet",
             "t/LOAD00000001.parquet",
         ]
         .into_iter()
@@ -265,27 +531,171 @@ mod tests {
             [
                 "LOAD00000001.parquet",
                 "LOAD00000002.parquet",
+                "20141029-1134010000.parquet",
+                "20141029-113401500.parquet",
                 "20261120-235959999.parquet",
                 "20261121-080000123.parquet"
             ]
         );
+        let times: Vec<Option<DateTime<Utc>>> = files[2..].iter().map(file_time).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    }
+
+    #[rstest]
+    #[case::millis("t/20261121-080000123.parquet", Some("2026-11-21T08:00:00.123+00:00"))]
+    #[case::aws_documented("t/20141029-1134010000.parquet", Some("2014-10-29T11:34:01+00:00"))]
+    #[case::four_digits(
+        "t/20141029-1134012345.parquet",
+        Some("2014-10-29T11:34:01.234500+00:00")
+    )]
+    #[case::seconds("t/20261121-080000.parquet", Some("2026-11-21T08:00:00+00:00"))]
+    #[case::one_digit("t/20261121-0800005.parquet", Some("2026-11-21T08:00:00.500+00:00"))]
+    #[case::micros(
+        "t/20261121-080000123456.parquet",
+        Some("2026-11-21T08:00:00.123456+00:00")
+    )]
+    #[case::nanos(
+        "t/20261121-080000123456789.parquet",
+        Some("2026-11-21T08:00:00.123456789+00:00")
+    )]
+    #[case::date_folders(
+        "t/2026/11/21/20261121-235959999.parquet",
+        Some("2026-11-21T23:59:59.999+00:00")
+    )]
+    #[case::ten_fraction_digits("t/20261121-0800001234567890.parquet", None)]
+    #[case::no_seconds("t/20261121-0800.parquet", None)]
+    #[case::no_dash("t/20261121080000123.parquet", None)]
+    #[case::month_13("t/20261321-080000.parquet", None)]
+    #[case::hour_25("t/20261121-250000.parquet", None)]
+    #[case::signed("t/20261121-+80000.parquet", None)]
+    #[case::suffix("t/20261121-080000123-1.parquet", None)]
+    #[case::full_load("t/LOAD00000001.parquet", None)]
+    #[case::other("t/part-00000-c000.snappy.parquet", None)]
+    fn reads_the_time_a_cdc_file_name_encodes(#[case] path: &str, #[case] time: Option<&str>) {
+        assert_eq!(
+            file_time(&StorePath::from(path)).map(|t| t.to_rfc3339()),
+            time.map(str::to_string)
+        );
+    }
+
+    #[rstest]
+    #[case::dms_micros("2026-11-21 08:00:00.123456", Some("2026-11-21T08:00:00.123456+00:00"))]
+    #[case::dms_millis("2026-11-21 08:00:00.123", Some("2026-11-21T08:00:00.123+00:00"))]
+    #[case::dms_seconds("2026-11-21 08:00:00", Some("2026-11-21T08:00:00+00:00"))]
+    #[case::rfc3339_utc("2026-11-21T08:00:00Z", Some("2026-11-21T08:00:00+00:00"))]
+    #[case::rfc3339_offset("2026-11-21T10:00:00.5+02:00", Some("2026-11-21T08:00:00.500+00:00"))]
+    #[case::padded(" 2026-11-21 08:00:00 ", Some("2026-11-21T08:00:00+00:00"))]
+    #[case::zone_less_t("2026-11-21T08:00:00", None)]
+    #[case::date_only("2026-11-21", None)]
+    #[case::empty("", None)]
+    #[case::words("yesterday", None)]
+    fn parses_commit_times_written_as_text(#[case] text: &str, #[case] time: Option<&str>) {
+        assert_eq!(
+            parse_commit_time(text).map(|t| t.to_rfc3339()),
+            time.map(str::to_string)
+        );
+    }
+
+    /// 2026-11-21T08:00:00.123456Z in microseconds since 1970.
+    const AT_MICROS: i64 = 1_795_248_000_123_456;
+
+    #[rstest]
+    #[case::micros_naive(Arc::new(TimestampMicrosecondArray::from(vec![AT_MICROS])) as ArrayRef, "2026-11-21T08:00:00.123456+00:00")]
+    #[case::micros_utc(Arc::new(TimestampMicrosecondArray::from(vec![AT_MICROS]).with_timezone("UTC")) as ArrayRef, "2026-11-21T08:00:00.123456+00:00")]
+    #[case::micros_offset(Arc::new(TimestampMicrosecondArray::from(vec![AT_MICROS]).with_timezone("+02:00")) as ArrayRef, "2026-11-21T08:00:00.123456+00:00")]
+    #[case::millis_utc(Arc::new(TimestampMillisecondArray::from(vec![AT_MICROS / 1000]).with_timezone("UTC")) as ArrayRef, "2026-11-21T08:00:00.123+00:00")]
+    #[case::millis_naive(Arc::new(TimestampMillisecondArray::from(vec![AT_MICROS / 1000])) as ArrayRef, "2026-11-21T08:00:00.123+00:00")]
+    #[case::nanos_utc(Arc::new(TimestampNanosecondArray::from(vec![AT_MICROS * 1000 + 789]).with_timezone("UTC")) as ArrayRef, "2026-11-21T08:00:00.123456789+00:00")]
+    #[case::nanos_naive(Arc::new(TimestampNanosecondArray::from(vec![AT_MICROS * 1000])) as ArrayRef, "2026-11-21T08:00:00.123456+00:00")]
+    #[case::text(Arc::new(StringArray::from(vec!["2026-11-21 08:00:00.123456"])) as ArrayRef, "2026-11-21T08:00:00.123456+00:00")]
+    fn reads_typed_commit_times_as_instants(#[case] column: ArrayRef, #[case] time: &str) {
+        let times = commit_times(column.as_ref()).unwrap();
+        assert_eq!(
+            times,
+            vec![Ok(DateTime::parse_from_rfc3339(time).unwrap().to_utc())]
+        );
     }
 
     #[test]
-    fn reads_times_from_file_names_and_commit_columns() {
-        assert_eq!(
-            file_time(&StorePath::from("t/20261121-080000123.parquet"))
-                .unwrap()
-                .to_rfc3339(),
-            "2026-11-21T08:00:00.123+00:00"
+    fn a_commit_time_that_is_null_or_not_a_time_is_reported_per_row() {
+        let text = StringArray::from(vec![Some("2026-11-21 08:00:00"), None, Some("21/11/2026")]);
+        let times = commit_times(&text).unwrap();
+        assert!(times[0].is_ok());
+        assert_eq!(times[1], Err(BadCommitTime::Null));
+        assert_eq!(times[2], Err(BadCommitTime::NotATime("21/11/2026".into())));
+        let typed = TimestampMicrosecondArray::from(vec![None, Some(AT_MICROS)]);
+        assert_eq!(commit_times(&typed).unwrap()[0], Err(BadCommitTime::Null));
+        let error = commit_times(&Int64Array::from(vec![1])).unwrap_err();
+        assert!(
+            error.starts_with("is Int64; commit times must be timestamps or strings"),
+            "{error}"
         );
-        assert_eq!(file_time(&StorePath::from("t/LOAD00000001.parquet")), None);
-        assert_eq!(
-            parse_commit_time("2026-11-21 08:00:00.123456")
-                .unwrap()
-                .timestamp_micros()
-                % 1_000_000,
-            123_456
+    }
+
+    #[test]
+    fn committed_by_names_the_file_and_the_row_counted_from_one() {
+        let batch = RecordBatch::try_from_iter([(
+            "commit_ts",
+            Arc::new(StringArray::from(vec![
+                Some("2026-11-21 08:00:00"),
+                Some("soon"),
+            ])) as ArrayRef,
+        )])
+        .unwrap();
+        let path = StorePath::from("raw/items/20261121-080000000.parquet");
+        let as_of = DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        // The second batch of the file: its rows follow the first batch's 10.
+        let error = committed_by(&batch, &path, 10, "commit_ts", as_of).unwrap_err();
+        assert!(
+            error.starts_with("`raw/items/20261121-080000000.parquet`, row 12: commit time `commit_ts` = `soon` is not a time"),
+            "{error}"
         );
+        assert!(error.contains("or remove `as_of`"), "{error}");
+        let kept = committed_by(&batch.slice(0, 1), &path, 0, "commit_ts", as_of).unwrap();
+        assert_eq!(kept, vec![true]);
+        let error = committed_by(&batch, &path, 0, "ts", as_of).unwrap_err();
+        assert!(
+            error.starts_with("`raw/items/20261121-080000000.parquet` has no column `ts` (the `timestamp_column`)")
+                && error.contains("its columns are `commit_ts`"),
+            "{error}"
+        );
+    }
+
+    #[rstest]
+    // Two full-load rows, then CDC rows whose sequence runs against file order.
+    #[case::sequence_beats_file_order(
+        vec![Some("9"), Some("9"), Some("3"), Some("2"), Some("1")],
+        vec![0, 1, 4, 3, 2]
+    )]
+    #[case::ties_keep_file_order(
+        vec![None, None, Some("2"), Some("1"), Some("2")],
+        vec![0, 1, 3, 2, 4]
+    )]
+    #[case::null_is_oldest(
+        vec![None, None, Some("2"), None, Some("1")],
+        vec![0, 1, 3, 4, 2]
+    )]
+    #[case::ar_h_change_seq(
+        vec![None, None, Some("20261121080000000000000000000000002"), Some("20261121080000000000000000000000001")],
+        vec![0, 1, 3, 2]
+    )]
+    fn cdc_rows_apply_in_sequence_order_after_the_full_load(
+        #[case] sequence: Vec<Option<&str>>,
+        #[case] expected: Vec<usize>,
+    ) {
+        let sequence: ArrayRef = Arc::new(StringArray::from(sequence));
+        assert_eq!(
+            apply_order(sequence.len(), 2, Some(&sequence)).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn without_a_sequence_rows_apply_in_file_and_row_order() {
+        assert_eq!(apply_order(4, 1, None).unwrap(), vec![0, 1, 2, 3]);
+        let numbers: ArrayRef = Arc::new(Int64Array::from(vec![Some(10), Some(9), None]));
+        assert_eq!(apply_order(3, 0, Some(&numbers)).unwrap(), vec![2, 1, 0]);
     }
 }

@@ -180,6 +180,44 @@ fn timeline_zone(properties: &HashMap<String, String>) -> &str {
         .unwrap_or("LOCAL")
 }
 
+/// The timeline zone as a reader should see it: `UTC`, or for `LOCAL` the zone lakecheck runs
+/// in, which is the one it reads the instants in, e.g. `LOCAL (Europe/Berlin, UTC+01:00)`.
+pub fn describe_timeline_zone(zone: &str) -> String {
+    if zone.eq_ignore_ascii_case("local") {
+        format!("LOCAL ({})", local_zone())
+    } else {
+        zone.to_string()
+    }
+}
+
+/// The zone this process reads local times in: its name (from `TZ`, else the system's
+/// `/etc/timezone` or `/etc/localtime` link) where known, and its current UTC offset.
+fn local_zone() -> String {
+    let offset = chrono::Local::now().offset().to_string();
+    let named = std::env::var("TZ")
+        .ok()
+        .map(|tz| tz.trim_start_matches(':').trim().to_string())
+        .filter(|tz| !tz.is_empty())
+        .map(|tz| format!("TZ={tz}"))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/timezone")
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        })
+        .or_else(|| {
+            std::fs::read_link("/etc/localtime").ok().and_then(|link| {
+                let link = link.to_string_lossy().to_string();
+                link.split_once("zoneinfo/")
+                    .map(|(_, name)| name.to_string())
+            })
+        });
+    match named {
+        Some(name) => format!("{name}, UTC{offset}"),
+        None => format!("UTC{offset}"),
+    }
+}
+
 /// A pin as a Hudi instant (`yyyyMMddHHmmssSSS`), wall-clock time in `timeline_zone`.
 fn instant(pin: &Pin, zone: &str) -> String {
     match pin {
@@ -236,6 +274,8 @@ async fn metadata(
         "last_commit": last_commit.map(|t| t.to_rfc3339()),
         "commits": instants.len(),
         "table_type": table.table_type(),
+        // `hoodie.table.timeline.timezone` as read: a wrong zone shifts every commit time.
+        "timeline_timezone": describe_timeline_zone(timezone),
     }))
 }
 
@@ -267,5 +307,20 @@ mod tests {
             instant(&Pin::Version(20261121080000123), "LOCAL"),
             "20261121080000123"
         );
+    }
+
+    #[test]
+    fn the_timeline_zone_is_reported_with_the_zone_local_times_are_read_in() {
+        assert_eq!(describe_timeline_zone("UTC"), "UTC");
+        let local = describe_timeline_zone("LOCAL");
+        let offset = chrono::Local::now().offset().to_string();
+        assert!(local.starts_with("LOCAL ("), "{local}");
+        assert!(local.ends_with(&format!("UTC{offset})")), "{local}");
+        if let Ok(tz) = std::env::var("TZ") {
+            let tz = tz.trim_start_matches(':').trim();
+            if !tz.is_empty() {
+                assert!(local.contains(&format!("TZ={tz}")), "{local}");
+            }
+        }
     }
 }

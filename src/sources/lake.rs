@@ -40,6 +40,10 @@ pub const KIND: SourceKind = SourceKind {
     parse,
 };
 
+/// Suffix naming a CSV table's all-text twin (`Source::text_twin`); `#` cannot appear in a
+/// table name a rule writes, since rule references are `source.table[@pin]`.
+const TEXT_TWIN: &str = "#text";
+
 /// File format of a lake source's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LakeFormat {
@@ -311,6 +315,7 @@ fn parse_layout(
     let keys = options.string_list_map("keys")?;
     let timestamp_column = options.string("timestamp_column")?;
     let as_of = options.string("as_of")?;
+    let sequence_column = options.string("sequence_column")?;
     let is_dms = match &layout {
         None => false,
         Some(l) if l.value == "plain" => false,
@@ -321,11 +326,15 @@ fn parse_layout(
         }
     };
     if !is_dms {
-        if !keys.is_empty() || timestamp_column.is_some() || as_of.is_some() {
+        if !keys.is_empty()
+            || timestamp_column.is_some()
+            || as_of.is_some()
+            || sequence_column.is_some()
+        {
             return Err(RuleError::new(
                 keys_location,
                 format!(
-                    "`keys`, `timestamp_column` and `as_of` of source `{name}` need `layout: dms`"
+                    "`keys`, `timestamp_column`, `as_of` and `sequence_column` of source `{name}` need `layout: dms`"
                 ),
             )
             .with_help("add `layout: dms`, or remove them"));
@@ -356,6 +365,7 @@ fn parse_layout(
         keys: keys.into_iter().collect(),
         timestamp_column: timestamp_column.map(|t| t.value),
         as_of,
+        sequence_column: sequence_column.map(|s| s.value),
     }))
 }
 
@@ -440,6 +450,10 @@ impl Source for LakeSource {
                 ),
             })
             .collect())
+    }
+
+    fn text_twin(&self, table: &str) -> Option<String> {
+        (self.tables.options.format == LakeFormat::Csv).then(|| format!("{table}{TEXT_TWIN}"))
     }
 
     async fn primary_key(&self, table: &str) -> Result<Option<Vec<String>>, SourceError> {
@@ -591,7 +605,11 @@ impl TableFolders {
             return Ok(table.clone());
         }
         let external = |message: String| DataFusionError::External(message.into());
-        let (name, pin) = Pin::split(reference).map_err(external)?;
+        let (base, as_text) = match reference.strip_suffix(TEXT_TWIN) {
+            Some(base) => (base, true),
+            None => (reference, false),
+        };
+        let (name, pin) = Pin::split(base).map_err(external)?;
         let folder = self
             .root
             .join(&format!("{name}/"))
@@ -713,6 +731,28 @@ impl TableFolders {
                 .with_listing_options(listing_options)
                 .infer_schema(&self.state)
                 .await?;
+            let config = match (&config.file_schema, as_text) {
+                (Some(inferred), true) => {
+                    // Every column as the text in the file: nothing is lost to inference.
+                    let text: Vec<datafusion::arrow::datatypes::Field> = inferred
+                        .fields()
+                        .iter()
+                        .map(|f| {
+                            datafusion::arrow::datatypes::Field::new(f.name(), DataType::Utf8, true)
+                        })
+                        .collect();
+                    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(text));
+                    let options = config.options.clone().ok_or_else(|| {
+                        external(format!(
+                            "CSV table `{name}`: no listing options after inference"
+                        ))
+                    })?;
+                    ListingTableConfig::new(config.table_paths[0].clone())
+                        .with_listing_options(options)
+                        .with_schema(schema)
+                }
+                _ => config,
+            };
             Arc::new(ListingTable::try_new(config)?)
         };
         opened.insert(reference.to_string(), table.clone());

@@ -53,6 +53,17 @@ pub trait Source: Send + Sync + fmt::Debug {
     async fn primary_key(&self, _table: &str) -> Result<Option<Vec<String>>, SourceError> {
         Ok(None)
     }
+    /// Column sets the engine itself keeps unique in `table` (primary keys, unique indexes):
+    /// a reconcile need not look for duplicate keys on such a side.
+    async fn unique_keys(&self, _table: &str) -> Result<Vec<Vec<String>>, SourceError> {
+        Ok(Vec::new())
+    }
+    /// The name of a twin of `table` whose columns are all the text stored in the files, for
+    /// formats that keep only text (CSV): reconciling checks read that twin and compare each
+    /// column by the other side's canon instead of by an inferred type.
+    fn text_twin(&self, _table: &str) -> Option<String> {
+        None
+    }
     /// SQL for the canonical field of `column` (see `reconcile::canonical`), NULL as `~`.
     fn canonical_sql(&self, column: &Column, canon: crate::reconcile::Canon) -> String;
     /// Commit metadata of `table` (version, last commit time, commits, files, bytes) where the

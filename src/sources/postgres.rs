@@ -4,11 +4,12 @@
 //! and each query runs inside an explicit `READ ONLY` transaction that is rolled back, so even a
 //! user query that changes session settings cannot write. A statement timeout bounds every query.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Mutex, Semaphore};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::{columns, Column, LogicalType, Rows, Source, SourceError, SourceKind};
@@ -33,6 +34,8 @@ pub struct PostgresSource {
     statement_timeout: Duration,
     idle: Mutex<Vec<Client>>,
     permits: Semaphore,
+    /// `server_version_num` (e.g. 150004), read on the first connection.
+    server_version: OnceLock<u32>,
 }
 
 impl std::fmt::Debug for PostgresSource {
@@ -93,6 +96,7 @@ fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleErr
         statement_timeout,
         idle: Mutex::new(Vec::new()),
         permits: Semaphore::new(max_connections as usize),
+        server_version: OnceLock::new(),
     }))
 }
 
@@ -119,7 +123,40 @@ impl PostgresSource {
                 format!("cannot prepare session: {}", describe_error(&e)),
             )
         })?;
+        if self.server_version.get().is_none() {
+            let version = client
+                .query_one("SELECT current_setting('server_version_num')", &[])
+                .await
+                .map_err(|e| {
+                    SourceError::new(
+                        self,
+                        format!("cannot read the server version: {}", describe_error(&e)),
+                    )
+                })?;
+            if let Ok(number) = version.get::<_, String>(0).parse() {
+                let _ = self.server_version.set(number);
+            }
+        }
         Ok(client)
+    }
+
+    /// The server's `server_version_num` (e.g. `150004` for 15.4), once a connection was made.
+    /// Some SQL lakecheck generates needs a recent server (see [`missing_function_hint`]).
+    pub fn server_version_num(&self) -> Option<u32> {
+        self.server_version.get().copied()
+    }
+
+    /// A query error in words, naming the PostgreSQL version needed when the server is too old
+    /// for a function lakecheck uses.
+    fn explain(&self, error: &tokio_postgres::Error) -> String {
+        if error.code() == Some(&SqlState::UNDEFINED_FUNCTION) {
+            if let Some(db) = error.as_db_error() {
+                if let Some(hint) = missing_function_hint(db.message(), self.server_version_num()) {
+                    return hint;
+                }
+            }
+        }
+        describe_error(error)
     }
 
     async fn run(&self, client: &mut Client, sql: &str) -> Result<Rows, tokio_postgres::Error> {
@@ -259,6 +296,27 @@ impl Source for PostgresSource {
         Ok((!key.is_empty()).then_some(key))
     }
 
+    async fn unique_keys(&self, table: &str) -> Result<Vec<Vec<String>>, SourceError> {
+        // Primary keys and unique indexes without expressions or predicates: what the server
+        // enforces. NULLs may repeat under a unique index, but reconciles never pair NULL keys.
+        let rows = self
+            .query(&format!(
+                "SELECT string_agg(a.attname, chr(31) ORDER BY array_position(i.indkey::int2[], a.attnum)) \
+                 AS columns FROM pg_index i \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+                 WHERE i.indrelid = {}::regclass AND i.indisunique AND i.indpred IS NULL \
+                 AND i.indexprs IS NULL GROUP BY i.indexrelid ORDER BY 1",
+                quote_literal(&self.table_sql(table))
+            ))
+            .await?;
+        Ok(rows
+            .rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .map(|columns| columns.split('\u{1f}').map(str::to_string).collect())
+            .collect())
+    }
+
     fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
         canonical::postgres_sql(&quote_ident(&column.name), column.logical, canon)
     }
@@ -305,7 +363,59 @@ impl Source for PostgresSource {
         if !client.is_closed() {
             self.idle.lock().await.push(client);
         }
-        result.map_err(|e| SourceError::new(self, describe_error(&e)))
+        result.map_err(|e| SourceError::new(self, self.explain(&e)))
+    }
+}
+
+/// Functions lakecheck's generated SQL calls that older PostgreSQL versions lack, with the
+/// `server_version_num` that introduced them.
+const NEWER_FUNCTIONS: &[(&str, u32, &str)] = &[
+    ("trim_scale", 130000, "comparing decimals"),
+    ("hashtextextended", 110000, "row hashes"),
+    ("hashint8extended", 110000, "row hashes"),
+    ("timestamp_hash_extended", 110000, "row hashes"),
+    ("time_hash_extended", 110000, "row hashes"),
+];
+
+/// For a server error `function <name>(...) does not exist` about a function newer than the
+/// server, a message naming the version needed and the version the server runs. `None` when
+/// the function is not one of lakecheck's or the server is new enough (then the server's own
+/// words say more).
+fn missing_function_hint(message: &str, server_version_num: Option<u32>) -> Option<String> {
+    let called = message
+        .strip_prefix("function ")?
+        .split_once('(')
+        .map(|(name, _)| name.trim())?;
+    let name = called.rsplit('.').next().unwrap_or(called);
+    let (function, needed, used_for) = NEWER_FUNCTIONS.iter().find(|(f, _, _)| *f == name)?;
+    if server_version_num.is_some_and(|running| running >= *needed) {
+        return None;
+    }
+    let running = match server_version_num {
+        Some(number) => format!("this server runs PostgreSQL {}", version_text(number)),
+        None => "this server's version is unknown".to_string(),
+    };
+    Some(format!(
+        "lakecheck needs PostgreSQL {} or newer for `{function}` ({used_for}); {running} \
+         (server error: {message})",
+        version_text(*needed),
+    ))
+}
+
+/// `150004` as `15.4`, `90624` as `9.6.24`, `140000` as `14`.
+fn version_text(number: u32) -> String {
+    if number >= 100_000 {
+        match number % 10_000 {
+            0 => format!("{}", number / 10_000),
+            minor => format!("{}.{minor}", number / 10_000),
+        }
+    } else {
+        format!(
+            "{}.{}.{}",
+            number / 10_000,
+            number / 100 % 100,
+            number % 100
+        )
     }
 }
 
@@ -328,4 +438,53 @@ fn describe_error(error: &tokio_postgres::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::trim_scale_on_12(
+        "function trim_scale(numeric) does not exist",
+        Some(120017),
+        Some("lakecheck needs PostgreSQL 13 or newer for `trim_scale` (comparing decimals); this server runs PostgreSQL 12.17 (server error: function trim_scale(numeric) does not exist)")
+    )]
+    #[case::qualified_on_9_6(
+        "function pg_catalog.hashtextextended(text, bigint) does not exist",
+        Some(90624),
+        Some("lakecheck needs PostgreSQL 11 or newer for `hashtextextended` (row hashes); this server runs PostgreSQL 9.6.24 (server error: function pg_catalog.hashtextextended(text, bigint) does not exist)")
+    )]
+    #[case::version_unknown(
+        "function trim_scale(numeric) does not exist",
+        None,
+        Some("lakecheck needs PostgreSQL 13 or newer for `trim_scale` (comparing decimals); this server's version is unknown (server error: function trim_scale(numeric) does not exist)")
+    )]
+    // Segment checksums are sums, not `bit_xor` (PostgreSQL 14+): not a function of ours.
+    #[case::bit_xor_is_not_ours("function bit_xor(bigint) does not exist", Some(130011), None)]
+    // A new enough server lacks the function for another reason (argument types): its own
+    // words say more.
+    #[case::new_enough("function trim_scale(text) does not exist", Some(150004), None)]
+    #[case::not_ours("function no_such_thing(integer) does not exist", Some(130011), None)]
+    #[case::other_error("relation \"x\" does not exist", Some(130011), None)]
+    fn old_servers_are_named_with_the_version_needed(
+        #[case] message: &str,
+        #[case] server_version_num: Option<u32>,
+        #[case] expected: Option<&str>,
+    ) {
+        assert_eq!(
+            missing_function_hint(message, server_version_num).as_deref(),
+            expected
+        );
+    }
+
+    #[rstest]
+    #[case(150004, "15.4")]
+    #[case(140000, "14")]
+    #[case(130011, "13.11")]
+    #[case(90624, "9.6.24")]
+    fn server_versions_read_as_released(#[case] number: u32, #[case] text: &str) {
+        assert_eq!(version_text(number), text);
+    }
 }

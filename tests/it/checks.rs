@@ -417,11 +417,15 @@ async fn schema_match(#[values("lake", "s3")] src: &str) {
         .await;
     let pass = result(&report, "pass");
     assert_status(pass, Status::Pass);
-    assert_eq!(pass.observed.as_deref(), Some("9 columns match"));
+    assert_eq!(
+        pass.observed.as_deref(),
+        Some("added: commit_ts"),
+        "DMS adds its commit-time column"
+    );
     let renamed = result(&report, "renamed");
     assert_status(renamed, Status::Fail);
     assert_eq!(renamed.metrics["removed"], json!(["email"]));
-    assert_eq!(renamed.metrics["added"], json!(["email"]));
+    assert_eq!(renamed.metrics["added"], json!(["email", "commit_ts"]));
     let drift = result(&report, "csv drift");
     assert_status(drift, Status::Fail);
     // CSV cannot carry numeric(10,2) or a time zone: DataFusion infers Float64 and naive timestamps.
@@ -440,7 +444,7 @@ async fn schema_match(#[values("lake", "s3")] src: &str) {
     assert_eq!(excluded.observed.as_deref(), Some("4 columns match"));
     let strict = result(&report, "strict");
     assert_status(strict, Status::Fail);
-    assert_eq!(strict.metrics["added"], json!(["quantity"]));
+    assert_eq!(strict.metrics["added"], json!(["quantity", "commit_ts"]));
     let missing = result(&report, "missing");
     assert_status(missing, Status::Error);
     assert!(
@@ -453,4 +457,223 @@ async fn schema_match(#[values("lake", "s3")] src: &str) {
         missing.error
     );
     assert_eq!(strict.metrics["removed"], json!([] as [&str; 0]));
+}
+
+/// Runs `checks` with an extra source declared before the standard ones.
+async fn run_with_source(world: &World, source: &str, checks: &str) -> RunReport {
+    let text = format!(
+        "{}checks:\n{checks}",
+        world
+            .sources_yaml()
+            .replace("sources:\n", &format!("sources:\n{source}"))
+    );
+    let file =
+        lakecheck::rules::parse_rule_text(std::path::Path::new("t.yml"), &text, &world.vars())
+            .unwrap_or_else(|e| panic!("{}", e[0]));
+    crate::harness::run_files(&[file]).await
+}
+
+/// A left column the right table lacks fails the check, named; `exclude` opts out, and a
+/// mapping to a column that does exist passes.
+#[rstest]
+#[tokio::test]
+async fn aggregate_match_fails_on_a_column_the_right_side_lacks(#[values("lake", "s3")] src: &str) {
+    let world = world().await;
+    let report = world
+        .run(&format!(
+            "  - {{ name: same, type: aggregate_match, left: pg.customers, right: {src}.customers }}\n\
+             \x20 - {{ name: renamed away, type: aggregate_match, left: pg.customers, right: {src}.customers, mapping: {{ email: email_address }} }}\n\
+             \x20 - {{ name: excluded, type: aggregate_match, left: pg.customers, right: {src}.customers, mapping: {{ email: email_address }}, exclude: [email] }}\n\
+             \x20 - {{ name: listed, type: aggregate_match, left: pg.customers, right: {src}.customers, columns: [customer_id, email], mapping: {{ email: mail }} }}\n"
+        ))
+        .await;
+    let same = result(&report, "same");
+    assert_status(same, Status::Pass);
+    assert_eq!(same.metrics["missing_columns"], json!([] as [&str; 0]));
+    let renamed = result(&report, "renamed away");
+    assert_status(renamed, Status::Fail);
+    assert_eq!(renamed.metrics["missing_columns"], json!(["email"]));
+    assert_eq!(renamed.metrics["measures_differing"], json!(0));
+    assert_eq!(
+        renamed.observed.as_deref(),
+        Some(format!("1 column missing in {src}.customers: email (as email_address)").as_str())
+    );
+    let samples = renamed.samples.as_ref().expect("samples");
+    assert_eq!(
+        samples.rows,
+        vec![vec![
+            Some("email".to_string()),
+            Some("missing column".to_string()),
+            Some("text".to_string()),
+            Some("no column `email_address`".to_string()),
+        ]]
+    );
+    let excluded = result(&report, "excluded");
+    assert_status(excluded, Status::Pass);
+    assert!(!excluded.metrics["columns"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("email")));
+    let listed = result(&report, "listed");
+    assert_status(listed, Status::Fail);
+    assert_eq!(listed.metrics["missing_columns"], json!(["email"]));
+    assert_eq!(listed.metrics["columns"], json!(["customer_id"]));
+}
+
+/// Two empty sides agree on every measure but prove nothing: both checks that compare counts
+/// fail unless `allow_empty: true`.
+#[rstest]
+#[tokio::test]
+async fn two_empty_sides_fail_unless_allowed(#[values("lake", "s3")] src: &str) {
+    let world = world().await;
+    let none = "left_where: \"customer_id < 0\", right_where: \"customer_id < 0\"";
+    let report = world
+        .run(&format!(
+            "  - {{ name: counts, type: row_count_match, left: pg.customers, right: {src}.customers, {none} }}\n\
+             \x20 - {{ name: counts allowed, type: row_count_match, left: pg.customers, right: {src}.customers, {none}, allow_empty: true }}\n\
+             \x20 - {{ name: profiles, type: aggregate_match, left: pg.customers, right: {src}.customers, {none} }}\n\
+             \x20 - {{ name: profiles allowed, type: aggregate_match, left: pg.customers, right: {src}.customers, {none}, allow_empty: true }}\n\
+             \x20 - {{ name: one side empty, type: row_count_match, left: pg.customers, right: {src}.customers, right_where: \"customer_id < 0\", allow_empty: true }}\n"
+        ))
+        .await;
+    let expected_message = format!(
+        "both sides are empty (pg.customers and {src}.customers hold 0 rows after their filters), \
+         which proves nothing; set `allow_empty: true` if empty tables are expected"
+    );
+    let counts = result(&report, "counts");
+    assert_status(counts, Status::Fail);
+    assert_eq!(counts.observed.as_deref(), Some(expected_message.as_str()));
+    assert_eq!(
+        counts.expected.as_deref(),
+        Some("equal row counts, with rows on at least one side")
+    );
+    assert_eq!(counts.metrics["left_count"], json!(0));
+    assert_eq!(counts.metrics["right_count"], json!(0));
+    let profiles = result(&report, "profiles");
+    assert_status(profiles, Status::Fail);
+    assert_eq!(
+        profiles.observed.as_deref(),
+        Some(expected_message.as_str())
+    );
+    assert_eq!(profiles.metrics["left_rows"], json!("0"));
+    assert_eq!(profiles.metrics["measures_differing"], json!(0));
+    assert_status(result(&report, "counts allowed"), Status::Pass);
+    let allowed = result(&report, "profiles allowed");
+    assert_status(allowed, Status::Pass);
+    assert!(
+        allowed
+            .observed
+            .as_deref()
+            .unwrap()
+            .ends_with("(both sides empty, allowed)"),
+        "{:?}",
+        allowed.observed
+    );
+    let one = result(&report, "one side empty");
+    assert_status(one, Status::Fail);
+    assert_eq!(one.metrics["difference"], json!(-1149));
+}
+
+/// A float sum that overflows to infinity on one side is no match for a finite one: a relative
+/// tolerance of an infinite value would admit anything. The two tables share rows, non-NULL
+/// and distinct counts, min and max; only the sum tells them apart.
+#[tokio::test]
+async fn an_infinite_float_sum_differs_from_a_finite_one() {
+    use datafusion::arrow::array::{Float64Array, RecordBatch};
+    use std::sync::Arc;
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (table, values) in [
+        ("finite", [1.0, 1.0, 1e308]),
+        ("overflowing", [1.0, 1e308, 1e308]),
+        ("overflowing_too", [1e308, 1.0, 1e308]),
+    ] {
+        let batch =
+            RecordBatch::try_from_iter([("x", Arc::new(Float64Array::from(values.to_vec())) as _)])
+                .unwrap();
+        std::fs::create_dir_all(dir.path().join(table)).unwrap();
+        std::fs::write(
+            dir.path().join(table).join("part-0.parquet"),
+            lakecheck::demo::autocorp::to_parquet(&batch),
+        )
+        .unwrap();
+    }
+    let source = format!(
+        "  floats: {{ type: lake, url: \"{}\", format: parquet }}\n",
+        dir.path().display()
+    );
+    let report = run_with_source(
+        &world,
+        &source,
+        "  - { name: overflow, type: aggregate_match, left: floats.finite, right: floats.overflowing }\n\
+         \x20 - { name: both infinite, type: aggregate_match, left: floats.overflowing, right: floats.overflowing_too }\n",
+    )
+    .await;
+    let overflow = result(&report, "overflow");
+    assert_status(overflow, Status::Fail);
+    assert_eq!(overflow.metrics["measures_differing"], json!(1));
+    let row = &overflow.samples.as_ref().expect("samples").rows[0];
+    assert_eq!(row[0].as_deref(), Some("x"));
+    assert_eq!(row[1].as_deref(), Some("sum"));
+    let left: f64 = row[2].as_deref().unwrap().parse().unwrap();
+    let right: f64 = row[3].as_deref().unwrap().parse().unwrap();
+    assert_eq!(left, 1e308 + 2.0);
+    assert_eq!(right, f64::INFINITY);
+    assert_status(result(&report, "both infinite"), Status::Pass);
+}
+
+/// A Hudi timeline read in the wrong zone shows commits hours ahead: commit_freshness fails
+/// naming the timeline zone and `TZ=`, and the table metadata carries the zone it was read in.
+#[tokio::test]
+async fn a_hudi_commit_in_the_future_names_the_timeline_zone() {
+    let world = world().await;
+    let root = tempfile::tempdir().unwrap();
+    let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
+    lakecheck::demo::autocorp::write_curated_hudi(root.path(), &world.tables, &changes)
+        .await
+        .unwrap();
+    let source = format!(
+        "  hudi: {{ type: hudi, url: \"{}\" }}\n",
+        root.path().display()
+    );
+    let probe = run_with_source(
+        &world,
+        &source,
+        "  - { name: count, type: row_count, table: hudi.customers, min: 1 }\n",
+    )
+    .await;
+    let facts = &result(&probe, "count").table_metadata["hudi.customers"];
+    let zone = facts["timeline_timezone"]
+        .as_str()
+        .expect("timeline zone")
+        .to_string();
+    assert!(zone.starts_with("LOCAL ("), "hudi-rs writes LOCAL: {zone}");
+    let offset = chrono::Local::now().offset().to_string();
+    assert!(zone.ends_with(&format!("UTC{offset})")), "{zone}");
+    let last =
+        chrono::DateTime::parse_from_rfc3339(facts["last_commit"].as_str().unwrap()).unwrap();
+    let hours_before = (last - chrono::Duration::hours(3)).to_rfc3339();
+    let report = run_with_source(
+        &world,
+        &source,
+        &format!(
+            "  - {{ name: ahead, type: commit_freshness, table: hudi.customers, max_age: 1d, now: \"{hours_before}\" }}\n"
+        ),
+    )
+    .await;
+    let ahead = result(&report, "ahead");
+    assert_status(ahead, Status::Fail);
+    let observed = ahead.observed.as_deref().unwrap();
+    assert!(
+        observed.starts_with("last commit 3h in the future"),
+        "{observed}"
+    );
+    assert!(observed.contains("beyond max_skew 1m"), "{observed}");
+    assert!(
+        observed.contains(&format!("(`hoodie.table.timeline.timezone`, here {zone})")),
+        "{observed}"
+    );
+    assert!(observed.contains("`TZ=<the writer's zone>`"), "{observed}");
+    assert_eq!(ahead.metrics["timeline_timezone"], json!(zone));
+    assert_eq!(ahead.metrics["in_future"], json!(true));
 }

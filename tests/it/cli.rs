@@ -256,3 +256,58 @@ fn demo_runs_end_to_end() {
         "the HTML report is self-contained"
     );
 }
+
+/// A report that cannot be written makes the run exit 2, and the reports that are written and
+/// the console summary say exit code 2 and which report failed, never the 0 of the checks alone.
+#[tokio::test]
+async fn an_unwritable_report_is_exit_2_in_every_report_and_the_console() {
+    let world = world().await;
+    let checks = "  - { name: ok, type: row_count, table: pg.customers, equals: 1149 }\n";
+    let dir = rule_dir(&literal_sources(&world), checks);
+    // A path under a regular file can never be created.
+    std::fs::write(dir.path().join("plain-file"), "not a folder").unwrap();
+    let out = lakecheck(
+        &[
+            "run",
+            "rules.yml",
+            "--json",
+            "out/run.json",
+            "--junit",
+            "out/junit.xml",
+            "--html",
+            "plain-file/report.html",
+        ],
+        dir.path(),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("1 checks: 1 passed, 0 warned, 0 failed, 0 errors in "),
+        "{all}"
+    );
+    assert!(all.contains("(exit 2)"), "{all}");
+    assert!(
+        all.contains("error: cannot write html report to plain-file/report.html: "),
+        "{all}"
+    );
+    assert!(all.contains("json report: out/run.json"), "{all}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/run.json")).unwrap()).unwrap();
+    assert_eq!(json["exit_code"], 2);
+    assert_eq!(json["summary"]["passed"], 1);
+    let errors = json["report_errors"].as_array().expect("report_errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot write html report to plain-file/report.html: "),
+        "{errors:?}"
+    );
+    let junit = std::fs::read_to_string(dir.path().join("out/junit.xml")).unwrap();
+    assert!(
+        junit.contains("<error message=\"cannot write html report to plain-file/report.html: "),
+        "{junit}"
+    );
+    assert!(!dir.path().join("plain-file/report.html").exists());
+}

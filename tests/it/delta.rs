@@ -33,16 +33,23 @@ async fn write_auto_parts(world: &World, root: &Path, prefix: &str) {
 
 async fn run(world: &World, extra_sources: &str, checks: &str) -> RunReport {
     let text = format!("{}{extra_sources}checks:\n{checks}", world.sources_yaml());
-    let file = parse_rule_text(Path::new("delta.yml"), &text, &world.vars()).unwrap_or_else(|e| {
-        panic!(
-            "{}",
-            e.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
+    let file = crate::harness::parse_rules("delta.yml", &text, &world.vars());
     crate::harness::run_files(&[file]).await
+}
+
+/// The last commit time of `curated.auto_parts` as lakecheck reports it.
+async fn last_commit(world: &World, source: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    let probe = run(
+        world,
+        source,
+        "  - { name: count, type: row_count, table: curated.auto_parts, min: 1 }\n",
+    )
+    .await;
+    let last = probe.results().next().unwrap().table_metadata["curated.auto_parts"]["last_commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    chrono::DateTime::parse_from_rfc3339(&last).unwrap()
 }
 
 fn delta_source(world: &World, place: &str, root: &Path, prefix: &str) -> String {
@@ -125,17 +132,7 @@ async fn time_travel_and_commit_freshness() {
     let root = tempfile::tempdir().unwrap();
     write_auto_parts(&world, root.path(), "curated-time").await;
     let source = delta_source(&world, "local", root.path(), "");
-    let probe = run(
-        &world,
-        &source,
-        "  - { name: count, type: row_count, table: curated.auto_parts, min: 1 }\n",
-    )
-    .await;
-    let last = probe.results().next().unwrap().table_metadata["curated.auto_parts"]["last_commit"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let last = chrono::DateTime::parse_from_rfc3339(&last).unwrap();
+    let last = last_commit(&world, &source).await;
     let later = (last + chrono::Duration::minutes(10)).to_rfc3339();
     let before = (last - chrono::Duration::days(1)).to_rfc3339();
     let checks = format!(
@@ -185,6 +182,56 @@ async fn time_travel_and_commit_freshness() {
         "no version existed then: {}",
         before.message
     );
+}
+
+/// A last commit in the future is not fresh: beyond `max_skew` (default 60s) the check fails
+/// and names the likely cause, a writer whose clock or time zone is ahead of the reader's;
+/// within it, clocks may disagree a little.
+#[tokio::test]
+async fn a_commit_in_the_future_beyond_max_skew_fails() {
+    let world = world().await;
+    let root = tempfile::tempdir().unwrap();
+    write_auto_parts(&world, root.path(), "curated-future").await;
+    let source = delta_source(&world, "local", root.path(), "");
+    let last = last_commit(&world, &source).await;
+    let hour_before = (last - chrono::Duration::hours(1)).to_rfc3339();
+    let moments_before = (last - chrono::Duration::seconds(30)).to_rfc3339();
+    let checks = format!(
+        "  - {{ name: an hour ahead, type: commit_freshness, table: curated.auto_parts, max_age: 2h, now: \"{hour_before}\" }}\n\
+         \x20 - {{ name: within skew, type: commit_freshness, table: curated.auto_parts, max_age: 2h, now: \"{moments_before}\" }}\n\
+         \x20 - {{ name: wide skew, type: commit_freshness, table: curated.auto_parts, max_age: 2h, max_skew: 2h, now: \"{hour_before}\" }}\n"
+    );
+    let report = run(&world, &source, &checks).await;
+    crate::harness::assert_statuses(&report, |name| match name {
+        "an hour ahead" => Status::Fail,
+        _ => Status::Pass,
+    });
+    let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
+    let ahead = get("an hour ahead");
+    let observed = ahead.observed.as_deref().unwrap();
+    assert_eq!(
+        observed,
+        format!(
+            "last commit 1h in the future ({}, now {hour_before}), beyond max_skew 1m: the writer's \
+             clock (or the time zone it stamped commits in) runs ahead of this machine's, or `now:` \
+             is set before the commit",
+            last.to_rfc3339()
+        )
+    );
+    assert_eq!(
+        ahead.expected.as_deref(),
+        Some("a commit within 2h (and no more than 1m in the future)")
+    );
+    assert_eq!(ahead.metrics["age_seconds"], json!(-3600.0));
+    assert_eq!(ahead.metrics["max_skew_seconds"], json!(60.0));
+    assert_eq!(ahead.metrics["in_future"], json!(true));
+    let within = get("within skew");
+    assert_eq!(
+        within.observed.as_deref().unwrap().split(" (").next(),
+        Some("last commit 30s in the future")
+    );
+    assert_eq!(within.metrics["in_future"], json!(false));
+    assert_eq!(get("wide skew").metrics["max_skew_seconds"], json!(7200.0));
 }
 
 /// Delta commits on S3 are conditional puts: two writers that both start from version 0 each

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray,
 };
 use lakecheck::demo::autocorp::to_parquet;
 use lakecheck::results::Status;
@@ -330,6 +331,428 @@ async fn cdc_without_a_key_is_a_clear_error() {
     let error = report.results().next().unwrap().error.clone().unwrap();
     assert!(
         error.contains("has CDC files: give its key under `keys:`"),
+        "{error}"
+    );
+}
+
+// --- Issue 12: no input the rebuild cannot read correctly passes silently. ---
+
+/// `batch(rows, with_op, None)` followed by `extra` columns (commit time, sequence) as given.
+fn with_columns(rows: &[Change], with_op: bool, extra: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let base = batch(rows, with_op, None);
+    let schema = base.schema();
+    let mut columns: Vec<(&str, ArrayRef)> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .zip(base.columns().iter().cloned())
+        .collect();
+    columns.extend(extra);
+    RecordBatch::try_from_iter(columns).unwrap()
+}
+
+/// Commit times as DMS writes them into a string column; `None` is NULL.
+fn text_times(times: &[Option<&str>]) -> ArrayRef {
+    Arc::new(StringArray::from(times.to_vec()))
+}
+
+/// Writes `files` (name relative to the `items` folder, batch) under `root/items`.
+fn write_files(root: &Path, files: &[(&str, RecordBatch)]) {
+    for (name, batch) in files {
+        let path = root.join("items").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, to_parquet(batch)).unwrap();
+    }
+}
+
+/// The full load (LOAD1, LOAD2) with string commit times at the load.
+fn full_load_files() -> Vec<(&'static str, RecordBatch)> {
+    let load_time = |n: usize| text_times(&vec![Some("2026-11-20 00:00:00.000000"); n]);
+    vec![
+        (
+            "LOAD00000001.parquet",
+            with_columns(LOAD1, false, vec![("commit_ts", load_time(LOAD1.len()))]),
+        ),
+        (
+            "LOAD00000002.parquet",
+            with_columns(LOAD2, false, vec![("commit_ts", load_time(LOAD2.len()))]),
+        ),
+    ]
+}
+
+/// A rule file reading `items` of the DMS folder `root` with `options`, and `checks`.
+fn raw_rules(root: &Path, options: &str, checks: &str) -> String {
+    format!(
+        "sources:\n  raw: {{ type: lake, url: \"{}\", layout: dms, keys: {{ items: [id] }}{options} }}\nchecks:\n{checks}",
+        root.display()
+    )
+}
+
+/// Runs a `row_count` of `raw.items` and returns its error, asserting the check could not run.
+async fn count_error(root: &Path, options: &str) -> String {
+    let text = raw_rules(
+        root,
+        options,
+        "  - { name: count, type: row_count, table: raw.items, min: 0 }\n",
+    );
+    let file = parse_rule_text(Path::new("dms.yml"), &text, &Arc::new(Vars::new())).unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    let result = report.results().next().unwrap();
+    assert_eq!(
+        result.status,
+        Status::Error,
+        "{} observed {:?}",
+        result.message,
+        result.observed
+    );
+    result.error.clone().unwrap()
+}
+
+#[rstest]
+#[case::zone_less_iso(
+    Some("2026-11-21T08:00:00"),
+    "row 2: commit time `commit_ts` = `2026-11-21T08:00:00` is not a time"
+)]
+#[case::words(Some("soon"), "row 2: commit time `commit_ts` = `soon` is not a time")]
+#[case::null(None, "row 2: commit time `commit_ts` is NULL")]
+#[tokio::test]
+async fn a_cdc_commit_time_that_is_not_a_time_is_an_error_naming_file_and_row(
+    #[case] bad: Option<&str>,
+    #[case] expected: &str,
+) {
+    let lake = tempfile::tempdir().unwrap();
+    let mut files = full_load_files();
+    let times = text_times(&[
+        Some("2026-11-21 08:00:00.000000"),
+        bad,
+        Some("2026-11-21 08:00:00.000000"),
+    ]);
+    files.push((
+        "20261121-080000000.parquet",
+        with_columns(CDC1, true, vec![("commit_ts", times)]),
+    ));
+    write_files(lake.path(), &files);
+    let options = ", timestamp_column: commit_ts, as_of: \"2026-11-21T08:30:00Z\"";
+    let error = count_error(lake.path(), options).await;
+    assert!(
+        error.contains(&format!("/items/20261121-080000000.parquet`, {expected}")),
+        "{error}"
+    );
+    assert!(error.contains("or remove `as_of`"), "{error}");
+}
+
+#[tokio::test]
+async fn a_null_commit_time_in_a_full_load_file_is_an_error_too() {
+    let lake = tempfile::tempdir().unwrap();
+    let mut files = full_load_files();
+    files[1].1 = with_columns(
+        LOAD2,
+        false,
+        vec![(
+            "commit_ts",
+            text_times(&[Some("2026-11-20 00:00:00.000000"), None]),
+        )],
+    );
+    write_files(lake.path(), &files);
+    let error = count_error(
+        lake.path(),
+        ", timestamp_column: commit_ts, as_of: \"2026-11-21T00:00:00Z\"",
+    )
+    .await;
+    assert!(
+        error.contains("/items/LOAD00000002.parquet`, row 2: commit time `commit_ts` is NULL")
+            && error.contains("DMS fills `TimestampColumnName` for every full-load and CDC row"),
+        "{error}"
+    );
+    // Without `as_of` commit times are not needed: the table reads as before.
+    assert_eq!(
+        state(
+            &raw_rules(lake.path(), ", timestamp_column: commit_ts", "  []\n"),
+            ""
+        )
+        .await,
+        vec![(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)]
+    );
+}
+
+#[tokio::test]
+async fn a_file_without_the_commit_time_column_is_an_error_under_as_of() {
+    let lake = tempfile::tempdir().unwrap();
+    let mut files = full_load_files();
+    files.push(("20261121-080000000.parquet", batch(CDC1, true, None)));
+    write_files(lake.path(), &files);
+    let error = count_error(
+        lake.path(),
+        ", timestamp_column: commit_ts, as_of: \"2026-11-21T08:30:00Z\"",
+    )
+    .await;
+    assert!(
+        error.contains(
+            "/items/20261121-080000000.parquet` has no column `commit_ts` (the `timestamp_column`)"
+        ) && error.contains("its columns are `Op`, `id`, `name`, `qty`, `updated_at`"),
+        "{error}"
+    );
+}
+
+/// Commit times typed as Parquet timestamps, in each unit and zone DMS may write.
+fn typed_times(unit: &str, zone: Option<&str>, times: &[&str]) -> ArrayRef {
+    let micros = times.iter().map(|t| {
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
+    });
+    match unit {
+        "ms" => Arc::new(
+            TimestampMillisecondArray::from_iter_values(micros.map(|m| m / 1000))
+                .with_timezone_opt(zone),
+        ),
+        "us" => {
+            Arc::new(TimestampMicrosecondArray::from_iter_values(micros).with_timezone_opt(zone))
+        }
+        "ns" => Arc::new(
+            TimestampNanosecondArray::from_iter_values(micros.map(|m| m * 1000))
+                .with_timezone_opt(zone),
+        ),
+        _ => unreachable!("unit {unit}"),
+    }
+}
+
+#[rstest]
+#[case::micros("us", None)]
+#[case::micros_utc("us", Some("UTC"))]
+#[case::millis("ms", None)]
+#[case::millis_utc("ms", Some("UTC"))]
+#[case::nanos("ns", None)]
+#[case::nanos_utc("ns", Some("UTC"))]
+#[tokio::test]
+async fn a_typed_timestamp_commit_column_is_honoured_by_as_of(
+    #[case] unit: &str,
+    #[case] zone: Option<&str>,
+) {
+    let lake = tempfile::tempdir().unwrap();
+    let times = |n: usize, at: &str| typed_times(unit, zone, &vec![at; n]);
+    // Files written an hour after their commits: file times alone would cut elsewhere.
+    let files = vec![
+        (
+            "LOAD00000001.parquet",
+            with_columns(
+                LOAD1,
+                false,
+                vec![("commit_ts", times(4, "2026-11-20 00:00:00"))],
+            ),
+        ),
+        (
+            "LOAD00000002.parquet",
+            with_columns(
+                LOAD2,
+                false,
+                vec![("commit_ts", times(2, "2026-11-20 00:00:00"))],
+            ),
+        ),
+        (
+            "20261121-090000000.parquet",
+            with_columns(
+                CDC1,
+                true,
+                vec![("commit_ts", times(3, "2026-11-21 08:00:00.001"))],
+            ),
+        ),
+        (
+            "20261121-100000000.parquet",
+            with_columns(
+                CDC2,
+                true,
+                vec![("commit_ts", times(3, "2026-11-21 09:00:00"))],
+            ),
+        ),
+    ];
+    write_files(lake.path(), &files);
+    let at = |as_of: &str| {
+        raw_rules(
+            lake.path(),
+            &format!(", timestamp_column: commit_ts, as_of: \"{as_of}\""),
+            "  []\n",
+        )
+    };
+    assert_eq!(
+        state(&at("2026-11-21T08:30:00Z"), "").await,
+        vec![(1, 1), (2, 20), (4, 4), (5, 5), (6, 6), (7, 7)],
+        "as of 08:30"
+    );
+    assert_eq!(
+        state(&at("2026-11-21T08:00:00Z"), "").await,
+        vec![(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)],
+        "one millisecond before the first CDC commit"
+    );
+    assert_eq!(
+        state(&at("2026-11-21T09:00:00Z"), "").await,
+        vec![(1, 1), (2, 200), (4, 4), (5, 5), (6, 6), (7, 7)],
+        "at the second commit"
+    );
+}
+
+#[rstest]
+#[case::aws_documented_four_digits(&["20261121-0800000000.parquet", "20261121-0900000000.parquet"])]
+#[case::seconds(&["20261121-080000.parquet", "20261121-090000.parquet"])]
+#[case::nanos_in_date_folders(&["2026/11/21/20261121-080000000000000.parquet", "2026/11/21/20261121-090000000000000.parquet"])]
+#[tokio::test]
+async fn cdc_file_names_in_every_dms_pattern_are_cut_by_as_of(#[case] names: &[&str]) {
+    let lake = tempfile::tempdir().unwrap();
+    let mut files: Vec<(&str, RecordBatch)> = vec![
+        ("LOAD00000001.parquet", batch(LOAD1, false, None)),
+        ("LOAD00000002.parquet", batch(LOAD2, false, None)),
+    ];
+    files.push((names[0], batch(CDC1, true, None)));
+    files.push((names[1], batch(CDC2, true, None)));
+    write_files(lake.path(), &files);
+    let at = |options: &str| raw_rules(lake.path(), options, "  []\n");
+    assert_eq!(
+        state(&at(", as_of: \"2026-11-21T08:30:00Z\""), "").await,
+        vec![(1, 1), (2, 20), (4, 4), (5, 5), (6, 6), (7, 7)],
+        "the 09:00 file is after as_of"
+    );
+    assert_eq!(
+        state(&at(""), "").await,
+        vec![(1, 1), (2, 200), (4, 4), (5, 5), (6, 6), (7, 7)],
+        "both files, in time order"
+    );
+}
+
+#[tokio::test]
+async fn a_cdc_file_name_that_is_not_a_time_is_an_error_when_as_of_needs_it() {
+    let lake = tempfile::tempdir().unwrap();
+    let files = vec![
+        ("LOAD00000001.parquet", batch(LOAD1, false, None)),
+        ("LOAD00000002.parquet", batch(LOAD2, false, None)),
+        ("20261121-080000000.parquet", batch(CDC1, true, None)),
+        ("changes-0001.parquet", batch(CDC2, true, None)),
+    ];
+    write_files(lake.path(), &files);
+    let error = count_error(lake.path(), ", as_of: \"2026-11-21T08:30:00Z\"").await;
+    assert!(
+        error.contains("/items/changes-0001.parquet` is neither a full-load file")
+            && error.contains("set `timestamp_column`"),
+        "{error}"
+    );
+    // Without `as_of` the file is read, ordered by its name (after `20261121-...`).
+    assert_eq!(
+        state(&raw_rules(lake.path(), "", "  []\n"), "").await,
+        vec![(1, 1), (2, 200), (4, 4), (5, 5), (6, 6), (7, 7)]
+    );
+}
+
+/// The DMS change-sequence header: commit time, then a sequence number, 35 digits.
+fn change_seq(n: u64) -> String {
+    format!("20261121080000000000{n:015}")
+}
+
+#[tokio::test]
+async fn ar_h_change_seq_orders_changes_not_file_order() {
+    let world = world().await;
+    let pg_url = scratch_database(|d| world.pg.url(d), "dms_change_seq", FINAL_STATE_SQL).await;
+    let lake = tempfile::tempdir().unwrap();
+    let seq = |values: &[u64]| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            values.iter().map(|n| change_seq(*n)),
+        ))
+    };
+    // In one file, key 2's later update (seq 5) is written before its earlier one (seq 4); the
+    // next file holds changes older than both (seq 1..3): file order and sequence disagree.
+    let reversed: &[Change] = &[
+        ("U", 2, "b", 200, "2026-11-21T09:00:00Z"),
+        ("U", 2, "b", 20, "2026-11-21T08:00:00Z"),
+        ("I", 8, "h", 8, "2026-11-21T09:00:00Z"),
+        ("D", 8, "h", 8, "2026-11-21T09:00:00Z"),
+    ];
+    let older: &[Change] = &[
+        ("D", 3, "c", 3, "2026-11-20T00:00:00Z"),
+        ("I", 7, "g", 7, "2026-11-21T08:00:00Z"),
+        ("U", 2, "b", 2000, "2026-11-21T07:00:00Z"),
+    ];
+    let files = vec![
+        ("LOAD00000001.parquet", batch(LOAD1, false, None)),
+        ("LOAD00000002.parquet", batch(LOAD2, false, None)),
+        (
+            "20261121-080000000.parquet",
+            with_columns(
+                reversed,
+                true,
+                vec![("AR_H_CHANGE_SEQ", seq(&[5, 4, 6, 7]))],
+            ),
+        ),
+        (
+            "20261121-090000000.parquet",
+            with_columns(older, true, vec![("AR_H_CHANGE_SEQ", seq(&[1, 2, 3]))]),
+        ),
+    ];
+    write_files(lake.path(), &files);
+    let text = format!(
+        "sources:\n  raw: {{ type: lake, url: \"{}\", layout: dms, keys: {{ items: [id] }} }}\n  \
+         pg: {{ type: postgres, url: \"{pg_url}\", schema: public }}\nchecks:\n  \
+         - {{ name: match, type: table_match, left: pg.items, right: raw.items }}\n  \
+         - {{ name: header, type: sql, source: raw, query: \"SELECT id FROM items WHERE \\\"AR_H_CHANGE_SEQ\\\" IS NULL AND id NOT IN (1, 4, 5, 6)\" }}\n",
+        lake.path().display()
+    );
+    assert_eq!(
+        state(&text, &pg_url).await,
+        vec![(1, 1), (2, 200), (4, 4), (5, 5), (6, 6), (7, 7)]
+    );
+    let file = parse_rule_text(Path::new("dms.yml"), &text, &Arc::new(Vars::new())).unwrap();
+    let report = crate::harness::run_files(&[file]).await;
+    crate::harness::assert_all_pass(&report);
+    // The header stays visible: key 2's winning change carries its sequence.
+    let raw = parse_rule_text(Path::new("dms.yml"), &text, &Arc::new(Vars::new())).unwrap();
+    let rows = raw
+        .sources
+        .get("raw")
+        .unwrap()
+        .query("SELECT \"AR_H_CHANGE_SEQ\" FROM items WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(rows.rows[0][0].as_deref(), Some(change_seq(5).as_str()));
+}
+
+#[rstest]
+#[case::configured_integer_sequence(", sequence_column: change_no", vec![(1, 1), (2, 200), (4, 4), (5, 5), (6, 6), (7, 7)])]
+#[case::file_order_without_one("", vec![(1, 1), (2, 20), (4, 4), (5, 5), (6, 6), (7, 7)])]
+#[tokio::test]
+async fn a_configured_sequence_column_orders_changes(
+    #[case] options: &str,
+    #[case] expected: Vec<(i32, i32)>,
+) {
+    let lake = tempfile::tempdir().unwrap();
+    let numbers = |values: &[i32]| -> ArrayRef { Arc::new(Int32Array::from(values.to_vec())) };
+    // CDC2 (qty 200) is written first but numbered after CDC1 (qty 20); key 2's numbers 7 and 10
+    // would order the other way as text.
+    let files = vec![
+        ("LOAD00000001.parquet", batch(LOAD1, false, None)),
+        ("LOAD00000002.parquet", batch(LOAD2, false, None)),
+        (
+            "20261121-080000000.parquet",
+            with_columns(CDC2, true, vec![("change_no", numbers(&[10, 11, 12]))]),
+        ),
+        (
+            "20261121-090000000.parquet",
+            with_columns(CDC1, true, vec![("change_no", numbers(&[7, 8, 9]))]),
+        ),
+    ];
+    write_files(lake.path(), &files);
+    assert_eq!(
+        state(&raw_rules(lake.path(), options, "  []\n"), "").await,
+        expected
+    );
+}
+
+#[tokio::test]
+async fn a_configured_sequence_column_that_is_missing_is_an_error() {
+    let lake = tempfile::tempdir().unwrap();
+    let mut files = full_load_files();
+    files.push(("20261121-080000000.parquet", batch(CDC1, true, None)));
+    write_files(lake.path(), &files);
+    let error = count_error(lake.path(), ", sequence_column: change_no").await;
+    assert!(
+        error.contains("sequence column `change_no` is not in the files of `items`"),
         "{error}"
     );
 }

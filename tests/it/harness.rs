@@ -102,18 +102,7 @@ impl World {
     /// Parses `checks` (YAML list items) under the standard sources.
     pub fn rules(&self, checks: &str) -> RuleFile {
         let text = format!("{}checks:\n{checks}", self.sources_yaml());
-        parse_rule_text(Path::new("tests/inline.yml"), &text, &self.vars()).unwrap_or_else(
-            |errors| {
-                panic!(
-                    "rules should parse:\n{}",
-                    errors
-                        .iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            },
-        )
+        parse_rules("tests/inline.yml", &text, &self.vars())
     }
 
     /// Runs `checks` and returns the report.
@@ -121,6 +110,20 @@ impl World {
         let file = self.rules(checks);
         run_files(&[file]).await
     }
+}
+
+/// Parses a rule file's text, panicking with every error it has.
+pub fn parse_rules(path: &str, text: &str, vars: &Arc<Vars>) -> RuleFile {
+    parse_rule_text(Path::new(path), text, vars).unwrap_or_else(|errors| {
+        panic!(
+            "rules should parse:\n{}",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
 }
 
 /// Runs every check of `files`.

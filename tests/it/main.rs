@@ -6,6 +6,8 @@ mod checks;
 mod cli;
 mod delta;
 mod dms;
+mod exactness;
+mod exactness_property;
 mod harness;
 mod hudi;
 mod reconcile;
