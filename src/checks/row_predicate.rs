@@ -26,7 +26,8 @@ pub(super) async fn failing_rows(
         probe,
         &table.source,
         format!("SELECT count(*) AS failing_rows FROM {from} WHERE {condition}"),
-        format!("SELECT * FROM {from} WHERE {condition} LIMIT {SAMPLE_LIMIT}"),
+        // Ordered by the first column (the key, as tables usually start) so samples are stable.
+        format!("SELECT * FROM {from} WHERE {condition} ORDER BY 1 LIMIT {SAMPLE_LIMIT}"),
     )
     .await
 }

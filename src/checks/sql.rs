@@ -58,7 +58,7 @@ impl Check for SqlCheck {
             probe,
             &self.source,
             format!("SELECT count(*) AS failing_rows FROM (\n{query}\n) AS failures"),
-            format!("SELECT * FROM (\n{query}\n) AS failures LIMIT {SAMPLE_LIMIT}"),
+            format!("SELECT * FROM (\n{query}\n) AS failures ORDER BY 1 LIMIT {SAMPLE_LIMIT}"),
         )
         .await?;
         let failing = found.count;

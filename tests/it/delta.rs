@@ -182,6 +182,13 @@ async fn time_travel_and_commit_freshness() {
         "no version existed then: {}",
         before.message
     );
+    let error = before.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("source `curated`")
+            && error.contains("Delta table `auto_parts`: no version existed at ")
+            && error.contains("(the first commit is at "),
+        "{error}"
+    );
 }
 
 /// A last commit in the future is not fresh: beyond `max_skew` (default 60s) the check fails
@@ -331,6 +338,14 @@ async fn a_folder_that_is_not_a_delta_table_is_an_error() {
     for result in report.results() {
         assert_eq!(result.status, Status::Error, "{}", result.name);
     }
+    let count = report.results().find(|r| r.name == "count").unwrap();
+    let error = count.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("source `curated`")
+            && error.contains("table `customers` not found: no Delta log (_delta_log/) in ")
+            && error.contains("/raw/database/autocorp/customers/"),
+        "a Parquet folder is not a Delta table: {error}"
+    );
     let ghost = report.results().find(|r| r.name == "ghost").unwrap();
     assert!(
         ghost
@@ -427,4 +442,138 @@ async fn tables_written_by_the_python_deltalake_package_read_exactly() {
         .await
         .unwrap();
     assert_eq!(before_delete.first("n"), Some("4"));
+}
+
+/// The curated Delta tables the demo writes (the ETL's `etl_timestamp` added, two commits each),
+/// against the source: every check kind fails where the two differ, naming the difference.
+#[tokio::test]
+async fn every_check_kind_fails_on_delta_where_it_should() {
+    let world = world().await;
+    let root = tempfile::tempdir().unwrap();
+    lakecheck::demo::autocorp::write_curated_delta(root.path(), &world.tables)
+        .await
+        .unwrap();
+    let source = delta_source(&world, "local", root.path(), "");
+    let checks = r#"
+  - { name: count, type: row_count, table: curated.service, max: 100 }
+  - { name: count match at version 0, type: row_count_match, left: pg.service, right: curated.service@0 }
+  - { name: not null, type: not_null, table: curated.service, columns: [service_id, description] }
+  - { name: unique, type: unique, table: curated.service_parts, columns: [service_id] }
+  - { name: categories, type: accepted_values, table: curated.auto_parts, column: category, values: [Brakes, Engine] }
+  - { name: prices, type: range, table: curated.auto_parts, column: unit_price, min: 50 }
+  - { name: condition, type: condition, table: curated.auto_parts, expression: "stock_quantity > 10" }
+  - { name: sql, type: sql, source: curated, query: "SELECT part_id FROM auto_parts WHERE discontinued" }
+  - { name: schema, type: schema_match, left: pg.auto_parts, right: curated.service }
+  - { name: rows at version 0, type: table_match, left: pg.service_parts, right: curated.service_parts@0 }
+  - { name: profile at version 0, type: aggregate_match, left: pg.service_parts, right: curated.service_parts@0 }
+  - { name: stale, type: commit_freshness, table: curated.auto_parts, max_age: 1m, now: "2100-01-01T00:00:00Z" }
+"#;
+    let report = run(&world, &source, checks).await;
+    crate::harness::assert_statuses(&report, |_| Status::Fail);
+    let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
+    let services = world.table("service").batch.num_rows() as i64;
+    let parts = world.table("service_parts").batch.num_rows() as i64;
+    // The first commit holds all but the last tenth of each table.
+    let first_parts = parts - parts / 10;
+    assert_eq!(get("count").metrics["row_count"], json!(services));
+    assert_eq!(
+        get("count match at version 0").metrics["difference"],
+        json!(-(services / 10))
+    );
+    let rows = get("rows at version 0");
+    assert_eq!(
+        rows.metrics["missing_in_target"],
+        json!(parts - first_parts)
+    );
+    assert_eq!(rows.metrics["matched"], json!(first_parts));
+    assert_eq!(rows.metrics["changed"], json!(0));
+    let missing = rows.metrics["missing_keys"].as_array().unwrap();
+    assert!(!missing.is_empty());
+    for key in missing {
+        let id: i64 = key
+            .as_str()
+            .unwrap()
+            .strip_prefix("service_part_id=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(id > first_parts, "{key} was in the first commit");
+    }
+    assert!(
+        get("profile at version 0").metrics["measures_differing"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        get("schema").metrics["removed"]
+            .as_array()
+            .map(|a| a.is_empty()),
+        Some(false)
+    );
+    for name in [
+        "not null",
+        "unique",
+        "categories",
+        "prices",
+        "condition",
+        "sql",
+    ] {
+        let result = get(name);
+        assert!(result.failing_rows.unwrap() > 0, "{name}");
+        assert!(result.samples.is_some(), "{name}");
+    }
+    assert_eq!(get("stale").metrics["in_future"], json!(false));
+}
+
+/// Reading a Delta table fails, naming the table and what is wrong, when a pinned version does
+/// not exist or the log is broken.
+#[tokio::test]
+async fn a_missing_version_or_a_broken_log_is_an_error_naming_the_table() {
+    let world = world().await;
+    let root = tempfile::tempdir().unwrap();
+    lakecheck::demo::autocorp::write_curated_delta(root.path(), &world.tables)
+        .await
+        .unwrap();
+    // service: the second commit file is not JSON any more; service_parts: the first commit
+    // (protocol and metadata) is gone, only version 1 remains.
+    let log = |table: &str, version: u32| {
+        root.path()
+            .join(table)
+            .join("_delta_log")
+            .join(format!("{version:020}.json"))
+    };
+    std::fs::write(log("service", 1), b"{ this is not a delta action").unwrap();
+    std::fs::remove_file(log("service_parts", 0)).unwrap();
+    let source = delta_source(&world, "local", root.path(), "");
+    let report = run(
+        &world,
+        &source,
+        "  - { name: pinned, type: row_count, table: \"curated.auto_parts@999\", min: 0 }\n\
+         \x20 - { name: corrupt commit, type: row_count, table: curated.service, min: 0 }\n\
+         \x20 - { name: lost commit, type: row_count, table: curated.service_parts, min: 0 }\n",
+    )
+    .await;
+    for (name, cause) in [
+        (
+            "pinned",
+            "Delta table `auto_parts`: cannot open the Delta table at version 999",
+        ),
+        (
+            "corrupt commit",
+            "Delta table `service`: not a readable Delta table: Kernel error: Json error",
+        ),
+        (
+            "lost commit",
+            "Delta table `service_parts`: not a readable Delta table: Kernel error: No table metadata or protocol found",
+        ),
+    ] {
+        let result = report.results().find(|r| r.name == name).unwrap();
+        assert_eq!(result.status, Status::Error, "{name}: {}", result.message);
+        let error = result.error.as_deref().unwrap();
+        assert!(
+            error.starts_with("source `curated`") && error.contains(cause),
+            "{name}: {error}"
+        );
+    }
 }

@@ -556,3 +556,37 @@ async fn csv_columns_are_compared_as_the_text_in_the_file() {
         ]
     );
 }
+
+#[tokio::test]
+async fn types_without_an_exact_comparison_are_refused_by_name() {
+    let world = world().await;
+    let url = own_database(
+        &world,
+        "CREATE TABLE t (id int PRIMARY KEY, addr inet, wait interval, price numeric(10,2));
+         INSERT INTO t VALUES (1, '10.0.0.1', '1 hour', 1.50);",
+    )
+    .await;
+    let lake = tempfile::tempdir().unwrap();
+    pyarrow_parquet(
+        lake.path(),
+        "t",
+        "table = pa.table({'id': pa.array([1], pa.int32()), 'addr': ['10.0.0.1'], 'wait': pa.array([3600000000], pa.duration('us')), 'price': [1.5]})",
+    );
+    let report = run(
+        &url,
+        lake.path(),
+        "  - { name: all, type: table_match, left: pg.t, right: lake.t }\n  - { name: comparable, type: table_match, left: pg.t, right: lake.t, exclude: [addr, wait, price] }\n",
+    )
+    .await;
+    let all = result(&report, "all");
+    assert_status(all, Status::Error);
+    let error = all.error.as_deref().unwrap();
+    for named in [
+        "`addr` is inet",
+        "`wait` is Duration(µs)",
+        "`price` is numeric(10,2)",
+    ] {
+        assert!(error.contains(named), "{named}: {error}");
+    }
+    assert_status(result(&report, "comparable"), Status::Pass);
+}

@@ -183,49 +183,103 @@ pub fn venv_python() -> PathBuf {
 }
 
 impl S3Server {
+    /// Starts moto on a fresh free port, retrying with another port when a start fails (the
+    /// process exits, or nothing listens within the deadline): a port found free can be taken
+    /// by another process before moto binds it.
     pub fn start() -> Self {
+        const ATTEMPTS: usize = 4;
+        let mut failures = Vec::new();
+        for _ in 0..ATTEMPTS {
+            // Creating the bucket proves the server on the port is this moto.
+            match Self::try_start(&[])
+                .and_then(|server| server.create_bucket(BUCKET).map(|()| server))
+            {
+                Ok(server) => return server,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!(
+            "moto_server did not start in {ATTEMPTS} attempts:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    /// A second moto that checks request signatures against its (empty) IAM store, so every
+    /// access key is refused: for testing bad credentials. It has no buckets.
+    pub fn start_enforcing_auth() -> Self {
+        let mut failures = Vec::new();
+        for _ in 0..4 {
+            match Self::try_start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) {
+                Ok(server) => return server,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!("moto_server did not start:\n{}", failures.join("\n"));
+    }
+
+    fn try_start(env: &[(&str, &str)]) -> Result<Self, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
+        let log_path = dir.path().join("moto.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start moto_server");
-        let server = Self {
+        // Dropped (and killed) on every failure below.
+        let mut server = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             _dir: dir,
         };
+        let log_tail = || {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(5)..].join("\n")
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 60 s"
-            );
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "moto_server on port {port} exited ({status}):\n{}",
+                    log_tail()
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "moto_server did not listen on {port} within 60 s:\n{}",
+                    log_tail()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        server.create_bucket(BUCKET);
-        server
+        Ok(server)
     }
 
-    /// Creates a bucket with a bare HTTP request (object_store has no bucket API).
-    fn create_bucket(&self, bucket: &str) {
+    /// Creates a bucket with a bare HTTP request (object_store has no bucket API); an error
+    /// says what answered instead.
+    fn create_bucket(&self, bucket: &str) -> Result<(), String> {
         use std::io::{Read, Write};
         let address = self.endpoint.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(address).unwrap();
-        write!(stream, "PUT /{bucket} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
         let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(
-            response.starts_with("HTTP/1.1 200"),
-            "create bucket: {response}"
-        );
+        TcpStream::connect(address)
+            .and_then(|mut stream| {
+                write!(stream, "PUT /{bucket} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+                stream.read_to_string(&mut response)
+            })
+            .map_err(|e| format!("create bucket on {address}: {e}"))?;
+        if response.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(format!("create bucket on {address}: {response}"))
+        }
     }
 
     pub fn store(&self) -> object_store::aws::AmazonS3 {

@@ -90,24 +90,25 @@ async fn rows(
 }
 
 #[rstest]
-#[case::v6_nonpartitioned("v6_nonpartitioned", AFTER_UPSERT, &["id"])]
-#[case::v8_nonpartitioned("v8_nonpartitioned", AFTER_UPSERT, &["id"])]
-#[case::v6_simplekeygen_nonhivestyle("v6_simplekeygen_nonhivestyle", AFTER_UPSERT, &["id"])]
-#[case::v8_simplekeygen_nonhivestyle("v8_simplekeygen_nonhivestyle", AFTER_UPSERT, &["id"])]
-#[case::v6_complexkeygen_hivestyle("v6_complexkeygen_hivestyle", AFTER_UPSERT, &["id", "name"])]
-#[case::v8_complexkeygen_hivestyle("v8_complexkeygen_hivestyle", AFTER_UPSERT, &["id", "name"])]
-#[case::v6_timebasedkeygen_nonhivestyle("v6_timebasedkeygen_nonhivestyle", AFTER_UPSERT, &["id"])]
-#[case::v6_no_metafields("v6_simplekeygen_hivestyle_no_metafields", AFTER_UPSERT, &["id"])]
-#[case::v8_no_metafields("v8_simplekeygen_hivestyle_no_metafields", AFTER_UPSERT, &["id"])]
-#[case::v6_overwritetable("v6_simplekeygen_nonhivestyle_overwritetable", &[(4, "Diana", false, "65432.12345", "2023-04-04")], &["id"])]
-#[case::v6_empty("v6_empty", &[], &["id"])]
-#[case::v8_empty("v8_empty", &[], &["id"])]
+#[case::v6_nonpartitioned("v6_nonpartitioned", AFTER_UPSERT, &["id"], 2)]
+#[case::v8_nonpartitioned("v8_nonpartitioned", AFTER_UPSERT, &["id"], 2)]
+#[case::v6_simplekeygen_nonhivestyle("v6_simplekeygen_nonhivestyle", AFTER_UPSERT, &["id"], 2)]
+#[case::v8_simplekeygen_nonhivestyle("v8_simplekeygen_nonhivestyle", AFTER_UPSERT, &["id"], 2)]
+#[case::v6_complexkeygen_hivestyle("v6_complexkeygen_hivestyle", AFTER_UPSERT, &["id", "name"], 2)]
+#[case::v8_complexkeygen_hivestyle("v8_complexkeygen_hivestyle", AFTER_UPSERT, &["id", "name"], 2)]
+#[case::v6_timebasedkeygen_nonhivestyle("v6_timebasedkeygen_nonhivestyle", AFTER_UPSERT, &["id"], 2)]
+#[case::v6_no_metafields("v6_simplekeygen_hivestyle_no_metafields", AFTER_UPSERT, &["id"], 1)]
+#[case::v8_no_metafields("v8_simplekeygen_hivestyle_no_metafields", AFTER_UPSERT, &["id"], 1)]
+#[case::v6_overwritetable("v6_simplekeygen_nonhivestyle_overwritetable", &[(4, "Diana", false, "65432.12345", "2023-04-04")], &["id"], 3)]
+#[case::v6_empty("v6_empty", &[], &["id"], 0)]
+#[case::v8_empty("v8_empty", &[], &["id"], 0)]
 #[tokio::test]
 #[ignore = "needs ../shared/hudi-samples"]
 async fn spark_written_tables_read_exactly(
     #[case] name: &str,
     #[case] expected: &[Row],
     #[case] key: &[&str],
+    #[case] commits: u64,
 ) {
     let dir = unzip(name);
     let source = hudi_source(dir.path());
@@ -150,10 +151,9 @@ async fn spark_written_tables_read_exactly(
     assert_eq!(facts["format"], json!("hudi"));
     let version = if name.starts_with("v6") { 6 } else { 8 };
     assert_eq!(facts["table_version"], json!(version));
-    if !expected.is_empty() {
-        assert!(facts["commits"].as_u64().unwrap() >= 1, "{facts}");
-        assert!(facts["last_commit"].as_str().is_some(), "{facts}");
-    }
+    // One commit per write statement of the sample's SQL.
+    assert_eq!(facts["commits"], json!(commits), "{name}: {facts}");
+    assert!(facts["last_commit"].as_str().is_some(), "{facts}");
 }
 
 /// Per id: (intField, longField, doubleField, timestampField) as every non-empty sample's SQL
@@ -253,6 +253,11 @@ async fn spark_written_partitions_and_typed_values_read_exactly(
         .await
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(rows.rows.len(), 4, "{name}");
+    assert_eq!(
+        expected.len(),
+        TYPED.len(),
+        "{name}: one expectation per row"
+    );
     // Every column reads, metadata columns included where the writer populated them.
     let all = source
         .query(&format!("SELECT * FROM \"{name}\""))
@@ -484,4 +489,224 @@ fn a_local_timeline_is_pinned_in_the_process_time_zone(#[case] declared: Option<
         .unwrap_or_else(|| panic!("{first_commit}"));
     assert_eq!(facts["version"], json!("20250713010535797"), "{facts}");
     assert_eq!(facts["commits"], json!(1), "{facts}");
+}
+
+/// The curated Hudi tables the demo writes (hudi-rs, orders with `total_amount <= 0` dropped,
+/// the CDC inserts and updates upserted) under a fresh folder, as source `hudi`.
+async fn curated_hudi(world: &crate::harness::World) -> (tempfile::TempDir, String) {
+    let root = tempfile::tempdir().unwrap();
+    let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
+    lakecheck::demo::autocorp::write_curated_hudi(root.path(), &world.tables, &changes)
+        .await
+        .unwrap();
+    let source = format!(
+        "  hudi: {{ type: hudi, url: \"{}\" }}\n",
+        root.path().display()
+    );
+    (root, source)
+}
+
+async fn run_with_hudi(
+    world: &crate::harness::World,
+    source: &str,
+    checks: &str,
+) -> lakecheck::results::RunReport {
+    let text = format!(
+        "{}checks:\n{checks}",
+        world
+            .sources_yaml()
+            .replace("sources:\n", &format!("sources:\n{source}"))
+    );
+    let file = crate::harness::parse_rules("hudi.yml", &text, &world.vars());
+    crate::harness::run_files(&[file]).await
+}
+
+/// Against the source (the full load, before the CDC changes), the curated Hudi tables differ
+/// exactly by what the ETL dropped and the changes it upserted; every check kind fails there.
+#[tokio::test]
+async fn every_check_kind_fails_on_curated_hudi_where_it_should() {
+    let world = world().await;
+    let (_root, source) = curated_hudi(&world).await;
+    let checks = r#"
+  - { name: orders, type: table_match, left: pg.sales_order, right: hudi.sales_order }
+  - { name: customers, type: table_match, left: pg.customers, right: hudi.customers }
+  - { name: order count, type: row_count_match, left: pg.sales_order, right: hudi.sales_order }
+  - { name: order profile, type: aggregate_match, left: pg.sales_order, right: hudi.sales_order }
+  - { name: count, type: row_count, table: hudi.sales_order, min: 1001 }
+  - { name: not null, type: not_null, table: hudi.customers, columns: [email] }
+  - { name: unique, type: unique, table: hudi.customers, columns: [last_name] }
+  - { name: statuses, type: accepted_values, table: hudi.sales_order, column: status, values: [NEW, PAID] }
+  - { name: amounts, type: range, table: hudi.sales_order, column: total_amount, max: 100 }
+  - { name: condition, type: condition, table: hudi.sales_order, expression: "order_id <= 1000" }
+  - { name: sql, type: sql, source: hudi, query: "SELECT order_id FROM sales_order WHERE order_id > 1000" }
+  - { name: schema, type: schema_match, left: pg.sales_order, right: hudi.customers }
+  - { name: stale, type: commit_freshness, table: hudi.customers, max_age: 1m, now: "2100-01-01T00:00:00Z" }
+"#;
+    let report = run_with_hudi(&world, &source, checks).await;
+    crate::harness::assert_statuses(&report, |_| Status::Fail);
+    let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
+
+    // What the ETL did to the 1000 orders of the full load, from the generated data.
+    let orders = &world.table("sales_order").batch;
+    let ids = datafusion::arrow::compute::cast(
+        orders.column_by_name("order_id").unwrap(),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )
+    .unwrap();
+    let ids = ids
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .unwrap();
+    let amounts = orders
+        .column_by_name("total_amount")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Decimal128Array>()
+        .unwrap();
+    let kept = |id: i64| (0..ids.len()).any(|i| ids.value(i) == id && amounts.value(i) > 0);
+    let dropped = (0..ids.len()).filter(|i| amounts.value(*i) <= 0).count() as i64;
+    assert!(dropped > 0, "the generator makes orders of 0.00");
+    let inserted = (1..=3).filter(|id| kept(*id)).count() as i64;
+    let updated = (1..=5).filter(|id| kept(*id)).count() as i64;
+
+    let rows = get("orders");
+    assert_eq!(rows.metrics["key"], json!(["order_id"]));
+    assert_eq!(rows.metrics["missing_in_target"], json!(dropped));
+    assert_eq!(rows.metrics["extra_in_target"], json!(inserted));
+    assert_eq!(rows.metrics["changed"], json!(updated));
+    assert_eq!(rows.metrics["matched"], json!(1000 - dropped - updated));
+    let ignored: Vec<String> =
+        serde_json::from_value(rows.metrics["ignored_columns"].clone()).unwrap();
+    assert!(
+        ignored.contains(&"etl_timestamp".to_string()),
+        "{ignored:?}"
+    );
+    let extra: Vec<String> = serde_json::from_value(rows.metrics["extra_keys"].clone()).unwrap();
+    let expected_extra: Vec<String> = (1..=3)
+        .filter(|id| kept(*id))
+        .map(|id| format!("order_id={}", id + 1000))
+        .collect();
+    assert_eq!(extra, expected_extra);
+
+    let customers = get("customers");
+    assert_eq!(customers.metrics["changed"], json!(1));
+    assert_eq!(customers.metrics["changed_keys"], json!(["customer_id=3"]));
+    assert_eq!(customers.metrics["missing_in_target"], json!(0));
+    assert_eq!(customers.metrics["extra_in_target"], json!(0));
+    let samples = customers.samples.as_ref().unwrap();
+    let changed: Vec<_> = samples
+        .rows
+        .iter()
+        .filter(|r| r[0].as_deref() == Some("changed"))
+        .map(|r| r[2].clone().unwrap())
+        .collect();
+    assert_eq!(changed, ["email"]);
+
+    assert_eq!(
+        get("order count").metrics["difference"],
+        json!(inserted - dropped)
+    );
+    assert!(
+        get("order profile").metrics["measures_differing"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        get("count").metrics["row_count"],
+        json!(1000 - dropped + inserted)
+    );
+    assert_eq!(get("condition").failing_rows, Some(inserted as u64));
+    assert_eq!(get("sql").failing_rows, Some(inserted as u64));
+    let customer_ids = world.table("customers").batch.num_rows();
+    assert!(customer_ids > 0);
+    assert_eq!(get("not null").metrics["nulls.email"], json!(24));
+    for name in ["unique", "statuses", "amounts"] {
+        assert!(get(name).failing_rows.unwrap() > 0, "{name}");
+    }
+    assert_eq!(get("stale").metrics["in_future"], json!(false));
+    let facts = &get("count").table_metadata["hudi.sales_order"];
+    assert_eq!(facts["format"], json!("hudi"));
+    assert_eq!(
+        facts["commits"],
+        json!(2),
+        "the full load, then the upserts"
+    );
+}
+
+/// The curated Hudi tables with the `customers` table's latest commit file overwritten by bytes
+/// that are not commit metadata, and checks that read a broken timeline, a pin before the
+/// first commit and a pin that is no instant of the table.
+async fn broken_hudi_report() -> lakecheck::results::RunReport {
+    let world = world().await;
+    let (root, source) = curated_hudi(&world).await;
+    let mut commits = Vec::new();
+    let mut stack = vec![root.path().join("customers/.hoodie")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".commit") {
+                commits.push(path);
+            }
+        }
+    }
+    commits.sort();
+    assert_eq!(commits.len(), 2, "two commits: {commits:?}");
+    std::fs::write(commits.last().unwrap(), b"{ not commit metadata").unwrap();
+    run_with_hudi(
+        &world,
+        &source,
+        "  - { name: broken timeline, type: row_count, table: hudi.customers, min: 0 }\n\
+         \x20 - { name: too early, type: row_count, table: \"hudi.sales_order@2000-01-01T00:00:00Z\", min: 0 }\n\
+         \x20 - { name: no such instant, type: row_count, table: \"hudi.sales_order@999\", min: 0 }\n",
+    )
+    .await
+}
+
+fn hudi_error<'a>(report: &'a lakecheck::results::RunReport, name: &str) -> &'a str {
+    let result = report.results().find(|r| r.name == name).unwrap();
+    assert_eq!(
+        result.status,
+        Status::Error,
+        "{name}: {} {:?}",
+        result.message,
+        result.observed
+    );
+    result.error.as_deref().unwrap()
+}
+
+#[tokio::test]
+async fn a_broken_timeline_or_a_pin_before_the_first_commit_is_an_error() {
+    let report = broken_hudi_report().await;
+    let broken = hudi_error(&report, "broken timeline");
+    assert!(
+        broken.starts_with("source `hudi`") && broken.contains("Commit metadata error"),
+        "{broken}"
+    );
+    let early = hudi_error(&report, "too early");
+    assert!(
+        early.starts_with("source `hudi`")
+            && early.contains(
+                "Hudi table `sales_order`: no commit existed at 2000-01-01T00:00:00+00:00 (the table starts later)"
+            ),
+        "{early}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "bug: a broken Hudi commit file is reported as `Commit metadata error: Failed to create Avro reader: wrong magic in header`, naming neither the table nor the file (src/sources/hudi.rs:99-102 passes the hudi-rs error on without the table)"]
+async fn a_broken_timeline_names_the_table() {
+    let report = broken_hudi_report().await;
+    let broken = hudi_error(&report, "broken timeline");
+    assert!(broken.contains("`customers`"), "{broken}");
+}
+
+#[tokio::test]
+#[ignore = "bug: `hudi.sales_order@999` reads as an empty table and passes (src/sources/hudi.rs:224 uses any number as an instant; `999` sorts after every 17-digit instant, so the commit count check at hudi.rs:103 does not fire)"]
+async fn a_pin_that_is_no_instant_is_an_error() {
+    let report = broken_hudi_report().await;
+    let error = hudi_error(&report, "no such instant");
+    assert!(error.contains("999"), "{error}");
 }

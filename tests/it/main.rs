@@ -6,6 +6,7 @@ mod checks;
 mod cli;
 mod delta;
 mod dms;
+mod errors;
 mod exactness;
 mod exactness_property;
 mod harness;
