@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use lakecheck::app::{self, RunOptions};
-use lakecheck::checks::CHECK_KINDS;
+use lakecheck::registry::CHECK_KINDS;
 use lakecheck::results::{EXIT_ERROR, EXIT_PASSED};
 use lakecheck::rules::{self, Vars};
 use lakecheck::runner::Selection;

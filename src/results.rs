@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::checks::ExecutedQuery;
+use crate::model::Rows;
+use crate::probe::ExecutedQuery;
 use crate::rules::Severity;
-use crate::sources::Rows;
 
 /// Version of the JSON report layout. Bumped only on incompatible changes.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;

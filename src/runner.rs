@@ -6,7 +6,8 @@ use std::time::Instant;
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 
-use crate::checks::{CheckError, Evaluation, Probe};
+use crate::checks::Evaluation;
+use crate::probe::{CheckError, Probe};
 use crate::results::{CheckResult, RunReport, Status, SuiteResult};
 use crate::rules::{CheckDecl, RuleFile, Severity};
 use crate::sources::SourceSet;
@@ -51,7 +52,7 @@ pub fn plan(files: &[RuleFile], selection: &Selection) -> Result<Vec<PlannedChec
                 .iter()
                 .flat_map(|f| &f.checks)
                 .map(|c| c.name.as_str());
-            let help = crate::rules::suggest(name, known).unwrap_or_default();
+            let help = crate::model::suggest(name, known).unwrap_or_default();
             return Err(format!("no check named `{name}`; {help}"));
         }
     }

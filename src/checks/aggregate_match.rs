@@ -11,11 +11,14 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::pairing::{find_column, ColumnPairing};
-use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
-use crate::reconcile::canonical::{self, Canon};
-use crate::rules::RuleError;
-use crate::sources::{Column, Rows, Source};
-use crate::sql::quote_ident;
+use super::{Check, CheckKind, CheckReader, Evaluation};
+use crate::model::canon::{self, Canon};
+use crate::model::sql::quote_ident;
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::model::{Column, Rows};
+use crate::probe::{CheckError, Probe};
+use crate::sources::Source;
 
 pub const KIND: CheckKind = CheckKind {
     name: "aggregate_match",
@@ -146,7 +149,7 @@ impl AggregateMatch {
                 inner.push(format!("sum({ident}) AS {alias}"));
                 let summed = Column {
                     name: alias.clone(),
-                    logical: crate::sources::LogicalType::Decimal {
+                    logical: crate::model::LogicalType::Decimal {
                         precision: 0,
                         scale: 0,
                     },
@@ -182,7 +185,7 @@ fn plural(n: usize, noun: &str) -> String {
 /// PostgreSQL does not order (or orders differently).
 fn ordered(canon: Canon, column: &Column) -> bool {
     !matches!(canon, Canon::Binary | Canon::Uuid)
-        && column.logical != crate::sources::LogicalType::Json
+        && column.logical != crate::model::LogicalType::Json
 }
 
 /// Sums are taken of numbers only; floats are summed as floats and compared with tolerance.
@@ -223,7 +226,7 @@ impl Check for AggregateMatch {
                 find_column(&left_columns, name),
                 find_column(&right_columns, right_name),
             ) {
-                (Some(l), Some(r)) => match canonical::choose(&l, &r) {
+                (Some(l), Some(r)) => match canon::choose(&l, &r) {
                     Ok(canon) => {
                         left_pairs.push((l, canon));
                         right_pairs.push((r, canon));

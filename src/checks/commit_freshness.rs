@@ -13,8 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
-use crate::rules::RuleError;
+use super::{Check, CheckKind, CheckReader, Evaluation};
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "commit_freshness",

@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::row_predicate::{failing_rows, rows};
-use super::{
-    name_with_filter, Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef,
-};
-use crate::rules::RuleError;
+use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "condition",

@@ -1,31 +1,31 @@
-//! What lakecheck verifies. Each check kind is one file plus one line in [`CHECK_KINDS`].
+//! What lakecheck verifies. Each check kind is one file plus one line in `registry::CHECK_KINDS`.
 //!
 //! A check reads its options from the rule file (through [`CheckReader`]), then evaluates by
 //! sending SQL to its sources through a [`Probe`], which records every query for the report.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::rules::{Location, MapReader, RuleError};
-use crate::sources::{Rows, Source, SourceError, SourceSet};
+use crate::model::{suggest, Location, MapReader, Rows, RuleError, TableRef};
+use crate::probe::{CheckError, Probe};
+use crate::sources::SourceSet;
 
-mod accepted_values;
-mod aggregate_match;
-mod commit_freshness;
-mod condition;
-mod not_null;
+pub(crate) mod accepted_values;
+pub(crate) mod aggregate_match;
+pub(crate) mod commit_freshness;
+pub(crate) mod condition;
+pub(crate) mod not_null;
 mod pairing;
-mod range;
-mod row_count;
-mod row_count_match;
+pub(crate) mod range;
+pub(crate) mod row_count;
+pub(crate) mod row_count_match;
 mod row_predicate;
-mod schema_match;
-mod sql;
-mod table_match;
-mod unique;
+pub(crate) mod schema_match;
+pub(crate) mod sql;
+pub(crate) mod table_match;
+pub(crate) mod unique;
 
 /// A kind of check that a rule file can ask for with `type: <name>`.
 pub struct CheckKind {
@@ -34,22 +34,6 @@ pub struct CheckKind {
     pub summary: &'static str,
     pub parse: fn(&mut CheckReader) -> Result<Arc<dyn Check>, RuleError>,
 }
-
-/// Every check kind lakecheck knows, in the order the docs list them.
-pub static CHECK_KINDS: &[CheckKind] = &[
-    row_count::KIND,
-    row_count_match::KIND,
-    not_null::KIND,
-    unique::KIND,
-    accepted_values::KIND,
-    range::KIND,
-    condition::KIND,
-    sql::KIND,
-    schema_match::KIND,
-    table_match::KIND,
-    aggregate_match::KIND,
-    commit_freshness::KIND,
-];
 
 /// How many failing rows a result shows.
 pub const SAMPLE_LIMIT: usize = 10;
@@ -81,109 +65,6 @@ pub struct Evaluation {
     pub metrics: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Why a check could not run.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CheckError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error("{0}")]
-    Unexpected(String),
-}
-
-/// `source.table` as written in a rule file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TableRef {
-    pub source: String,
-    pub table: String,
-}
-
-impl fmt::Display for TableRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.source, self.table)
-    }
-}
-
-/// One query a check sent, kept so a failure can be reproduced by hand.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ExecutedQuery {
-    pub source: String,
-    pub sql: String,
-    pub duration_ms: u64,
-    /// Present when the query failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// A check's access to its sources during evaluation.
-pub struct Probe {
-    sources: Arc<SourceSet>,
-    log: Mutex<Vec<ExecutedQuery>>,
-}
-
-impl Probe {
-    pub fn new(sources: Arc<SourceSet>) -> Self {
-        Self {
-            sources,
-            log: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn source(&self, name: &str) -> Result<&Arc<dyn Source>, CheckError> {
-        self.sources
-            .get(name)
-            .ok_or_else(|| CheckError::Unexpected(format!("source `{name}` is not declared")))
-    }
-
-    /// `FROM`-clause text for a table, with an optional row filter.
-    pub fn from_clause(
-        &self,
-        table: &TableRef,
-        filter: Option<&str>,
-    ) -> Result<String, CheckError> {
-        let source = self.source(&table.source)?;
-        let mut text = source.table_sql(&table.table);
-        if let Some(filter) = filter {
-            text.push_str(&format!(" WHERE ({filter})"));
-        }
-        Ok(text)
-    }
-
-    /// Runs `sql` on the named source and records it. Queries are logged in the order they
-    /// start, so reports list them the same way on every run even when they run concurrently.
-    pub async fn query(&self, source: &str, sql: String) -> Result<Rows, CheckError> {
-        let target = self.source(source)?.clone();
-        let slot = {
-            let mut log = self.log.lock().expect("query log");
-            log.push(ExecutedQuery {
-                source: source.to_string(),
-                sql: sql.clone(),
-                duration_ms: 0,
-                error: None,
-            });
-            log.len() - 1
-        };
-        let started = Instant::now();
-        let result = target.query(&sql).await;
-        let mut log = self.log.lock().expect("query log");
-        log[slot].duration_ms = started.elapsed().as_millis() as u64;
-        log[slot].error = result.as_ref().err().map(|e| e.cause.clone());
-        Ok(result?)
-    }
-
-    /// The columns of a table, from its source.
-    pub async fn columns(
-        &self,
-        table: &TableRef,
-    ) -> Result<Vec<crate::sources::Column>, CheckError> {
-        Ok(self.source(&table.source)?.columns(&table.table).await?)
-    }
-
-    /// Every query sent so far, in order.
-    pub fn into_queries(self) -> Vec<ExecutedQuery> {
-        self.log.into_inner().expect("query log")
-    }
-}
-
 /// Reads a check's own options, resolving table references against the file's sources.
 pub struct CheckReader<'a> {
     pub map: MapReader<'a>,
@@ -209,7 +90,7 @@ impl<'a> CheckReader<'a> {
             location.clone(),
             format!("unknown source `{name}` in {}", self.what),
         );
-        Err(match crate::rules::suggest(name, self.sources.names()) {
+        Err(match suggest(name, self.sources.names()) {
             Some(help) => err.with_help(help),
             None => err.with_help("declare it under `sources:`"),
         })

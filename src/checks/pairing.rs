@@ -1,8 +1,8 @@
 //! How the columns of two tables pair up, shared by the checks that compare tables.
 
 use super::CheckReader;
-use crate::rules::RuleError;
-use crate::sources::Column;
+use crate::model::Column;
+use crate::model::RuleError;
 
 /// `columns` to compare (default: all left columns), `exclude` (both sides) and `mapping`
 /// (left name → right name) as written in a rule.

@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::row_predicate::{failing_rows, rows};
-use super::{
-    name_with_filter, Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef,
-};
-use crate::rules::{Literal, RuleError};
-use crate::sql::quote_ident;
+use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
+use crate::model::sql::quote_ident;
+use crate::model::TableRef;
+use crate::model::{Literal, RuleError};
+use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "range",

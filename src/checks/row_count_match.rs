@@ -8,8 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
-use crate::rules::RuleError;
+use super::{Check, CheckKind, CheckReader, Evaluation};
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "row_count_match",

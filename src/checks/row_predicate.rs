@@ -1,8 +1,10 @@
 //! Shared evaluation for checks whose failures are rows: count them where the data lives, and
 //! fetch examples only when there are some.
 
-use super::{CheckError, Probe, TableRef, SAMPLE_LIMIT};
-use crate::sources::Rows;
+use super::SAMPLE_LIMIT;
+use crate::model::Rows;
+use crate::model::TableRef;
+use crate::probe::{CheckError, Probe};
 
 /// Failing rows: how many, and up to [`SAMPLE_LIMIT`] examples.
 pub(super) struct FailingRows {

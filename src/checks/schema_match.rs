@@ -1,5 +1,5 @@
 //! `schema_match`: the target table has every source column, with a type that holds its values
-//! (see the type map in `sources/columns.rs`). Reports schema drift: added, removed, retyped.
+//! (see the type map in `model/columns.rs`). Reports schema drift: added, removed, retyped.
 
 use std::sync::Arc;
 
@@ -7,9 +7,11 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::pairing::{find_column, ColumnPairing};
-use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
-use crate::rules::RuleError;
-use crate::sources::{Column, Rows};
+use super::{Check, CheckKind, CheckReader, Evaluation};
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::model::{Column, Rows};
+use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "schema_match",

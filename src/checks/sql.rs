@@ -6,9 +6,11 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::row_predicate::{count_then_sample, rows};
-use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef, SAMPLE_LIMIT};
-use crate::rules::RuleError;
-use crate::sql::strip_trailing_semicolons;
+use super::{Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
+use crate::model::sql::strip_trailing_semicolons;
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "sql",

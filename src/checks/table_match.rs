@@ -1,5 +1,5 @@
 //! `table_match`: two tables hold exactly the same rows, compared by key over chosen columns,
-//! across engines (see `reconcile::diff` for how, `reconcile::canonical` for what "equal" means).
+//! across engines (see `reconcile::diff` for how, `model::canon` for what "equal" means).
 //!
 //! A green result is a claim that the two sides are equal as multisets of rows over every left
 //! column. So besides missing, extra and changed rows, the check fails on: rows with a NULL key
@@ -15,11 +15,13 @@ use marked_yaml::Node;
 use serde_json::json;
 
 use super::pairing::{find_column, ColumnPairing};
-use super::{Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef};
-use crate::reconcile::canonical::{self, Mismatch};
+use super::{Check, CheckKind, CheckReader, Evaluation};
+use crate::model::canon::{self, Mismatch};
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::model::{Column, Rows};
+use crate::probe::{CheckError, Probe};
 use crate::reconcile::diff::{self, Outcome, Plan, Segmenter, Side, SEGMENTS};
-use crate::rules::RuleError;
-use crate::sources::{Column, Rows};
 
 pub const KIND: CheckKind = CheckKind {
     name: "table_match",
@@ -66,7 +68,7 @@ impl MillisecondColumns {
         const KEY: &str = "timestamp_precision";
         let help = "write `timestamp_precision: ms`, or per column `timestamp_precision: { updated_at: ms }`";
         let is_mapping = matches!(reader.map.node(KEY), Some(Node::Mapping(_)));
-        let precision = |value: &str, location: crate::rules::Location| match value.trim() {
+        let precision = |value: &str, location: crate::model::Location| match value.trim() {
             "ms" => Ok(true),
             "us" | "µs" => Ok(false),
             other => Err(RuleError::new(
@@ -222,7 +224,7 @@ impl TableMatch {
             })
             .map(|c| c.name.clone())
             .collect();
-        let mut compared: Vec<(Column, Column, canonical::Canon)> = Vec::new();
+        let mut compared: Vec<(Column, Column, canon::Canon)> = Vec::new();
         for (l, r, is_key) in pairs {
             let typed_as = |text: &Column, typed: &Column| Column {
                 logical: typed.logical,
@@ -234,7 +236,7 @@ impl TableMatch {
                 (false, true) => (l.clone(), typed_as(&r, &l)),
                 _ => (l.clone(), r.clone()),
             };
-            match canonical::choose_exact(&lt, &rt, self.precision.includes(&l.name)) {
+            match canon::choose_exact(&lt, &rt, self.precision.includes(&l.name)) {
                 Ok(canon) => compared.push((l, r, canon)),
                 Err(Mismatch::PrecisionLost(text)) if !is_key => {
                     findings.push((l.name.clone(), text))

@@ -5,12 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{
-    name_with_filter, Check, CheckError, CheckKind, CheckReader, Evaluation, Probe, TableRef,
-    SAMPLE_LIMIT,
-};
-use crate::rules::RuleError;
-use crate::sql::quote_ident;
+use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
+use crate::model::sql::quote_ident;
+use crate::model::RuleError;
+use crate::model::TableRef;
+use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "unique",

@@ -486,12 +486,12 @@ pub async fn load_postgres(
             .schema()
             .fields()
             .iter()
-            .map(|f| crate::sql::quote_ident(f.name()))
+            .map(|f| crate::model::sql::quote_ident(f.name()))
             .collect();
         let copy = format!(
             "COPY {}.{} ({}) FROM STDIN (FORMAT csv)",
-            crate::sql::quote_ident(SCHEMA),
-            crate::sql::quote_ident(table.name),
+            crate::model::sql::quote_ident(SCHEMA),
+            crate::model::sql::quote_ident(table.name),
             columns.join(", ")
         );
         let sink = client.copy_in::<_, Bytes>(&copy).await?;

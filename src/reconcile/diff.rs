@@ -1,6 +1,6 @@
 //! Row-exact comparison of two tables in any two engines, moving hashes instead of rows.
 //!
-//! 1. Each engine hashes every row from its typed values (`row_hash.rs`) and folds the hashes
+//! 1. Each engine hashes every row from its typed values (`model/row_hash.rs`) and folds the hashes
 //!    into per-segment checksums, segments being key ranges (one integer key) or buckets of the
 //!    key hash. A checksum is the row count and the sums of the hashes' high and low 32-bit
 //!    halves: sums, unlike XOR, never cancel a pair of identical rows, so the checksum is one of
@@ -20,10 +20,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::canonical::{self, Canon};
-use crate::checks::{CheckError, Probe, TableRef};
-use crate::sources::{Column, LogicalType, Source};
-use crate::sql::quote_ident;
+use crate::model::canon::{self, Canon};
+use crate::model::sql::quote_ident;
+use crate::model::TableRef;
+use crate::model::{Column, LogicalType};
+use crate::probe::{CheckError, Probe};
+use crate::sources::Source;
 
 /// Key-hash buckets. Enough that a difference pins a small segment in large tables, few
 /// enough that the checksum lists stay tiny.
@@ -141,7 +143,7 @@ pub struct Outcome {
     pub missing_keys: Vec<String>,
     pub extra_keys: Vec<String>,
     /// (key, column, left value, right value) for a sample of changed rows, values in the
-    /// display form of their canon (`canonical::display`).
+    /// display form of their canon (`canon::display`).
     pub changed_values: Vec<(String, String, Option<String>, Option<String>)>,
     pub changed_keys: Vec<String>,
     pub left: Unpairable,
@@ -416,7 +418,7 @@ impl Side {
                     .get(i)
                     .cloned()
                     .flatten()
-                    .and_then(|f| canonical::display(plan.canons[i], &f))
+                    .and_then(|f| canon::display(plan.canons[i], &f))
                     .unwrap_or_else(|| "NULL".into());
                 format!("{}={value}", self.columns[i].name)
             })
@@ -528,7 +530,7 @@ impl Side {
                     .map(|i| {
                         let value = row[i]
                             .as_deref()
-                            .and_then(|f| canonical::display(plan.canons[i], f))
+                            .and_then(|f| canon::display(plan.canons[i], f))
                             .unwrap_or_else(|| "NULL".into());
                         format!("{}={value}", self.columns[i].name)
                     })
@@ -777,7 +779,7 @@ async fn describe_changes(
     )?;
     let k = plan.key_len;
     // Rows in canonical order, so a sample is the same on every run.
-    let by_key = |rows: &crate::sources::Rows| -> BTreeMap<Vec<String>, Vec<Option<String>>> {
+    let by_key = |rows: &crate::model::Rows| -> BTreeMap<Vec<String>, Vec<Option<String>>> {
         let mut sorted = rows.rows.clone();
         sorted.sort();
         sorted
@@ -801,7 +803,7 @@ async fn describe_changes(
         for (i, canon) in plan.canons.iter().enumerate() {
             if lv[i] != rv[i] {
                 let shown =
-                    |v: &Option<String>| v.as_deref().and_then(|f| canonical::display(*canon, f));
+                    |v: &Option<String>| v.as_deref().and_then(|f| canon::display(*canon, f));
                 outcome.changed_values.push((
                     display.clone(),
                     plan.left.columns[i].name.clone(),

@@ -1,10 +1,7 @@
-//! Exact cross-engine reconciliation: canonical values, the shared hash, and the DataFusion
-//! functions that compute them on the lake side.
+//! Exact cross-engine reconciliation: the segmented diff that `table_match` runs, and the
+//! DataFusion functions that compute the canon and row hash (`model::canon`,
+//! `model::row_hash`) on the lake side. The registry hands those functions to sources when
+//! they are built; nothing in `sources` imports this module.
 
-pub mod canonical;
 pub mod diff;
-pub mod hash;
-pub mod row_hash;
 pub mod udf;
-
-pub use canonical::Canon;

@@ -21,21 +21,30 @@ use datafusion::logical_expr::{
 };
 use std::fmt::Write as _;
 
-use super::canonical::{
+use crate::model::canon::{
     normalize_decimal_text, write_decimal, write_float, write_text, write_time, write_timestamp,
     write_uuid_bytes, Canon, NULL_MARK,
 };
-use super::hash::{pg_hash_int8, pg_hash_seeded};
-use super::row_hash::{null_hash, POSTGRES_EPOCH_MICROS};
+use crate::model::hash::{pg_hash_int8, pg_hash_seeded};
+use crate::model::row_hash::{null_hash, POSTGRES_EPOCH_MICROS};
+
+/// Both functions, for a DataFusion session to register (the registry hands them to sources).
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        Arc::new(ScalarUDF::from(CanonicalText::new())),
+        Arc::new(ScalarUDF::from(RowHash::new())),
+    ]
+}
 
 /// Registers both functions on a session.
 pub fn register(ctx: &datafusion::prelude::SessionContext) {
-    ctx.register_udf(ScalarUDF::from(CanonicalText::new()));
-    ctx.register_udf(ScalarUDF::from(RowHash::new()));
+    for function in functions() {
+        ctx.register_udf(function.as_ref().clone());
+    }
 }
 
 /// `lakecheck_row_hash('int,text,...', seed, c1, c2, ...) -> Int64`: the row hash of
-/// `row_hash.rs`, one column at a time over the batch.
+/// `model/row_hash.rs`, one column at a time over the batch.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RowHash {
     signature: Signature,
@@ -111,7 +120,7 @@ impl Seeds<'_> {
     }
 }
 
-/// `lakecheck_canon(canon, value) -> Utf8`: the canonical field text (see `canonical.rs`).
+/// `lakecheck_canon(canon, value) -> Utf8`: the canonical field text (see `model/canon.rs`).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CanonicalText {
     signature: Signature,
@@ -361,7 +370,7 @@ fn truncate(canon: Canon, micros: i64) -> i64 {
 }
 
 impl Encoder {
-    /// XORs this column's hash (`row_hash.rs`) into each row's running hash.
+    /// XORs this column's hash (`model/row_hash.rs`) into each row's running hash.
     fn fold_hashes(&self, index: usize, seeds: &Seeds, hashes: &mut [i64]) -> Result<()> {
         let a = &self.array;
         let t = a.data_type();

@@ -4,9 +4,9 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::ReportFormat;
+use crate::model::Rows;
 use crate::results::{CheckResult, RunReport, Status};
 use crate::rules::Severity;
-use crate::sources::Rows;
 
 pub const FORMAT: ReportFormat = ReportFormat {
     name: "html",

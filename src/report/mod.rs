@@ -4,8 +4,8 @@
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
+use crate::model::Rows;
 use crate::results::{CheckResult, RunReport};
-use crate::sources::Rows;
 
 pub mod console;
 mod html;

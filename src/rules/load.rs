@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use marked_yaml::{LoadError, Node};
 
-use super::diagnostic::{suggest, Location, RuleError};
-use super::reader::{node_kind, FileContext, MapReader, Spanned, Vars};
-use crate::checks::{Check, CheckReader, CHECK_KINDS};
-use crate::sources::{SourceSet, SOURCE_KINDS};
+use crate::checks::{Check, CheckReader};
+use crate::model::reader::node_kind;
+use crate::model::{suggest, FileContext, Location, MapReader, RuleError, Spanned, Vars};
+use crate::registry::{self, CHECK_KINDS, SOURCE_KINDS};
+use crate::sources::{Source, SourceContext, SourceSet};
 
 /// How much a failing check matters: `error` fails the run, `warn` is reported but passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -135,6 +136,7 @@ pub fn parse_rule_text(
     }
 
     let mut sources = SourceSet::default();
+    let source_context = registry::source_context();
     match sources_node {
         None => errors.push(
             RuleError::new(Location::file_start(path), "rule file has no `sources:`")
@@ -142,7 +144,7 @@ pub fn parse_rule_text(
         ),
         Some(Node::Mapping(map)) => {
             for (name, node) in map.iter() {
-                match parse_source(&ctx, name.as_str(), name.span(), node) {
+                match parse_source(&ctx, &source_context, name.as_str(), name.span(), node) {
                     Ok(source) => sources.insert(source),
                     Err(e) => errors.push(e),
                 }
@@ -193,10 +195,11 @@ pub fn parse_rule_text(
 
 fn parse_source(
     ctx: &FileContext,
+    source_context: &SourceContext,
     name: &str,
     name_span: &marked_yaml::Span,
     node: &Node,
-) -> Result<Arc<dyn crate::sources::Source>, RuleError> {
+) -> Result<Arc<dyn Source>, RuleError> {
     if name.is_empty()
         || !name
             .chars()
@@ -214,18 +217,15 @@ fn parse_source(
     let what = format!("source `{name}`");
     let mut reader = MapReader::new(ctx, node, what.clone())?;
     let kind_name = reader.required_string("type", "postgres")?;
-    let kind = SOURCE_KINDS
-        .iter()
-        .find(|k| k.name == kind_name.value)
-        .ok_or_else(|| {
-            unknown_kind(
-                "source type",
-                &kind_name,
-                &what,
-                SOURCE_KINDS.iter().map(|k| k.name),
-            )
-        })?;
-    (kind.parse)(name, &mut reader)
+    let kind = registry::source_kind(&kind_name.value).ok_or_else(|| {
+        unknown_kind(
+            "source type",
+            &kind_name,
+            &what,
+            SOURCE_KINDS.iter().map(|k| k.name),
+        )
+    })?;
+    (kind.parse)(name, &mut reader, source_context)
 }
 
 fn parse_check(
@@ -242,17 +242,14 @@ fn parse_check(
         None => format!("check #{}", index + 1),
     };
     let kind_name = reader.required_string("type", "row_count")?;
-    let kind = CHECK_KINDS
-        .iter()
-        .find(|k| k.name == kind_name.value)
-        .ok_or_else(|| {
-            unknown_kind(
-                "check type",
-                &kind_name,
-                &what,
-                CHECK_KINDS.iter().map(|k| k.name),
-            )
-        })?;
+    let kind = registry::check_kind(&kind_name.value).ok_or_else(|| {
+        unknown_kind(
+            "check type",
+            &kind_name,
+            &what,
+            CHECK_KINDS.iter().map(|k| k.name),
+        )
+    })?;
     let severity = match reader.string("severity")? {
         None => Severity::Error,
         Some(s) => match s.value.as_str() {

@@ -1,11 +1,9 @@
-//! Rule files: loading YAML, resolving sources and checks, and pointing at mistakes.
+//! Rule files: loading YAML and resolving sources and checks, pointing at every mistake.
+//!
+//! The reading machinery rule files share with check and source kinds (locations, errors, the
+//! map reader, `${VAR}` interpolation) lives in `model`, below every feature module.
 
-mod diagnostic;
-mod interpolate;
 mod load;
-mod reader;
 
-pub use diagnostic::{suggest, Location, RuleError};
-pub use interpolate::{interpolate, InterpolationError};
+pub use crate::model::Vars;
 pub use load::{load_paths, parse_rule_text, CheckDecl, RuleFile, Severity};
-pub use reader::{parse_duration, FileContext, Literal, MapReader, Spanned, Vars};

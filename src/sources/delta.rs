@@ -12,18 +12,7 @@ use deltalake::DeltaTableBuilder;
 use object_store::ObjectStore;
 use url::Url;
 
-use super::lake::{self, LakeFormat, Pin};
-use super::{Source, SourceKind};
-use crate::rules::{MapReader, RuleError};
-
-pub const KIND: SourceKind = SourceKind {
-    name: "delta",
-    parse,
-};
-
-fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError> {
-    lake::parse_with_format(name, options, Some(LakeFormat::Delta))
-}
+use super::pin::Pin;
 
 /// Delta's default log store for `s3://`, served by the object store lakecheck builds from the
 /// source's options. (The `deltalake-aws` crate would bring the AWS SDK and DynamoDB locking,

@@ -14,21 +14,10 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
-use super::lake::{self, LakeFormat, Pin};
-use super::{Source, SourceKind};
-use crate::rules::{MapReader, RuleError};
-
-pub const KIND: SourceKind = SourceKind {
-    name: "hudi",
-    parse,
-};
+use super::pin::Pin;
 
 /// Hudi table versions this reader understands.
 pub const SUPPORTED_VERSIONS: [u32; 3] = [6, 8, 9];
-
-fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError> {
-    lake::parse_with_format(name, options, Some(LakeFormat::Hudi))
-}
 
 /// `hoodie.properties` as key/value pairs.
 pub async fn properties(

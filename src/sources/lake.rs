@@ -28,16 +28,36 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::dms::{self, ChangeCapture, DmsOptions};
-use super::{columns, Column, Rows, Source, SourceError, SourceKind};
-use crate::reconcile::Canon;
-use crate::rules::{MapReader, RuleError, Spanned};
-use crate::sql::quote_ident;
+use super::pin::Pin;
+use super::{Source, SourceContext, SourceError, SourceKind};
+use crate::model::columns::{self, Column};
+use crate::model::sql::quote_ident;
+use crate::model::{Canon, Location, MapReader, Rows, RuleError, Spanned};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::datasource::MemTable;
 
 pub const KIND: SourceKind = SourceKind {
     name: "lake",
     parse,
+};
+
+/// `type: delta`: a lake whose tables are Delta Lake tables, opened by `sources/delta.rs`.
+/// Declared here, not in `delta.rs`, so the table format stays below the lake source that
+/// opens it (delta.rs only opens tables; it never builds a source).
+pub const DELTA_KIND: SourceKind = SourceKind {
+    name: "delta",
+    parse: |name, options, context| {
+        parse_with_format(name, options, context, Some(LakeFormat::Delta))
+    },
+};
+
+/// `type: hudi`: a lake whose tables are Apache Hudi tables, opened by `sources/hudi.rs`.
+/// Declared here for the same reason as [`DELTA_KIND`].
+pub const HUDI_KIND: SourceKind = SourceKind {
+    name: "hudi",
+    parse: |name, options, context| {
+        parse_with_format(name, options, context, Some(LakeFormat::Hudi))
+    },
 };
 
 /// Suffix naming a CSV table's all-text twin (`Source::text_twin`); `#` cannot appear in a
@@ -65,40 +85,6 @@ impl LakeFormat {
             LakeFormat::Delta => ".json",
             LakeFormat::Hudi => ".parquet",
         }
-    }
-}
-
-/// A table reference pinned to a version or a point in time: `orders@3`, `orders@2026-11-22T00:00:00Z`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pin {
-    Version(u64),
-    Time(chrono::DateTime<chrono::Utc>),
-}
-
-impl std::fmt::Display for Pin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Pin::Version(v) => write!(f, "version {v}"),
-            Pin::Time(t) => write!(f, "{}", t.to_rfc3339()),
-        }
-    }
-}
-
-impl Pin {
-    /// Splits `name@pin` into the table name and its pin.
-    pub fn split(reference: &str) -> Result<(&str, Option<Pin>), String> {
-        let Some((name, pin)) = reference.split_once('@') else {
-            return Ok((reference, None));
-        };
-        let pin = match pin.parse::<u64>() {
-            Ok(version) => Pin::Version(version),
-            Err(_) => Pin::Time(
-                chrono::DateTime::parse_from_rfc3339(pin)
-                    .map_err(|_| format!("`{reference}`: after `@` give a version number or an RFC 3339 time (2026-11-22T00:00:00Z)"))?
-                    .with_timezone(&chrono::Utc),
-            ),
-        };
-        Ok((name, Some(pin)))
     }
 }
 
@@ -157,15 +143,20 @@ impl std::fmt::Debug for LakeSource {
     }
 }
 
-fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError> {
-    parse_with_format(name, options, None)
+fn parse(
+    name: &str,
+    options: &mut MapReader,
+    context: &SourceContext,
+) -> Result<Arc<dyn Source>, RuleError> {
+    parse_with_format(name, options, context, None)
 }
 
 /// Reads a folder-of-tables source. `fixed` is the format of a table-format source kind
 /// (`delta`); plain lakes read `format` from the rule.
-pub(super) fn parse_with_format(
+fn parse_with_format(
     name: &str,
     options: &mut MapReader,
+    context: &SourceContext,
     fixed: Option<LakeFormat>,
 ) -> Result<Arc<dyn Source>, RuleError> {
     let url = options.required_string("url", "\"${LAKECHECK_LAKE_URL}/raw/database/autocorp\"")?;
@@ -181,7 +172,7 @@ pub(super) fn parse_with_format(
     let storage_location = options.location_of("storage");
     lake_options.storage = options.string_map("storage")?;
     options.finish()?;
-    build(name, &url, lake_options, storage_location)
+    build(name, &url, lake_options, storage_location, context)
 }
 
 fn read_format(name: &str, options: &mut MapReader) -> Result<LakeFormat, RuleError> {
@@ -243,7 +234,8 @@ fn build(
     name: &str,
     url: &Spanned<String>,
     lake_options: LakeOptions,
-    storage_location: crate::rules::Location,
+    storage_location: Location,
+    context: &SourceContext,
 ) -> Result<Arc<dyn Source>, RuleError> {
     let storage = &lake_options.storage;
     let root = root_url(&url.value).map_err(|e| {
@@ -286,7 +278,9 @@ fn build(
         keys: Mutex::new(HashMap::new()),
     });
     let ctx = SessionContext::new_with_config_rt(config, runtime);
-    crate::reconcile::udf::register(&ctx);
+    for function in &context.functions {
+        ctx.register_udf(function.as_ref().clone());
+    }
     ctx.catalog("datafusion")
         .expect("default catalog")
         .register_schema("public", tables.clone())

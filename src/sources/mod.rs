@@ -1,4 +1,4 @@
-//! Where data lives. Each source kind is one file plus one line in [`SOURCE_KINDS`].
+//! Where data lives. Each source kind is one file plus one line in `registry::SOURCE_KINDS`.
 //!
 //! A source answers SQL: Postgres runs it on the server, lake sources run it in DataFusion over
 //! object storage. Checks generate SQL that both engines accept and never touch files directly.
@@ -8,21 +8,34 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::logical_expr::ScalarUDF;
 
-use crate::rules::{MapReader, RuleError};
+use crate::model::{Canon, Column, MapReader, Rows, RuleError};
 
-pub mod columns;
 pub mod delta;
 pub mod dms;
 pub mod hudi;
 pub mod lake;
+pub mod pin;
 pub mod postgres;
+mod postgres_canon;
 
-pub use columns::{Column, LogicalType};
+/// Reads a source's options into a ready (not yet connected) source, built with `context`.
+pub type ParseSource = fn(
+    name: &str,
+    options: &mut MapReader,
+    context: &SourceContext,
+) -> Result<Arc<dyn Source>, RuleError>;
 
-/// Reads a source's options into a ready (not yet connected) source.
-pub type ParseSource =
-    fn(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError>;
+/// What a source is built with besides its own options: the SQL functions its engine must
+/// know (lakecheck's canon and row hash, from `reconcile::udf`), handed over by whoever builds
+/// sources (`registry::source_context`), as DataFusion's `SessionStateBuilder` takes functions.
+/// Sources never reach up for them, so `sources` stays below `reconcile`.
+#[derive(Debug, Clone, Default)]
+pub struct SourceContext {
+    /// Scalar functions every DataFusion session of a source registers.
+    pub functions: Vec<Arc<ScalarUDF>>,
+}
 
 /// A kind of source that a rule file can declare with `type: <name>`.
 pub struct SourceKind {
@@ -30,9 +43,6 @@ pub struct SourceKind {
     /// Reads the source's options. Must not connect to anything: `validate` calls it too.
     pub parse: ParseSource,
 }
-
-/// Every source kind lakecheck knows.
-pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND, delta::KIND, hudi::KIND];
 
 /// A place that holds tables and answers read-only SQL about them.
 #[async_trait]
@@ -64,8 +74,8 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn text_twin(&self, _table: &str) -> Option<String> {
         None
     }
-    /// SQL for the canonical field of `column` (see `reconcile::canonical`), NULL as `~`.
-    fn canonical_sql(&self, column: &Column, canon: crate::reconcile::Canon) -> String;
+    /// SQL for the canonical field of `column` (see `model::canon`), NULL as `~`.
+    fn canonical_sql(&self, column: &Column, canon: Canon) -> String;
     /// Commit metadata of `table` (version, last commit time, commits, files, bytes) where the
     /// table format keeps a history.
     async fn table_metadata(&self, _table: &str) -> Result<Option<serde_json::Value>, SourceError> {
@@ -77,12 +87,15 @@ pub trait Source: Send + Sync + fmt::Debug {
         Ok(None)
     }
     /// SQL for the row hash over `columns` seeded by the SQL expression `seed`
-    /// (`reconcile::row_hash`).
-    fn row_hash_sql(&self, columns: &[(&Column, crate::reconcile::Canon)], seed: &str) -> String;
+    /// (`model::row_hash`).
+    fn row_hash_sql(&self, columns: &[(&Column, Canon)], seed: &str) -> String;
     /// SQL applying aggregate `function` (`min`, `max`) to `column`, ordering text bytewise so
     /// both engines agree on which value is smallest.
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {
-        format!("{function}({})", crate::sql::quote_ident(&column.name))
+        format!(
+            "{function}({})",
+            crate::model::sql::quote_ident(&column.name)
+        )
     }
     /// How many queries over disjoint parts of a table are worth running at once.
     fn parallel_queries(&self) -> usize {
@@ -105,36 +118,6 @@ impl SourceError {
             source_name: source.name().to_string(),
             description: source.describe(),
             cause: cause.into(),
-        }
-    }
-}
-
-/// Query output with every value rendered as text (`None` is SQL NULL). Text keeps sample rows
-/// exact (numeric stays numeric, no float rounding) and identical in shape across engines.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Rows {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Option<String>>>,
-}
-
-impl Rows {
-    /// The value of `column` in the first row.
-    pub fn first(&self, column: &str) -> Option<&str> {
-        let index = self.columns.iter().position(|c| c == column)?;
-        self.rows.first()?.get(index)?.as_deref()
-    }
-
-    /// The first row's `column` as an integer; NULL (e.g. `sum` over no rows) reads as 0.
-    pub fn first_i64(&self, column: &str) -> Result<i64, String> {
-        if !self.columns.iter().any(|c| c == column) || self.rows.is_empty() {
-            return Err(format!("query returned no `{column}` value"));
-        }
-        match self.first(column) {
-            None => Ok(0),
-            Some(text) => text
-                .parse::<i64>()
-                .or_else(|_| text.parse::<f64>().map(|f| f as i64))
-                .map_err(|_| format!("`{column}` is not a number: `{text}`")),
         }
     }
 }

@@ -12,10 +12,10 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::{columns, Column, LogicalType, Rows, Source, SourceError, SourceKind};
-use crate::reconcile::{canonical, Canon};
-use crate::rules::{MapReader, RuleError};
-use crate::sql::{quote_ident, quote_literal, strip_trailing_semicolons};
+use super::{postgres_canon, Source, SourceContext, SourceError, SourceKind};
+use crate::model::columns::{self, Column, LogicalType};
+use crate::model::sql::{quote_ident, quote_literal, strip_trailing_semicolons};
+use crate::model::{Canon, MapReader, Rows, RuleError};
 
 pub const KIND: SourceKind = SourceKind {
     name: "postgres",
@@ -48,7 +48,13 @@ impl std::fmt::Debug for PostgresSource {
     }
 }
 
-fn parse(name: &str, options: &mut MapReader) -> Result<Arc<dyn Source>, RuleError> {
+/// PostgreSQL runs lakecheck's canon and row hash as plain SQL (`postgres_canon.rs`), so the
+/// functions in `context` are not needed here.
+fn parse(
+    name: &str,
+    options: &mut MapReader,
+    _context: &SourceContext,
+) -> Result<Arc<dyn Source>, RuleError> {
     let url = options.required_string("url", "\"${LAKECHECK_PG_URL}\"")?;
     let schema = options
         .string("schema")?
@@ -318,11 +324,11 @@ impl Source for PostgresSource {
     }
 
     fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
-        canonical::postgres_sql(&quote_ident(&column.name), column.logical, canon)
+        postgres_canon::canonical_sql(&quote_ident(&column.name), column.logical, canon)
     }
 
     fn row_hash_sql(&self, columns: &[(&Column, Canon)], seed: &str) -> String {
-        crate::reconcile::row_hash::postgres_sql(columns, seed)
+        postgres_canon::row_hash_sql(columns, seed)
     }
 
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {

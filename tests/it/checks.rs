@@ -141,7 +141,7 @@ async fn not_null(#[values("pg", "lake", "s3", "csv")] src: &str) {
 }
 
 /// The `column` of every sample row, as integers, in the order the samples came.
-fn sample_keys(samples: &lakecheck::sources::Rows, column: &str) -> Vec<i64> {
+fn sample_keys(samples: &lakecheck::model::Rows, column: &str) -> Vec<i64> {
     let index = samples.columns.iter().position(|c| c == column).unwrap();
     samples
         .rows

@@ -209,7 +209,7 @@ fn must_pass(source: &[Row], lake: &[Row], dropped: &[&str]) -> bool {
 fn sql_literal<T: ToString>(value: &Option<T>, quote: bool) -> String {
     match value {
         None => "NULL".into(),
-        Some(v) if quote => lakecheck::sql::quote_literal(&v.to_string()),
+        Some(v) if quote => lakecheck::model::sql::quote_literal(&v.to_string()),
         Some(v) => v.to_string(),
     }
 }

@@ -11,6 +11,7 @@ mod exactness;
 mod exactness_property;
 mod harness;
 mod hudi;
+mod layers;
 mod reconcile;
 mod reports;
 mod rule_errors;

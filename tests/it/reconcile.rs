@@ -9,8 +9,8 @@ use datafusion::arrow::array::{
     Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, TimestampMillisecondArray,
 };
-use lakecheck::reconcile::canonical::Canon;
-use lakecheck::reconcile::hash::{pg_hash_int8, pg_hash_seeded};
+use lakecheck::model::hash::{pg_hash_int8, pg_hash_seeded};
+use lakecheck::model::Canon;
 use lakecheck::rules::{parse_rule_text, Vars};
 use lakecheck::sources::Source;
 
@@ -86,7 +86,7 @@ async fn hash_matches_postgres_bit_for_bit() {
     let (pg, _) = sources(&world.pg.url("autocorp"), world.lake_dir.path());
     let values = inputs
         .iter()
-        .map(|s| format!("({})", lakecheck::sql::quote_literal(s)))
+        .map(|s| format!("({})", lakecheck::model::sql::quote_literal(s)))
         .collect::<Vec<_>>()
         .join(", ");
     let rows = pg
@@ -129,7 +129,7 @@ async fn hash_matches_postgres_bit_for_bit() {
         for text in ["", "a", "abcdefghijkl", "Zoë 漢字 🚗"] {
             selects.push(format!(
                 "SELECT 't' AS kind, {} AS v, '{seed}'::int8 AS seed, hashtextextended({0}, '{seed}'::int8) AS h",
-                lakecheck::sql::quote_literal(text)
+                lakecheck::model::sql::quote_literal(text)
             ));
         }
         for int in ints {
@@ -374,7 +374,7 @@ async fn every_type_encodes_identically_in_both_engines() {
     let mut canons = Vec::new();
     for l in &left {
         let r = right.iter().find(|r| r.name == l.name).unwrap();
-        let canon = lakecheck::reconcile::canonical::choose(l, r).unwrap_or_else(|e| panic!("{e}"));
+        let canon = lakecheck::model::canon::choose(l, r).unwrap_or_else(|e| panic!("{e}"));
         canons.push((l.name.clone(), canon));
         pg_fields.push(pg.canonical_sql(l, canon));
         lake_fields.push(lake_source.canonical_sql(r, canon));
@@ -409,8 +409,8 @@ async fn every_type_encodes_identically_in_both_engines() {
     // Each column's hash (seeded 0, so rows compare) and the whole row's hash (seeded 0 and by
     // the row's id) must equal PostgreSQL's.
     let select =
-        |fields: &[String], source: &Arc<dyn Source>, columns: &[lakecheck::sources::Column]| {
-            let pairs: Vec<(&lakecheck::sources::Column, Canon)> =
+        |fields: &[String], source: &Arc<dyn Source>, columns: &[lakecheck::model::Column]| {
+            let pairs: Vec<(&lakecheck::model::Column, Canon)> =
                 columns.iter().zip(canons.iter().map(|(_, c)| *c)).collect();
             let per_column: Vec<String> = pairs
                 .iter()
@@ -425,7 +425,7 @@ async fn every_type_encodes_identically_in_both_engines() {
                 source.table_sql("vectors")
             )
         };
-    let right_in_order: Vec<lakecheck::sources::Column> = left
+    let right_in_order: Vec<lakecheck::model::Column> = left
         .iter()
         .map(|l| right.iter().find(|r| r.name == l.name).unwrap().clone())
         .collect();

@@ -1,5 +1,5 @@
-//! Canonical values: one text encoding per logical type that PostgreSQL (in SQL) and DataFusion
-//! (in Rust, see `udf.rs`) produce byte for byte, so equal values hash equally across engines
+//! Canonical values: one text encoding per logical type that PostgreSQL (in SQL, see
+//! `sources/postgres_canon.rs`) and DataFusion (in Rust, see `reconcile/udf.rs`) produce byte for byte, so equal values hash equally across engines
 //! and different values never collide through formatting.
 //!
 //! Each column of a row becomes one field; fields are joined with `|`:
@@ -22,7 +22,7 @@
 
 use std::fmt::Write as _;
 
-use crate::sources::{Column, LogicalType};
+use super::columns::{Column, LogicalType};
 
 /// How one compared column is encoded, chosen from the types on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -178,59 +178,6 @@ pub fn choose(left: &Column, right: &Column) -> Result<Canon, String> {
         }
     };
     Ok(canon)
-}
-
-/// PostgreSQL SQL for the canonical field of column `ident` (already quoted), NULL as `~`.
-pub fn postgres_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
-    format!(
-        "coalesce({}, '{NULL_MARK}')",
-        postgres_value_sql(ident, logical, canon)
-    )
-}
-
-/// `ident` as text: a cast unless it already is text.
-pub(crate) fn postgres_text_sql(ident: &str, logical: LogicalType) -> String {
-    match logical {
-        LogicalType::Text => ident.to_string(),
-        _ => format!("{ident}::text"),
-    }
-}
-
-/// PostgreSQL SQL for the canonical field of a non-NULL `ident` (NULL stays NULL).
-pub(crate) fn postgres_value_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
-    let as_text = postgres_text_sql(ident, logical);
-    match canon {
-        Canon::Int => format!("{ident}::text"),
-        Canon::Decimal => format!("trim_scale({ident}::numeric)::text"),
-        Canon::Float => format!(
-            "CASE WHEN {ident} = 0 THEN '0' WHEN {ident} = 'NaN' THEN 'NaN' \
-             ELSE encode(float8send({ident}::float8), 'hex') END"
-        ),
-        Canon::Text => format!("octet_length({as_text})::text || ':' || {as_text}"),
-        Canon::Padded => {
-            let trimmed = format!("rtrim({as_text}, ' ')");
-            format!("octet_length({trimmed})::text || ':' || {trimmed}")
-        }
-        Canon::Bool => format!("CASE {ident} WHEN true THEN 't' WHEN false THEN 'f' END"),
-        Canon::Date => format!("({ident} - DATE '1970-01-01')::text"),
-        // Text output is cheaper in PostgreSQL than epoch arithmetic (numeric); the session pins
-        // DateStyle ISO, and `write_timestamp` reproduces the format.
-        Canon::Micros | Canon::Millis => {
-            let utc = match logical {
-                LogicalType::TimestampTz => format!("({ident} AT TIME ZONE 'UTC')"),
-                _ => ident.to_string(),
-            };
-            match (canon, logical) {
-                (Canon::Micros, _) => format!("{utc}::text"),
-                (_, LogicalType::Time) => {
-                    format!("date_trunc('milliseconds', DATE '2000-01-01' + {utc})::time::text")
-                }
-                _ => format!("date_trunc('milliseconds', {utc})::text"),
-            }
-        }
-        Canon::Binary => format!("encode({ident}, 'hex')"),
-        Canon::Uuid => format!("lower({as_text})"),
-    }
 }
 
 /// Appends the canonical decimal text of `value * 10^-scale`.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{Node, Span};
 
-use super::diagnostic::{suggest, Location, RuleError};
 use super::interpolate::{interpolate, InterpolationError};
+use super::location::{suggest, Location, RuleError};
 
 /// A value together with where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ impl Literal {
             Literal::Int(v) => v.to_string(),
             Literal::Float(v) => format!("{v:?}"),
             Literal::Bool(v) => if *v { "TRUE" } else { "FALSE" }.to_string(),
-            Literal::Text(v) => crate::sql::quote_literal(v),
+            Literal::Text(v) => super::sql::quote_literal(v),
         }
     }
 }

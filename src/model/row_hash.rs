@@ -1,0 +1,46 @@
+//! Row hashes both engines compute from typed values, without rendering a row to text.
+//!
+//! A row's hash is the XOR of one 64-bit hash per compared column, each seeded with the row's
+//! key hash and the column's position:
+//!
+//! ```text
+//! key_hash = F(k₀, 0, 0) ⊕ F(k₁, 0, 1) ⊕ …            over the key columns
+//! row_hash = F(v₀, key_hash, 0) ⊕ F(v₁, key_hash, 1) ⊕ …   over all compared columns
+//! F(v, s, i) = H(v, s ⊕ i)                  when v is not NULL
+//!            = hashint8extended(i, s ⊕ NULL_SALT)   when v is NULL
+//! ```
+//!
+//! `H` depends on the column's canon (`canon.rs`) and is a PostgreSQL built-in, reimplemented
+//! bit for bit in `hash.rs`:
+//!
+//! | canon | H(v, seed) in PostgreSQL |
+//! |---|---|
+//! | `int`, `bool`, `date` | `hashint8extended(v, seed)` (bool as 0/1, date as days since 1970-01-01) |
+//! | `micros`, `millis` | `timestamp_hash_extended` / `time_hash_extended` of the UTC value (microseconds since 2000-01-01 / midnight), truncated to milliseconds for `millis` |
+//! | `text` | `hashtextextended(v, seed)` |
+//! | `padded` | `hashtextextended(rtrim(v), seed)` |
+//! | `decimal`, `float`, `binary`, `uuid` | `hashtextextended(canonical text, seed)` |
+//!
+//! Why this shape: typed hashes cost PostgreSQL less than half of rendering and hashing the
+//! canonical row text (BENCHMARKS.md). Hashing each column separately needs no separator or
+//! length prefix, so `('a|b', 'c')` and `('a', 'b|c')` differ by construction. The key-hash
+//! seed binds every value to its row: two rows that swap a value change both hashes instead of
+//! cancelling in a segment's XOR, and the column position in the seed keeps two columns that
+//! swap values apart. `NULL_SALT` gives NULL a hash no value of any type shares.
+//! PostgreSQL's `hash_numeric_extended` is not used: it ignores the sign and folds the weight in
+//! linearly, so `1 → 10000` in one row and `10000 → 1` in another would cancel.
+//!
+//! PostgreSQL computes the hash in SQL (`sources/postgres_canon.rs`), DataFusion in Rust
+//! (`reconcile/udf.rs`).
+
+/// Mixed into the seed of a NULL's hash: `NULL` in ASCII, high half.
+pub const NULL_SALT: i64 = 0x4e55_4c4c_0000_0000;
+
+/// Hash of a NULL in column `index` of a row seeded `seed`.
+#[inline]
+pub fn null_hash(index: usize, seed: i64) -> i64 {
+    super::hash::pg_hash_int8(index as i64, seed ^ NULL_SALT)
+}
+
+/// Microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
+pub const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;

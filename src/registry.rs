@@ -1,0 +1,58 @@
+//! Every kind lakecheck knows, in one place (as ruff's `codes.rs` lists every rule): the check
+//! kinds, the source kinds, and the SQL functions a source is handed when it is built.
+//!
+//! A new check kind is one file in `checks/` plus one line in [`CHECK_KINDS`]; a new source kind
+//! one file in `sources/` plus one line in [`SOURCE_KINDS`]. The registry sits above `checks`,
+//! `sources` and `reconcile` and below `rules`, so none of those needs to know about the others
+//! to be found by name.
+
+use crate::checks::{
+    accepted_values, aggregate_match, commit_freshness, condition, not_null, range, row_count,
+    row_count_match, schema_match, sql, table_match, unique, CheckKind,
+};
+use crate::reconcile::udf;
+use crate::sources::{lake, postgres, SourceContext, SourceKind};
+
+/// Every check kind lakecheck knows, in the order the docs list them.
+pub static CHECK_KINDS: &[CheckKind] = &[
+    row_count::KIND,
+    row_count_match::KIND,
+    not_null::KIND,
+    unique::KIND,
+    accepted_values::KIND,
+    range::KIND,
+    condition::KIND,
+    sql::KIND,
+    schema_match::KIND,
+    table_match::KIND,
+    aggregate_match::KIND,
+    commit_freshness::KIND,
+];
+
+/// Every source kind lakecheck knows.
+pub static SOURCE_KINDS: &[SourceKind] = &[
+    postgres::KIND,
+    lake::KIND,
+    lake::DELTA_KIND,
+    lake::HUDI_KIND,
+];
+
+/// The check kind a rule file names with `type: <name>`.
+pub fn check_kind(name: &str) -> Option<&'static CheckKind> {
+    CHECK_KINDS.iter().find(|k| k.name == name)
+}
+
+/// The source kind a rule file names with `type: <name>`.
+pub fn source_kind(name: &str) -> Option<&'static SourceKind> {
+    SOURCE_KINDS.iter().find(|k| k.name == name)
+}
+
+/// What every source is built with: lakecheck's canon and row-hash SQL functions
+/// (`reconcile::udf`), which DataFusion sources register on their session, as DataFusion's
+/// `SessionStateBuilder` takes functions. Handing them over here keeps `sources` below
+/// `reconcile`.
+pub fn source_context() -> SourceContext {
+    SourceContext {
+        functions: udf::functions(),
+    }
+}
