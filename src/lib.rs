@@ -17,11 +17,12 @@
 //! runner    selects and evaluates checks, times them, builds the results
 //! results   what a run found: one struct per check, suite and run
 //! rules     rule files: YAML → resolved sources and checks, every mistake located
-//! registry  every check kind, source kind, and the functions sources are built with
+//! registry  every check kind, source kind, table format, and the functions sources get
 //! checks    one file per check kind: options, evaluation, finding
 //! reconcile the segmented row diff, and the DataFusion canon / row-hash functions
 //! probe     a check's access to its sources while it runs; why a check could not run
-//! sources   where data lives: PostgreSQL, lake folders (Parquet, CSV, DMS), Delta, Hudi
+//! sources   where data lives: PostgreSQL; lakes of tables in a table format (Parquet,
+//!           CSV, DMS, Delta, Hudi), the lake knowing no format
 //! model     shared vocabulary (imports nothing): rule locations and errors, the map reader,
 //!           columns and logical types, rows, the canon, table references, SQL quoting
 //! ```

@@ -2,7 +2,8 @@
 //! kinds, the source kinds, and the SQL functions a source is handed when it is built.
 //!
 //! A new check kind is one file in `checks/` plus one line in [`CHECK_KINDS`]; a new source kind
-//! one file in `sources/` plus one line in [`SOURCE_KINDS`]. The registry sits above `checks`,
+//! one file in `sources/` plus one line in [`SOURCE_KINDS`]; a new table format of lake sources
+//! one file in `sources/` plus one line in [`TABLE_FORMATS`]. The registry sits above `checks`,
 //! `sources` and `reconcile` and below `rules`, so none of those needs to know about the others
 //! to be found by name.
 
@@ -11,7 +12,8 @@ use crate::checks::{
     row_count_match, schema_match, sql, table_match, unique, CheckKind,
 };
 use crate::reconcile::udf;
-use crate::sources::{lake, postgres, SourceContext, SourceKind};
+use crate::sources::table_format::TableFormatKind;
+use crate::sources::{delta, dms, files, hudi, lake, postgres, SourceContext, SourceKind};
 
 /// Every check kind lakecheck knows, in the order the docs list them.
 pub static CHECK_KINDS: &[CheckKind] = &[
@@ -30,11 +32,16 @@ pub static CHECK_KINDS: &[CheckKind] = &[
 ];
 
 /// Every source kind lakecheck knows.
-pub static SOURCE_KINDS: &[SourceKind] = &[
-    postgres::KIND,
-    lake::KIND,
-    lake::DELTA_KIND,
-    lake::HUDI_KIND,
+pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND];
+
+/// Every table format a lake source can read (`format: <name>`); those with a source type of
+/// their own are also `type: <name>`.
+pub static TABLE_FORMATS: &[TableFormatKind] = &[
+    files::PARQUET,
+    files::CSV,
+    dms::FORMAT,
+    delta::FORMAT,
+    hudi::FORMAT,
 ];
 
 /// The check kind a rule file names with `type: <name>`.
@@ -42,9 +49,31 @@ pub fn check_kind(name: &str) -> Option<&'static CheckKind> {
     CHECK_KINDS.iter().find(|k| k.name == name)
 }
 
-/// The source kind a rule file names with `type: <name>`.
-pub fn source_kind(name: &str) -> Option<&'static SourceKind> {
-    SOURCE_KINDS.iter().find(|k| k.name == name)
+/// The source kind a rule file names with `type: <name>`, and the context to build it with:
+/// a table format with a source type of its own (`type: delta`) is a lake source of that format.
+pub fn source_kind(
+    name: &str,
+    context: &SourceContext,
+) -> Option<(&'static SourceKind, SourceContext)> {
+    if let Some(kind) = SOURCE_KINDS.iter().find(|k| k.name == name) {
+        return Some((kind, context.clone()));
+    }
+    let format = TABLE_FORMATS
+        .iter()
+        .find(|f| f.own_source_type && f.name == name)?;
+    let mut context = context.clone();
+    context.format = Some(format);
+    Some((&lake::KIND, context))
+}
+
+/// Every name `type:` of a source accepts.
+pub fn source_type_names() -> impl Iterator<Item = &'static str> {
+    SOURCE_KINDS.iter().map(|k| k.name).chain(
+        TABLE_FORMATS
+            .iter()
+            .filter(|f| f.own_source_type)
+            .map(|f| f.name),
+    )
 }
 
 /// What every source is built with: lakecheck's canon and row-hash SQL functions
@@ -54,5 +83,7 @@ pub fn source_kind(name: &str) -> Option<&'static SourceKind> {
 pub fn source_context() -> SourceContext {
     SourceContext {
         functions: udf::functions(),
+        formats: TABLE_FORMATS,
+        format: None,
     }
 }

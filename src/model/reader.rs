@@ -503,6 +503,32 @@ impl<'a> MapReader<'a> {
         Ok(out)
     }
 
+    /// An optional RFC 3339 time (`2026-11-22T00:00:00Z`), as UTC.
+    pub fn time(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<Spanned<chrono::DateTime<chrono::Utc>>>, RuleError> {
+        let Some(text) = self.string(key)? else {
+            return Ok(None);
+        };
+        let time = chrono::DateTime::parse_from_rfc3339(&text.value).map_err(|e| {
+            RuleError::new(
+                text.location.clone(),
+                format!("`{key}` of {} is not an RFC 3339 time: {e}", self.what),
+            )
+            .with_help(format!("write e.g. `{key}: \"2026-11-22T00:00:00Z\"`"))
+        })?;
+        Ok(Some(Spanned::new(
+            time.with_timezone(&chrono::Utc),
+            text.location,
+        )))
+    }
+
+    /// Whether `key` is present and nobody has read it yet.
+    pub fn is_unread(&self, key: &str) -> bool {
+        self.map.get_node(key).is_some() && !self.known.contains(&key)
+    }
+
     /// Rejects keys nobody asked for, naming the closest known key.
     pub fn finish(&self) -> Result<(), RuleError> {
         for key in self.map.keys() {

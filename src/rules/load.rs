@@ -8,7 +8,7 @@ use marked_yaml::{LoadError, Node};
 use crate::checks::{Check, CheckReader};
 use crate::model::reader::node_kind;
 use crate::model::{suggest, FileContext, Location, MapReader, RuleError, Spanned, Vars};
-use crate::registry::{self, CHECK_KINDS, SOURCE_KINDS};
+use crate::registry::{self, CHECK_KINDS};
 use crate::sources::{Source, SourceContext, SourceSet};
 
 /// How much a failing check matters: `error` fails the run, `warn` is reported but passes.
@@ -217,15 +217,16 @@ fn parse_source(
     let what = format!("source `{name}`");
     let mut reader = MapReader::new(ctx, node, what.clone())?;
     let kind_name = reader.required_string("type", "postgres")?;
-    let kind = registry::source_kind(&kind_name.value).ok_or_else(|| {
-        unknown_kind(
-            "source type",
-            &kind_name,
-            &what,
-            SOURCE_KINDS.iter().map(|k| k.name),
-        )
-    })?;
-    (kind.parse)(name, &mut reader, source_context)
+    let (kind, context) =
+        registry::source_kind(&kind_name.value, source_context).ok_or_else(|| {
+            unknown_kind(
+                "source type",
+                &kind_name,
+                &what,
+                registry::source_type_names(),
+            )
+        })?;
+    (kind.parse)(name, &mut reader, &context)
 }
 
 fn parse_check(

@@ -13,6 +13,42 @@ use object_store::ObjectStore;
 use url::Url;
 
 use super::pin::Pin;
+use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+
+/// `type: delta` (or `format: delta` on a lake): every folder is a Delta table.
+pub const FORMAT: TableFormatKind = TableFormatKind {
+    name: "delta",
+    own_source_type: true,
+    options: &[],
+    parse: |_, _| Ok(Arc::new(DeltaFormat)),
+};
+
+#[derive(Debug)]
+struct DeltaFormat;
+
+#[async_trait::async_trait]
+impl TableFormat for DeltaFormat {
+    fn name(&self) -> &'static str {
+        FORMAT.name
+    }
+
+    fn marker(&self) -> String {
+        "Delta log (_delta_log/)".into()
+    }
+
+    async fn exists(&self, folder: &TableFolder<'_>) -> Result<bool, TableError> {
+        folder.has_below("_delta_log").await
+    }
+
+    async fn open(&self, folder: &TableFolder<'_>) -> Result<OpenedTable, TableError> {
+        let (provider, metadata) = open(folder.store.clone(), folder.url, folder.pin)
+            .await
+            .map_err(|e| folder.unreadable("Delta", e))?;
+        let mut table = OpenedTable::new(provider);
+        table.metadata = Some(metadata);
+        Ok(table)
+    }
+}
 
 /// Delta's default log store for `s3://`, served by the object store lakecheck builds from the
 /// source's options. (The `deltalake-aws` crate would bring the AWS SDK and DynamoDB locking,
@@ -53,7 +89,7 @@ pub fn register_s3_log_store() {
 }
 
 /// Opens a Delta table at `folder`, pinned or at its latest version.
-pub async fn open(
+async fn open(
     store: Arc<dyn ObjectStore>,
     folder: &Url,
     pin: Option<&Pin>,

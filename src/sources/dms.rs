@@ -35,6 +35,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, ArrowPrimitiveType, AsArray, RecordBatch, UInt32Array,
@@ -46,9 +47,14 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::arrow::temporal_conversions::as_datetime;
+use datafusion::datasource::MemTable;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
+
+use super::pin::Pin;
+use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+use crate::model::{MapReader, RuleError};
 
 /// The operation column DMS writes first in CDC files.
 pub const OP_COLUMN: &str = "Op";
@@ -70,6 +76,75 @@ pub struct DmsOptions {
     /// The column whose greatest value is a key's last CDC change; `None`: `AR_H_CHANGE_SEQ`
     /// when the files have it, else file/row order.
     pub sequence_column: Option<String>,
+}
+
+/// `format: dms` (or `layout: dms`): a folder of AWS DMS full-load and CDC files per table,
+/// rebuilt into the table's current state.
+pub const FORMAT: TableFormatKind = TableFormatKind {
+    name: "dms",
+    own_source_type: false,
+    options: &["keys", "timestamp_column", "as_of", "sequence_column"],
+    parse: |_, options| Ok(Arc::new(DmsFormat(parse_options(options)?))),
+};
+
+fn parse_options(options: &mut MapReader) -> Result<DmsOptions, RuleError> {
+    let keys = options.string_list_map("keys")?;
+    let timestamp_column = options.string("timestamp_column")?;
+    let sequence_column = options.string("sequence_column")?;
+    let as_of = options.time("as_of")?.map(|t| t.value);
+    Ok(DmsOptions {
+        keys: keys.into_iter().collect(),
+        timestamp_column: timestamp_column.map(|t| t.value),
+        as_of,
+        sequence_column: sequence_column.map(|s| s.value),
+    })
+}
+
+#[derive(Debug)]
+struct DmsFormat(DmsOptions);
+
+#[async_trait]
+impl TableFormat for DmsFormat {
+    fn name(&self) -> &'static str {
+        FORMAT.name
+    }
+
+    fn marker(&self) -> String {
+        ".parquet files (DMS full load `LOAD*.parquet` or CDC changes)".into()
+    }
+
+    async fn exists(&self, folder: &TableFolder<'_>) -> Result<bool, TableError> {
+        folder.has_below("").await
+    }
+
+    async fn open(&self, folder: &TableFolder<'_>) -> Result<OpenedTable, TableError> {
+        let mut options = self.0.clone();
+        match folder.pin {
+            Some(Pin::Time(at)) => options.as_of = Some(*at),
+            Some(Pin::Version(_)) => {
+                return Err(TableError::Unsupported {
+                    reference: folder.name.to_string(),
+                    reason: "DMS tables are pinned by time (`@2026-11-22T00:00:00Z`), not version"
+                        .into(),
+                })
+            }
+            None => {}
+        }
+        let rebuilt = rebuild(folder.store.as_ref(), folder.prefix, folder.name, &options)
+            .await
+            .map_err(|e| folder.unreadable("DMS", e))?;
+        let provider = MemTable::try_new(rebuilt.batch.schema(), vec![vec![rebuilt.batch]])
+            .map_err(|e| folder.unreadable("DMS", e))?;
+        let mut table = OpenedTable::new(Arc::new(provider));
+        table.caveat = (rebuilt.capture == ChangeCapture::InsertsOnly).then(|| {
+            format!(
+                "`{}` holds insert-only DMS change data (CDC files without an `{OP_COLUMN}` column): updates and deletes \
+                 cannot be reconciled; enable DMS `IncludeOpForFullLoad`/`CdcInsertsAndUpdates` or compare counts only",
+                folder.name
+            )
+        });
+        Ok(table)
+    }
 }
 
 /// What the files of one table say about how it can be read.

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use url::Url;
 
 use super::pin::Pin;
+use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
 
 /// Hudi table versions this reader understands.
 pub const SUPPORTED_VERSIONS: [u32; 3] = [6, 8, 9];
@@ -56,50 +56,90 @@ pub fn record_key(properties: &HashMap<String, String>) -> Option<Vec<String>> {
         })
 }
 
+/// `type: hudi` (or `format: hudi` on a lake): every folder is a Hudi table.
+pub const FORMAT: TableFormatKind = TableFormatKind {
+    name: "hudi",
+    own_source_type: true,
+    options: &[],
+    parse: |_, _| Ok(Arc::new(HudiFormat)),
+};
+
+#[derive(Debug)]
+struct HudiFormat;
+
+#[async_trait::async_trait]
+impl TableFormat for HudiFormat {
+    fn name(&self) -> &'static str {
+        FORMAT.name
+    }
+
+    fn marker(&self) -> String {
+        "Hudi table (.hoodie/hoodie.properties)".into()
+    }
+
+    async fn exists(&self, folder: &TableFolder<'_>) -> Result<bool, TableError> {
+        folder.has_object(".hoodie/hoodie.properties").await
+    }
+
+    async fn open(&self, folder: &TableFolder<'_>) -> Result<OpenedTable, TableError> {
+        open(folder).await
+    }
+}
+
 /// Opens a Hudi table, checking its version first.
-pub async fn open(
-    store: &dyn ObjectStore,
-    table_prefix: &StorePath,
-    folder: &Url,
-    storage: &[(String, String)],
-    pin: Option<&Pin>,
-) -> Result<
-    (
-        Arc<dyn TableProvider>,
-        serde_json::Value,
-        Option<Vec<String>>,
-    ),
-    String,
-> {
-    let properties = properties(store, table_prefix).await?;
+async fn open(folder: &TableFolder<'_>) -> Result<OpenedTable, TableError> {
+    let unreadable = |e: String| folder.unreadable("Hudi", e);
+    let properties = properties(folder.store.as_ref(), folder.prefix)
+        .await
+        .map_err(unreadable)?;
     let version: u32 = properties
         .get("hoodie.table.version")
         .and_then(|v| v.parse().ok())
-        .ok_or("hoodie.properties has no `hoodie.table.version`")?;
+        .ok_or_else(|| unreadable("hoodie.properties has no `hoodie.table.version`".into()))?;
     if !SUPPORTED_VERSIONS.contains(&version) {
-        return Err(format!(
+        return Err(unreadable(format!(
             "Hudi table version {version} is not supported (versions 6, 8 and 9 are; version 5 comes from Hudi 0.12-0.13 \
              such as AWS Glue 4.0): upgrade the table with Hudi 0.14+ (AWS Glue 5.0)"
-        ));
+        )));
     }
     let zone = timeline_zone(&properties);
-    let options: Vec<(String, String)> = storage.to_vec();
-    let uri = folder.as_str().trim_end_matches('/').to_string();
+    let options: Vec<(String, String)> = folder.storage.to_vec();
+    let uri = folder.url.as_str().trim_end_matches('/').to_string();
     let table = hudi::table::Table::new_with_options(&uri, options.clone())
         .await
-        .map_err(|e| e.to_string())?;
-    // The timeline first: a pin before the first commit fails before any data is read.
-    let metadata = metadata(&table, version, zone, pin).await?;
-    if let Some(pin) = pin.filter(|_| metadata["commits"] == 0) {
-        return Err(format!(
-            "no commit existed at {pin} (the table starts later)"
-        ));
+        .map_err(|e| unreadable(e.to_string()))?;
+    // The timeline first: a pin before the first commit, or naming no instant, fails before
+    // any data is read.
+    let timeline = completed_instants(&table).await.map_err(unreadable)?;
+    let no_such_version = |reason: String| TableError::NoSuchVersion {
+        format: "Hudi",
+        table: folder.name.to_string(),
+        reason,
+    };
+    if let Some(Pin::Version(version)) = folder.pin {
+        let wanted = version.to_string();
+        if !timeline.iter().any(|i| i.timestamp == wanted) {
+            return Err(no_such_version(format!(
+                "no completed instant `{wanted}` on the timeline ({}); pin an instant as written there \
+                 (yyyyMMddHHmmssSSS) or a time (`@2026-11-22T00:00:00Z`)",
+                match timeline.last() {
+                    Some(latest) => format!("{} instants, the latest `{}`", timeline.len(), latest.timestamp),
+                    None => "it has no completed instant".into(),
+                }
+            )));
+        }
     }
-    let provider: Arc<dyn TableProvider> = match pin {
+    let metadata = metadata(&table, timeline, version, zone, folder.pin);
+    if let Some(pin) = folder.pin.filter(|_| metadata["commits"] == 0) {
+        return Err(no_such_version(format!(
+            "no commit existed at {pin} (the table starts later)"
+        )));
+    }
+    let provider: Arc<dyn TableProvider> = match folder.pin {
         None => Arc::new(
             hudi::HudiDataSource::new_with_options(&uri, options)
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| unreadable(e.to_string()))?,
         ),
         // The DataFusion provider always reads the latest snapshot, so a pinned read goes
         // through the table reader and is served from memory.
@@ -108,19 +148,19 @@ pub async fn open(
             let batches = table
                 .read(&read)
                 .await
-                .map_err(|e| format!("cannot read as of {pin}: {e}"))?;
+                .map_err(|e| unreadable(format!("cannot read as of {pin}: {e}")))?;
             let schema = match batches.first() {
                 Some(batch) => batch.schema(),
                 None => Arc::new(
                     table
                         .get_schema_with_meta_fields()
                         .await
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| unreadable(e.to_string()))?,
                 ),
             };
             Arc::new(
                 datafusion::datasource::MemTable::try_new(schema, vec![batches])
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| unreadable(e.to_string()))?,
             )
         }
     };
@@ -132,11 +172,14 @@ pub async fn open(
         .map(String::as_str)
         == Some("false")
     {
-        without_meta_fields(provider).map_err(|e| e.to_string())?
+        without_meta_fields(provider).map_err(|e| unreadable(e.to_string()))?
     } else {
         provider
     };
-    Ok((provider, metadata, record_key(&properties)))
+    let mut opened = OpenedTable::new(provider);
+    opened.metadata = Some(metadata);
+    opened.key = record_key(&properties);
+    Ok(opened)
 }
 
 /// `provider` seen through a projection that leaves out the `_hoodie_*` columns.
@@ -223,13 +266,10 @@ where
     at.with_timezone(zone).format("%Y%m%d%H%M%S%3f").to_string()
 }
 
-/// Completed commits (and replace commits) up to the pin, the latest completion time.
-async fn metadata(
+/// Completed commits and replace commits, in instant order.
+async fn completed_instants(
     table: &hudi::table::Table,
-    table_version: u32,
-    timezone: &str,
-    pin: Option<&Pin>,
-) -> Result<serde_json::Value, String> {
+) -> Result<Vec<hudi::timeline::instant::Instant>, String> {
     let timeline = table.get_timeline();
     let mut instants = timeline
         .get_completed_commits(false)
@@ -241,13 +281,24 @@ async fn metadata(
             .await
             .map_err(|e| e.to_string())?,
     );
+    instants.sort();
+    Ok(instants)
+}
+
+/// Commits up to the pin, the latest completion time.
+fn metadata(
+    table: &hudi::table::Table,
+    mut instants: Vec<hudi::timeline::instant::Instant>,
+    table_version: u32,
+    timezone: &str,
+    pin: Option<&Pin>,
+) -> serde_json::Value {
     let limit = pin.map(|pin| instant(pin, timezone));
     instants.retain(|i| {
         limit
             .as_ref()
             .is_none_or(|l| i.timestamp.as_str() <= l.as_str())
     });
-    instants.sort();
     let parse = |text: &str| hudi::timeline::instant::Instant::parse_datetime(text, timezone).ok();
     let last = instants.last();
     let last_commit: Option<DateTime<Utc>> = last.and_then(|i| {
@@ -256,7 +307,7 @@ async fn metadata(
             .and_then(parse)
             .or_else(|| parse(&i.timestamp))
     });
-    Ok(serde_json::json!({
+    serde_json::json!({
         "format": "hudi",
         "table_version": table_version,
         "version": last.map(|i| i.timestamp.clone()),
@@ -265,7 +316,7 @@ async fn metadata(
         "table_type": table.table_type(),
         // `hoodie.table.timeline.timezone` as read: a wrong zone shifts every commit time.
         "timeline_timezone": describe_timeline_zone(timezone),
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! Folders of Parquet or CSV files on a local disk or S3, queried with DataFusion.
+//! A lake: a folder (local or S3) whose sub-folders are tables, queried with DataFusion.
 //!
-//! A table is the folder of that name under the source URL. Tables are opened lazily through a
+//! A table is the folder of that name under the source URL, opened on first use through a
 //! DataFusion schema provider, so generated SQL and user SQL alike can name any table folder.
+//! How a folder becomes a table is the source's [`TableFormat`] (`table_format.rs`): this file
+//! knows no format, as DataFusion's `ListingSchemaProvider` knows none.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -9,111 +11,41 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::datasource::file_format::csv::CsvFormat;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::dms::{self, ChangeCapture, DmsOptions};
 use super::pin::Pin;
+use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
 use super::{Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column};
 use crate::model::sql::quote_ident;
 use crate::model::{Canon, Location, MapReader, Rows, RuleError, Spanned};
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::datasource::MemTable;
 
+/// `type: lake`, and `type: <format>` for formats with a source type of their own (`delta`).
 pub const KIND: SourceKind = SourceKind {
     name: "lake",
     parse,
 };
 
-/// `type: delta`: a lake whose tables are Delta Lake tables, opened by `sources/delta.rs`.
-/// Declared here, not in `delta.rs`, so the table format stays below the lake source that
-/// opens it (delta.rs only opens tables; it never builds a source).
-pub const DELTA_KIND: SourceKind = SourceKind {
-    name: "delta",
-    parse: |name, options, context| {
-        parse_with_format(name, options, context, Some(LakeFormat::Delta))
-    },
-};
-
-/// `type: hudi`: a lake whose tables are Apache Hudi tables, opened by `sources/hudi.rs`.
-/// Declared here for the same reason as [`DELTA_KIND`].
-pub const HUDI_KIND: SourceKind = SourceKind {
-    name: "hudi",
-    parse: |name, options, context| {
-        parse_with_format(name, options, context, Some(LakeFormat::Hudi))
-    },
-};
-
-/// Suffix naming a CSV table's all-text twin (`Source::text_twin`); `#` cannot appear in a
-/// table name a rule writes, since rule references are `source.table[@pin]`.
+/// Suffix naming a table's all-text twin (`Source::text_twin`); `#` cannot appear in a table
+/// name a rule writes, since rule references are `source.table[@pin]`.
 const TEXT_TWIN: &str = "#text";
 
-/// File format of a lake source's tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LakeFormat {
-    Parquet,
-    Csv,
-    /// Delta Lake tables (`type: delta`), opened through `sources/delta.rs`.
-    Delta,
-    /// Apache Hudi tables (`type: hudi`), opened through `sources/hudi.rs`.
-    Hudi,
-}
-
-impl LakeFormat {
-    const CHOICES: &'static [&'static str] = &["parquet", "csv"];
-
-    fn extension(self) -> &'static str {
-        match self {
-            LakeFormat::Parquet => ".parquet",
-            LakeFormat::Csv => ".csv",
-            LakeFormat::Delta => ".json",
-            LakeFormat::Hudi => ".parquet",
-        }
-    }
-}
-
-/// Options of a lake source, as written in the rule file.
-#[derive(Debug, Clone)]
-struct LakeOptions {
-    format: LakeFormat,
-    extension: String,
-    csv_delimiter: u8,
-    csv_header: bool,
-    /// `layout: dms`: tables are AWS DMS full-load + CDC folders, rebuilt to current state.
-    dms: Option<DmsOptions>,
-    /// S3 options, for table formats that open their own storage (Hudi).
-    storage: Vec<(String, String)>,
-}
-
-impl LakeOptions {
-    /// A table-format source (Delta, Hudi): its files are the format's own.
-    fn of_format(format: LakeFormat) -> Self {
-        Self {
-            format,
-            extension: format.extension().to_string(),
-            csv_delimiter: b',',
-            csv_header: true,
-            dms: None,
-            storage: Vec::new(),
-        }
-    }
-}
+/// The format of a lake without `format:`.
+const DEFAULT_FORMAT: &str = "parquet";
 
 /// A lake source: one DataFusion session whose default schema lists the table folders.
 pub struct LakeSource {
@@ -124,13 +56,39 @@ pub struct LakeSource {
 }
 
 impl LakeSource {
-    /// Opens (and caches) a table so its DMS capture, Hudi key or commit metadata is known.
-    async fn open_table(&self, table: &str) -> Result<(), SourceError> {
+    /// Opens (and caches) a table, with what its format knows of it.
+    async fn open_table(&self, table: &str) -> Result<Arc<OpenedTable>, SourceError> {
         self.tables
             .open(table)
             .await
-            .map(|_| ())
-            .map_err(|e| SourceError::new(self, describe_error(&e)))
+            .map_err(|e| SourceError::table(self, e))
+    }
+
+    fn error(&self, error: &DataFusionError) -> SourceError {
+        match error.find_root() {
+            DataFusionError::External(inner) => match inner.downcast_ref::<TableError>() {
+                Some(table) => SourceError::table(self, table.clone()),
+                None => SourceError::new(self, inner.to_string()),
+            },
+            root => SourceError::new(self, root.to_string()),
+        }
+    }
+
+    /// The error of a failed query, naming the tables it read and, where the format can find
+    /// it, the file that could not be read.
+    async fn query_error(&self, plan: &LogicalPlan, error: &DataFusionError) -> SourceError {
+        let cause = describe_error(error);
+        let tables = scanned_tables(plan);
+        for table in &tables {
+            if let Some(file) = self.tables.find_unreadable_file(table).await {
+                return SourceError::new(self, format!("table `{table}`, file `{file}`: {cause}"));
+            }
+        }
+        if tables.is_empty() {
+            return SourceError::new(self, cause);
+        }
+        let names: Vec<String> = tables.iter().map(|t| format!("`{t}`")).collect();
+        SourceError::new(self, format!("reading table {}: {cause}", names.join(", ")))
     }
 }
 
@@ -143,101 +101,110 @@ impl std::fmt::Debug for LakeSource {
     }
 }
 
+/// Reads a lake source: its URL, storage options and table format (fixed by the source type,
+/// or `format:` / `layout:`), then the format's own options.
 fn parse(
     name: &str,
     options: &mut MapReader,
     context: &SourceContext,
 ) -> Result<Arc<dyn Source>, RuleError> {
-    parse_with_format(name, options, context, None)
-}
-
-/// Reads a folder-of-tables source. `fixed` is the format of a table-format source kind
-/// (`delta`); plain lakes read `format` from the rule.
-fn parse_with_format(
-    name: &str,
-    options: &mut MapReader,
-    context: &SourceContext,
-    fixed: Option<LakeFormat>,
-) -> Result<Arc<dyn Source>, RuleError> {
     let url = options.required_string("url", "\"${LAKECHECK_LAKE_URL}/raw/database/autocorp\"")?;
-    let format = match fixed {
-        Some(format) => format,
-        None => read_format(name, options)?,
-    };
-    let mut lake_options = if fixed.is_some() {
-        LakeOptions::of_format(format)
-    } else {
-        read_file_options(name, options, format)?
+    let kind = match context.format {
+        Some(kind) => kind,
+        None => read_format(name, options, context.formats)?,
     };
     let storage_location = options.location_of("storage");
-    lake_options.storage = options.string_map("storage")?;
+    let storage = options.string_map("storage")?;
+    let format = (kind.parse)(name, options)?;
+    reject_options_of_other_formats(name, options, kind, context.formats)?;
     options.finish()?;
-    build(name, &url, lake_options, storage_location, context)
+    build(name, &url, format, storage, storage_location, context)
 }
 
-fn read_format(name: &str, options: &mut MapReader) -> Result<LakeFormat, RuleError> {
-    Ok(match options.string("format")? {
-        None => LakeFormat::Parquet,
-        Some(f) => match f.value.to_ascii_lowercase().as_str() {
-            "parquet" => LakeFormat::Parquet,
-            "csv" => LakeFormat::Csv,
-            other => {
-                return Err(RuleError::new(
-                    f.location,
-                    format!("unknown lake format `{other}` in source `{name}`"),
-                )
-                .with_help(format!(
-                    "expected one of: {}",
-                    LakeFormat::CHOICES.join(", ")
-                )))
-            }
-        },
-    })
-}
-
-/// File extension, CSV delimiter and header, DMS layout of a folder of plain files.
-fn read_file_options(
+/// The format named by `format:` (default Parquet); `layout: dms` is `format: dms`.
+fn read_format(
     name: &str,
     options: &mut MapReader,
-    format: LakeFormat,
-) -> Result<LakeOptions, RuleError> {
-    let extension = options
-        .string("extension")?
-        .map(|e| e.value)
-        .unwrap_or_else(|| format.extension().to_string());
-    let csv_delimiter = match options.string("delimiter")? {
-        None => b',',
-        Some(d) if d.value.len() == 1 => d.value.as_bytes()[0],
-        Some(d) => {
-            return Err(RuleError::new(
-                d.location,
-                format!(
-                    "`delimiter` of source `{name}` must be one character, found `{}`",
-                    d.value
-                ),
-            ))
+    formats: &'static [TableFormatKind],
+) -> Result<&'static TableFormatKind, RuleError> {
+    let format = options.string("format")?;
+    let layout = options.string("layout")?;
+    let mut chosen = format
+        .as_ref()
+        .map(|f| f.value.to_ascii_lowercase())
+        .unwrap_or_else(|| DEFAULT_FORMAT.to_string());
+    match &layout {
+        None => {}
+        Some(l) if l.value == "plain" => {}
+        Some(l) if l.value == "dms" => {
+            if chosen != DEFAULT_FORMAT && chosen != "dms" {
+                return Err(RuleError::new(
+                    options.location_of("format"),
+                    format!("`layout: dms` of source `{name}` reads Parquet only"),
+                ));
+            }
+            chosen = "dms".into();
         }
-    };
-    let csv_header = options.bool("header")?.map(|h| h.value).unwrap_or(true);
-    let dms = parse_layout(name, options, format)?;
-    Ok(LakeOptions {
-        format,
-        extension,
-        csv_delimiter,
-        csv_header,
-        dms,
-        storage: Vec::new(),
+        Some(l) => {
+            return Err(RuleError::new(l.location.clone(), format!("unknown layout `{}` in source `{name}`", l.value))
+                .with_help("expected one of: `plain` (files directly in the table folder), `dms` (AWS DMS full load + CDC)"))
+        }
+    }
+    formats.iter().find(|f| f.name == chosen).ok_or_else(|| {
+        let location = format
+            .map(|f| f.location)
+            .unwrap_or_else(|| options.location_of("format"));
+        RuleError::new(
+            location,
+            format!("unknown lake format `{chosen}` in source `{name}`"),
+        )
+        .with_help(format!(
+            "expected one of: {}",
+            formats
+                .iter()
+                .map(|f| f.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     })
+}
+
+/// A key that only another format reads (`keys` without `layout: dms`) is named with the
+/// format it belongs to, rather than as an unknown key.
+fn reject_options_of_other_formats(
+    name: &str,
+    options: &MapReader,
+    chosen: &TableFormatKind,
+    formats: &'static [TableFormatKind],
+) -> Result<(), RuleError> {
+    for other in formats.iter().filter(|f| f.name != chosen.name) {
+        if let Some(key) = other.options.iter().find(|k| options.is_unread(k)) {
+            let how = if other.name == "dms" {
+                "add `layout: dms`".to_string()
+            } else {
+                format!("add `format: {}`", other.name)
+            };
+            return Err(RuleError::new(
+                options.location_of(key),
+                format!(
+                    "`{key}` of source `{name}` is an option of format `{}`, and this source reads `{}`",
+                    other.name, chosen.name
+                ),
+            )
+            .with_help(format!("{how}, or remove `{key}`")));
+        }
+    }
+    Ok(())
 }
 
 fn build(
     name: &str,
     url: &Spanned<String>,
-    lake_options: LakeOptions,
+    format: Arc<dyn TableFormat>,
+    storage: Vec<(String, String)>,
     storage_location: Location,
     context: &SourceContext,
 ) -> Result<Arc<dyn Source>, RuleError> {
-    let storage = &lake_options.storage;
     let root = root_url(&url.value).map_err(|e| {
         RuleError::new(
             url.location.clone(),
@@ -247,14 +214,19 @@ fn build(
     })?;
     let runtime = Arc::new(RuntimeEnv::default());
     if root.scheme() == "s3" {
-        let store = s3_store(&root, storage).map_err(|e| {
+        let store = s3_store(&root, &storage).map_err(|e| {
             RuleError::new(
                 storage_location,
                 format!("storage options of source `{name}`: {e}"),
             )
         })?;
-        let bucket = Url::parse(&format!("s3://{}", root.host_str().unwrap_or_default()))
-            .expect("bucket url");
+        let bucket =
+            Url::parse(&format!("s3://{}", root.host_str().unwrap_or_default())).map_err(|e| {
+                RuleError::new(
+                    url.location.clone(),
+                    format!("`url` of source `{name}`: {e}"),
+                )
+            })?;
         runtime.register_object_store(&bucket, store);
     } else if !storage.is_empty() {
         return Err(RuleError::new(
@@ -270,96 +242,30 @@ fn build(
         .build();
     let tables = Arc::new(TableFolders {
         root: root.clone(),
-        options: lake_options,
+        format,
+        storage,
         state,
         opened: Mutex::new(HashMap::new()),
-        captures: Mutex::new(HashMap::new()),
-        metadata: Mutex::new(HashMap::new()),
-        keys: Mutex::new(HashMap::new()),
     });
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     for function in &context.functions {
         ctx.register_udf(function.as_ref().clone());
     }
+    let setup_error = |e: String| {
+        RuleError::new(
+            url.location.clone(),
+            format!("cannot set up source `{name}`: {e}"),
+        )
+    };
     ctx.catalog("datafusion")
-        .expect("default catalog")
+        .ok_or_else(|| setup_error("no default catalog".into()))?
         .register_schema("public", tables.clone())
-        .map_err(|e| {
-            RuleError::new(
-                url.location.clone(),
-                format!("cannot set up source `{name}`: {e}"),
-            )
-        })?;
+        .map_err(|e| setup_error(e.to_string()))?;
     Ok(Arc::new(LakeSource {
         name: name.to_string(),
         root,
         ctx,
         tables,
-    }))
-}
-
-/// Reads `layout` and the DMS options, which only make sense with `layout: dms`.
-fn parse_layout(
-    name: &str,
-    options: &mut MapReader,
-    format: LakeFormat,
-) -> Result<Option<DmsOptions>, RuleError> {
-    let layout = options.string("layout")?;
-    let keys_location = options.location_of("keys");
-    let keys = options.string_list_map("keys")?;
-    let timestamp_column = options.string("timestamp_column")?;
-    let as_of = options.string("as_of")?;
-    let sequence_column = options.string("sequence_column")?;
-    let is_dms = match &layout {
-        None => false,
-        Some(l) if l.value == "plain" => false,
-        Some(l) if l.value == "dms" => true,
-        Some(l) => {
-            return Err(RuleError::new(l.location.clone(), format!("unknown layout `{}` in source `{name}`", l.value))
-                .with_help("expected one of: `plain` (files directly in the table folder), `dms` (AWS DMS full load + CDC)"))
-        }
-    };
-    if !is_dms {
-        if !keys.is_empty()
-            || timestamp_column.is_some()
-            || as_of.is_some()
-            || sequence_column.is_some()
-        {
-            return Err(RuleError::new(
-                keys_location,
-                format!(
-                    "`keys`, `timestamp_column`, `as_of` and `sequence_column` of source `{name}` need `layout: dms`"
-                ),
-            )
-            .with_help("add `layout: dms`, or remove them"));
-        }
-        return Ok(None);
-    }
-    if format != LakeFormat::Parquet {
-        return Err(RuleError::new(
-            options.location_of("format"),
-            format!("`layout: dms` of source `{name}` reads Parquet only"),
-        ));
-    }
-    let as_of = match as_of {
-        None => None,
-        Some(text) => Some(
-            chrono::DateTime::parse_from_rfc3339(&text.value)
-                .map_err(|e| {
-                    RuleError::new(
-                        text.location.clone(),
-                        format!("`as_of` of source `{name}` is not a time: {e}"),
-                    )
-                    .with_help("write RFC 3339 UTC, e.g. `as_of: \"2026-11-22T00:00:00Z\"`")
-                })?
-                .with_timezone(&chrono::Utc),
-        ),
-    };
-    Ok(Some(DmsOptions {
-        keys: keys.into_iter().collect(),
-        timestamp_column: timestamp_column.map(|t| t.value),
-        as_of,
-        sequence_column: sequence_column.map(|s| s.value),
     }))
 }
 
@@ -428,7 +334,7 @@ impl Source for LakeSource {
                 read_only(),
             )
             .await
-            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+            .map_err(|e| self.error(&e))?;
         Ok(frame
             .schema()
             .fields()
@@ -447,41 +353,22 @@ impl Source for LakeSource {
     }
 
     fn text_twin(&self, table: &str) -> Option<String> {
-        (self.tables.options.format == LakeFormat::Csv).then(|| format!("{table}{TEXT_TWIN}"))
+        self.tables
+            .format
+            .keeps_text_only()
+            .then(|| format!("{table}{TEXT_TWIN}"))
     }
 
     async fn primary_key(&self, table: &str) -> Result<Option<Vec<String>>, SourceError> {
-        if self.tables.options.format != LakeFormat::Hudi {
-            return Ok(None);
-        }
-        self.open_table(table).await?;
-        Ok(self.tables.keys.lock().await.get(table).cloned())
+        Ok(self.open_table(table).await?.key.clone())
     }
 
     async fn table_metadata(&self, table: &str) -> Result<Option<serde_json::Value>, SourceError> {
-        if !matches!(
-            self.tables.options.format,
-            LakeFormat::Delta | LakeFormat::Hudi
-        ) {
-            return Ok(None);
-        }
-        self.open_table(table).await?;
-        Ok(self.tables.metadata.lock().await.get(table).cloned())
+        Ok(self.open_table(table).await?.metadata.clone())
     }
 
     async fn caveat(&self, table: &str) -> Result<Option<String>, SourceError> {
-        if self.tables.options.dms.is_none() {
-            return Ok(None);
-        }
-        self.open_table(table).await?;
-        let capture = self.tables.captures.lock().await.get(table).cloned();
-        Ok((capture == Some(ChangeCapture::InsertsOnly)).then(|| {
-            format!(
-                "`{table}` holds insert-only DMS change data (CDC files without an `{}` column): updates and deletes \
-                 cannot be reconciled; enable DMS `IncludeOpForFullLoad`/`CdcInsertsAndUpdates` or compare counts only",
-                dms::OP_COLUMN
-            )
-        }))
+        Ok(self.open_table(table).await?.caveat.clone())
     }
 
     fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
@@ -504,24 +391,79 @@ impl Source for LakeSource {
     }
 
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
+        refuse_ddl(sql).map_err(|e| SourceError::new(self, e))?;
         let frame = self
             .ctx
             .sql_with_options(sql, read_only())
             .await
-            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+            .map_err(|e| self.error(&e))?;
+        let plan = frame.logical_plan().clone();
         let columns = frame
             .schema()
             .fields()
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        let batches = frame
-            .collect()
-            .await
-            .map_err(|e| SourceError::new(self, describe_error(&e)))?;
+        let batches = match frame.collect().await {
+            Ok(batches) => batches,
+            Err(e) => return Err(self.query_error(&plan, &e).await),
+        };
         let rows = batches_to_text(&batches).map_err(|e| SourceError::new(self, e))?;
         Ok(Rows { columns, rows })
     }
+}
+
+/// Refuses DDL before DataFusion plans it: planning `CREATE EXTERNAL TABLE x` looks `x` up
+/// first, which would report a missing table rather than the refusal.
+fn refuse_ddl(sql: &str) -> Result<(), String> {
+    use datafusion::sql::parser::{DFParser, Statement};
+    // A statement that does not parse is left to DataFusion, which reports where.
+    let Ok(statements) = DFParser::parse_sql(sql) else {
+        return Ok(());
+    };
+    for statement in statements {
+        let ddl = match &statement {
+            Statement::CreateExternalTable(_) => true,
+            Statement::Statement(inner) => {
+                let text = inner.to_string().to_ascii_uppercase();
+                ["CREATE ", "DROP ", "ALTER ", "TRUNCATE "]
+                    .iter()
+                    .any(|verb| text.starts_with(verb))
+            }
+            _ => false,
+        };
+        if ddl {
+            return Err(format!(
+                "DDL not supported: lake SQL is read-only, `{}` is refused",
+                first_words(&statement.to_string())
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first three words of a statement, to name it in a message without repeating it whole.
+fn first_words(statement: &str) -> String {
+    statement
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The tables (references as the SQL names them) a plan scans, subqueries included.
+fn scanned_tables(plan: &LogicalPlan) -> Vec<String> {
+    let mut tables = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let table = scan.table_name.table().to_string();
+            if !tables.contains(&table) {
+                tables.push(table);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    tables
 }
 
 /// Options under which lake SQL may read, never create files, tables or settings.
@@ -572,209 +514,111 @@ pub(crate) fn batches_to_text(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<
 /// The schema of a lake source: every folder under the root is a table, opened on first use.
 struct TableFolders {
     root: Url,
-    options: LakeOptions,
+    format: Arc<dyn TableFormat>,
+    /// The source's `storage` options, for formats that open their own storage (Hudi).
+    storage: Vec<(String, String)>,
     /// Used to infer file schemas; shares the object stores of the querying session.
     state: SessionState,
-    opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
-    /// How each DMS table's changes were captured, once opened.
-    captures: Mutex<HashMap<String, ChangeCapture>>,
-    /// Commit metadata of each table-format table, once opened.
-    metadata: Mutex<HashMap<String, serde_json::Value>>,
-    /// Record keys of Hudi tables, once opened.
-    keys: Mutex<HashMap<String, Vec<String>>>,
+    /// Tables by reference (`orders`, `orders@3`, `orders#text`), once opened.
+    opened: Mutex<HashMap<String, Arc<OpenedTable>>>,
 }
 
 impl std::fmt::Debug for TableFolders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TableFolders")
             .field("root", &self.root.as_str())
+            .field("format", &self.format.name())
             .finish()
     }
 }
 
+/// Where a table folder lives, resolved from its name.
+struct FolderPlace {
+    url: Url,
+    prefix: object_store::path::Path,
+    store: Arc<dyn ObjectStore>,
+}
+
 impl TableFolders {
-    async fn open(&self, reference: &str) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    async fn open(&self, reference: &str) -> Result<Arc<OpenedTable>, TableError> {
         let mut opened = self.opened.lock().await;
         if let Some(table) = opened.get(reference) {
             return Ok(table.clone());
         }
-        let external = |message: String| DataFusionError::External(message.into());
         let (base, as_text) = match reference.strip_suffix(TEXT_TWIN) {
             Some(base) => (base, true),
             None => (reference, false),
         };
-        let (name, pin) = Pin::split(base).map_err(external)?;
-        let folder = self
-            .root
-            .join(&format!("{name}/"))
-            .map_err(|e| external(format!("table `{name}`: {e}")))?;
-        let table_url = ListingTableUrl::parse(folder.as_str())?;
-        let store = self
-            .state
-            .runtime_env()
-            .object_store(table_url.object_store())?;
-        let listing = store.list_with_delimiter(Some(table_url.prefix())).await;
-        let files = listing
-            .as_ref()
-            .map(|l| {
-                l.objects
-                    .iter()
-                    .filter(|o| o.location.as_ref().ends_with(&self.options.extension))
-                    .count()
-            })
-            .unwrap_or(0);
-        let missing = || async {
-            external(
-                self.missing_table_message(name, &folder, store.as_ref())
-                    .await,
-            )
-        };
-        let table: Arc<dyn TableProvider> = if self.options.format == LakeFormat::Delta {
-            if !self
-                .has_files_below(
-                    store.as_ref(),
-                    &table_url.prefix().clone().join("_delta_log"),
-                )
-                .await
-            {
-                return Err(missing().await);
-            }
-            let (provider, metadata) = super::delta::open(store.clone(), &folder, pin.as_ref())
-                .await
-                .map_err(|e| external(format!("Delta table `{name}`: {e}")))?;
-            self.metadata
-                .lock()
-                .await
-                .insert(reference.to_string(), metadata);
-            provider
-        } else if self.options.format == LakeFormat::Hudi {
-            let properties = table_url
-                .prefix()
-                .clone()
-                .join(".hoodie")
-                .join("hoodie.properties");
-            if store.head(&properties).await.is_err() {
-                return Err(missing().await);
-            }
-            let (provider, metadata, key) = super::hudi::open(
-                store.as_ref(),
-                table_url.prefix(),
-                &folder,
-                &self.options.storage,
-                pin.as_ref(),
-            )
-            .await
-            .map_err(|e| external(format!("Hudi table `{name}`: {e}")))?;
-            self.metadata
-                .lock()
-                .await
-                .insert(reference.to_string(), metadata);
-            if let Some(key) = key {
-                self.keys.lock().await.insert(reference.to_string(), key);
-            }
-            provider
-        } else if let Some(dms) = &self.options.dms {
-            let mut dms = dms.clone();
-            match &pin {
-                Some(Pin::Time(at)) => dms.as_of = Some(*at),
-                Some(Pin::Version(_)) => {
-                    return Err(external(format!("`{reference}`: DMS tables are pinned by time (`@2026-11-22T00:00:00Z`), not version")))
-                }
-                None => {}
-            }
-            let rebuilt = match dms::rebuild(store.as_ref(), table_url.prefix(), name, &dms).await {
-                Ok(rebuilt) => rebuilt,
-                Err(_)
-                    if files == 0
-                        && !self
-                            .has_files_below(store.as_ref(), table_url.prefix())
-                            .await =>
-                {
-                    return Err(missing().await)
-                }
-                Err(e) => return Err(external(format!("DMS table `{name}`: {e}"))),
-            };
-            self.captures
-                .lock()
-                .await
-                .insert(reference.to_string(), rebuilt.capture);
-            Arc::new(MemTable::try_new(
-                rebuilt.batch.schema(),
-                vec![vec![rebuilt.batch]],
-            )?)
-        } else {
-            if pin.is_some() {
-                return Err(external(format!(
-                    "`{reference}`: plain Parquet/CSV folders have no versions; pins apply to delta tables and `layout: dms`"
-                )));
-            }
-            if files == 0 {
-                return Err(missing().await);
-            }
-            let format: Arc<dyn FileFormat> = match self.options.format {
-                LakeFormat::Csv => Arc::new(
-                    CsvFormat::default()
-                        .with_has_header(self.options.csv_header)
-                        .with_delimiter(self.options.csv_delimiter),
-                ),
-                _ => Arc::new(ParquetFormat::default()),
-            };
-            let listing_options =
-                ListingOptions::new(format).with_file_extension(self.options.extension.clone());
-            let config = ListingTableConfig::new(table_url)
-                .with_listing_options(listing_options)
-                .infer_schema(&self.state)
-                .await?;
-            let config = match (&config.file_schema, as_text) {
-                (Some(inferred), true) => {
-                    // Every column as the text in the file: nothing is lost to inference.
-                    let text: Vec<datafusion::arrow::datatypes::Field> = inferred
-                        .fields()
-                        .iter()
-                        .map(|f| {
-                            datafusion::arrow::datatypes::Field::new(f.name(), DataType::Utf8, true)
-                        })
-                        .collect();
-                    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(text));
-                    let options = config.options.clone().ok_or_else(|| {
-                        external(format!(
-                            "CSV table `{name}`: no listing options after inference"
-                        ))
-                    })?;
-                    ListingTableConfig::new(config.table_paths[0].clone())
-                        .with_listing_options(options)
-                        .with_schema(schema)
-                }
-                _ => config,
-            };
-            Arc::new(ListingTable::try_new(config)?)
-        };
+        let (name, pin) = Pin::split(base).map_err(TableError::BadReference)?;
+        let place = self.place(name)?;
+        let folder = self.folder(name, pin.as_ref(), &place, as_text);
+        if !self.format.exists(&folder).await? {
+            return Err(self.not_found(name, &place).await);
+        }
+        let table = Arc::new(self.format.open(&folder).await?);
         opened.insert(reference.to_string(), table.clone());
         Ok(table)
     }
 
-    async fn has_files_below(
-        &self,
-        store: &dyn ObjectStore,
-        prefix: &object_store::path::Path,
-    ) -> bool {
-        use futures::StreamExt;
-        store
-            .list(Some(prefix))
-            .next()
-            .await
-            .is_some_and(|r| r.is_ok())
+    /// The table folder `name` as its format sees it.
+    fn folder<'a>(
+        &'a self,
+        name: &'a str,
+        pin: Option<&'a Pin>,
+        place: &'a FolderPlace,
+        as_text: bool,
+    ) -> TableFolder<'a> {
+        TableFolder {
+            name,
+            pin,
+            url: &place.url,
+            prefix: &place.prefix,
+            store: place.store.clone(),
+            state: &self.state,
+            storage: &self.storage,
+            as_text,
+        }
     }
 
-    async fn missing_table_message(
-        &self,
-        name: &str,
-        folder: &Url,
-        store: &dyn ObjectStore,
-    ) -> String {
+    fn place(&self, name: &str) -> Result<FolderPlace, TableError> {
+        let bad = |cause: String| TableError::BadReference(format!("table `{name}`: {cause}"));
+        let url = self
+            .root
+            .join(&format!("{name}/"))
+            .map_err(|e| bad(e.to_string()))?;
+        let listing = ListingTableUrl::parse(url.as_str()).map_err(|e| bad(e.to_string()))?;
+        let store = self
+            .state
+            .runtime_env()
+            .object_store(listing.object_store())
+            .map_err(|e| TableError::Unreachable {
+                folder: url.to_string(),
+                cause: e.to_string(),
+            })?;
+        Ok(FolderPlace {
+            prefix: listing.prefix().clone(),
+            url,
+            store,
+        })
+    }
+
+    /// After a query over `reference` failed: the file its format cannot read, if any.
+    async fn find_unreadable_file(&self, reference: &str) -> Option<String> {
+        let base = reference.strip_suffix(TEXT_TWIN).unwrap_or(reference);
+        let (name, pin) = Pin::split(base).ok()?;
+        let place = self.place(name).ok()?;
+        let folder = self.folder(name, pin.as_ref(), &place, false);
+        self.format
+            .find_unreadable_file(&folder)
+            .await
+            .map(|(file, _)| file)
+    }
+
+    async fn not_found(&self, name: &str, place: &FolderPlace) -> TableError {
         let root = ListingTableUrl::parse(self.root.as_str()).ok();
         let mut siblings: Vec<String> = match root {
-            Some(root) => store
+            Some(root) => place
+                .store
                 .list_with_delimiter(Some(root.prefix()))
                 .await
                 .map(|l| {
@@ -787,16 +631,12 @@ impl TableFolders {
             None => Vec::new(),
         };
         siblings.sort();
-        let what = match self.options.format {
-            LakeFormat::Delta => "Delta log (_delta_log/)".to_string(),
-            LakeFormat::Hudi => "Hudi table (.hoodie/hoodie.properties)".to_string(),
-            _ => format!("{} files", self.options.extension),
-        };
-        let mut message = format!("table `{name}` not found: no {what} in {folder}");
-        if !siblings.is_empty() {
-            message.push_str(&format!(" (tables here: {})", siblings.join(", ")));
+        TableError::NotFound {
+            table: name.to_string(),
+            marker: self.format.marker(),
+            folder: place.url.to_string(),
+            siblings,
         }
-        message
     }
 }
 
@@ -810,7 +650,10 @@ impl SchemaProvider for TableFolders {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        self.open(name).await.map(Some)
+        match self.open(name).await {
+            Ok(table) => Ok(Some(table.provider.clone())),
+            Err(e) => Err(DataFusionError::External(Box::new(e))),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -11,14 +11,17 @@ use async_trait::async_trait;
 use datafusion::logical_expr::ScalarUDF;
 
 use crate::model::{Canon, Column, MapReader, Rows, RuleError};
+use table_format::{TableError, TableFormatKind};
 
 pub mod delta;
 pub mod dms;
+pub mod files;
 pub mod hudi;
 pub mod lake;
 pub mod pin;
 pub mod postgres;
 mod postgres_canon;
+pub mod table_format;
 
 /// Reads a source's options into a ready (not yet connected) source, built with `context`.
 pub type ParseSource = fn(
@@ -35,6 +38,10 @@ pub type ParseSource = fn(
 pub struct SourceContext {
     /// Scalar functions every DataFusion session of a source registers.
     pub functions: Vec<Arc<ScalarUDF>>,
+    /// The table formats a lake source may name (`registry::TABLE_FORMATS`).
+    pub formats: &'static [TableFormatKind],
+    /// The table format the source type itself names (`type: delta`), if any.
+    pub format: Option<&'static TableFormatKind>,
 }
 
 /// A kind of source that a rule file can declare with `type: <name>`.
@@ -110,6 +117,9 @@ pub struct SourceError {
     pub source_name: String,
     pub description: String,
     pub cause: String,
+    /// The typed cause when a lake table could not be opened (missing, unreachable, no such
+    /// version), for callers that decide by what went wrong rather than by the message.
+    pub table: Option<Box<TableError>>,
 }
 
 impl SourceError {
@@ -118,6 +128,15 @@ impl SourceError {
             source_name: source.name().to_string(),
             description: source.describe(),
             cause: cause.into(),
+            table: None,
+        }
+    }
+
+    /// A lake table that could not be opened.
+    pub fn table(source: &dyn Source, error: TableError) -> Self {
+        Self {
+            table: Some(Box::new(error.clone())),
+            ..Self::new(source, error.to_string())
         }
     }
 }

@@ -520,10 +520,9 @@ async fn the_lake_session_refuses_dml_and_set(#[case] statement: &str, #[case] r
     assert_lake_refuses(statement, refusal).await;
 }
 
-/// DDL is refused too, but the table it would create is looked up first, so the error says
-/// "table `customers_copy` not found ... (tables here: ...)" instead of naming DDL.
+/// DDL is refused before DataFusion plans it (planning would first look up the table it
+/// creates, and report that table as missing).
 #[tokio::test]
-#[ignore = "bug: lake DDL is refused as `table not found` (src/sources/lake.rs:512 query resolves the new table through the schema provider, lake.rs:818, before the read-only SQLOptions are checked)"]
 async fn the_lake_session_refuses_ddl_naming_it() {
     assert_lake_refuses(
         "CREATE EXTERNAL TABLE customers_copy STORED AS PARQUET LOCATION '/tmp/x'",

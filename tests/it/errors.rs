@@ -99,7 +99,6 @@ async fn s3_out_of_reach_is_an_error_naming_the_source() {
 #[case::missing_bucket("nowhere", &["NoSuchBucket"])]
 #[case::bad_credentials("locked", &["InvalidAccessKeyId"])]
 #[tokio::test]
-#[ignore = "bug: an S3 listing error is reported as `table not found: no .parquet files` (src/sources/lake.rs:622-631 turns the failed list_with_delimiter into 0 files)"]
 async fn s3_out_of_reach_names_the_cause(#[case] name: &str, #[case] parts: &[&str]) {
     let world = world().await;
     let report = s3_failures(&world).await;
@@ -221,7 +220,6 @@ async fn corrupt_parquet_and_malformed_csv_are_errors_naming_what_is_wrong() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a corrupt Parquet or malformed CSV file is reported without its table or file (src/sources/lake.rs:512-527 query passes DataFusion's error on as is)"]
 async fn corrupt_parquet_and_malformed_csv_name_the_file() {
     let world = world().await;
     let (_root, report) = broken_files(&world).await;
@@ -364,4 +362,44 @@ async fn checks_on_an_empty_table() {
     assert_eq!(result(&report, "rows allowed").metrics["matched"], json!(0));
     let full = result(&report, "against a full table");
     assert_eq!(full.metrics["difference"], json!(-1149));
+}
+
+/// Callers decide by the typed cause of a lake table error, not by its message.
+#[tokio::test]
+async fn lake_table_errors_carry_their_typed_cause() {
+    use lakecheck::sources::table_format::TableError;
+    let world = world().await;
+    let text = format!(
+        "{}checks: []\n",
+        world.sources_yaml().replace(
+            "sources:\n",
+            &format!(
+                "sources:\n  down: {{ type: lake, url: \"s3://lake/raw\", storage: {} }}\n",
+                s3_storage(&world, "").replace(&world.s3.endpoint, "http://127.0.0.1:1")
+            )
+        )
+    );
+    let file = crate::harness::parse_rules("typed.yml", &text, &world.vars());
+    let lake = file.sources.get("lake").unwrap();
+    let missing = lake.columns("ghost").await.unwrap_err();
+    assert!(
+        matches!(missing.table.as_deref(), Some(TableError::NotFound { table, siblings, .. })
+            if table == "ghost" && siblings.contains(&"customers".to_string())),
+        "{missing:?}"
+    );
+    let pinned = lake.columns("customers@3").await.unwrap_err();
+    assert!(
+        matches!(
+            pinned.table.as_deref(),
+            Some(TableError::Unsupported { .. })
+        ),
+        "{pinned:?}"
+    );
+    let down = file.sources.get("down").unwrap();
+    let unreachable = down.columns("customers").await.unwrap_err();
+    assert!(
+        matches!(unreachable.table.as_deref(), Some(TableError::Unreachable { folder, .. })
+            if folder == "s3://lake/raw/customers/"),
+        "{unreachable:?}"
+    );
 }

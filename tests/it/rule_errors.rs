@@ -75,6 +75,15 @@ fn check_errors(#[case] checks: &str) {
 #[case::source_name_with_dot(
     "sources:\n  my.pg: { type: postgres, url: \"postgres://x@y/z\" }\nchecks: []\n"
 )]
+#[case::option_of_another_format(
+    "sources:\n  raw: { type: lake, url: /data, keys: { orders: [id] } }\nchecks: []\n"
+)]
+#[case::format_on_a_format_source_type(
+    "sources:\n  cur: { type: delta, url: /data, format: csv }\nchecks: []\n"
+)]
+#[case::dms_layout_of_csv(
+    "sources:\n  raw: { type: lake, url: /data, format: csv, layout: dms }\nchecks: []\n"
+)]
 #[case::not_a_mapping("- just\n- a list\n")]
 #[case::empty_file("\n")]
 fn source_errors(#[case] text: &str) {

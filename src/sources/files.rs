@@ -1,0 +1,260 @@
+//! Plain folders of files (`format: parquet`, `format: csv`): every file directly in a table's
+//! folder is part of it, read through DataFusion's listing table.
+//!
+//! CSV keeps only text, so a CSV table also has an all-text twin (every column `Utf8`, as in the
+//! file) that reconciling checks read instead of the inferred types.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use object_store::{ObjectMeta, ObjectStoreExt};
+
+use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+use crate::model::{MapReader, RuleError};
+
+pub const PARQUET: TableFormatKind = TableFormatKind {
+    name: "parquet",
+    own_source_type: false,
+    options: &["extension"],
+    parse: |_, options| {
+        let extension = extension(options, ".parquet")?;
+        Ok(Arc::new(Files {
+            extension,
+            kind: FileKind::Parquet,
+        }))
+    },
+};
+
+pub const CSV: TableFormatKind = TableFormatKind {
+    name: "csv",
+    own_source_type: false,
+    options: &["extension", "delimiter", "header"],
+    parse: |source, options| {
+        let extension = extension(options, ".csv")?;
+        let delimiter = match options.string("delimiter")? {
+            None => b',',
+            Some(d) if d.value.len() == 1 => d.value.as_bytes()[0],
+            Some(d) => {
+                return Err(RuleError::new(
+                    d.location,
+                    format!(
+                        "`delimiter` of source `{source}` must be one character, found `{}`",
+                        d.value
+                    ),
+                ))
+            }
+        };
+        let header = options.bool("header")?.map(|h| h.value).unwrap_or(true);
+        Ok(Arc::new(Files {
+            extension,
+            kind: FileKind::Csv { delimiter, header },
+        }))
+    },
+};
+
+fn extension(options: &mut MapReader, default: &str) -> Result<String, RuleError> {
+    Ok(options
+        .string("extension")?
+        .map(|e| e.value)
+        .unwrap_or_else(|| default.to_string()))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FileKind {
+    Parquet,
+    Csv { delimiter: u8, header: bool },
+}
+
+/// A folder of Parquet or CSV files with one extension.
+#[derive(Debug)]
+struct Files {
+    extension: String,
+    kind: FileKind,
+}
+
+impl Files {
+    fn file_format(&self) -> Arc<dyn FileFormat> {
+        match self.kind {
+            FileKind::Parquet => Arc::new(ParquetFormat::default()),
+            FileKind::Csv { delimiter, header } => Arc::new(
+                CsvFormat::default()
+                    .with_has_header(header)
+                    .with_delimiter(delimiter),
+            ),
+        }
+    }
+
+    fn format_name(&self) -> &'static str {
+        match self.kind {
+            FileKind::Parquet => "Parquet",
+            FileKind::Csv { .. } => "CSV",
+        }
+    }
+}
+
+#[async_trait]
+impl TableFormat for Files {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            FileKind::Parquet => PARQUET.name,
+            FileKind::Csv { .. } => CSV.name,
+        }
+    }
+
+    fn marker(&self) -> String {
+        format!("{} files", self.extension)
+    }
+
+    async fn exists(&self, folder: &TableFolder<'_>) -> Result<bool, TableError> {
+        Ok(!folder.files(&self.extension).await?.is_empty())
+    }
+
+    async fn open(&self, folder: &TableFolder<'_>) -> Result<OpenedTable, TableError> {
+        if folder.pin.is_some() {
+            return Err(TableError::Unsupported {
+                reference: folder.name.to_string(),
+                reason: "plain Parquet/CSV folders have no versions; pins apply to Delta and Hudi tables and `layout: dms`".into(),
+            });
+        }
+        let unreadable = |e: datafusion::error::DataFusionError| {
+            folder.unreadable(self.format_name(), e.find_root().to_string())
+        };
+        let url = ListingTableUrl::parse(folder.url.as_str()).map_err(unreadable)?;
+        let options =
+            ListingOptions::new(self.file_format()).with_file_extension(self.extension.clone());
+        let inferred = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .infer_schema(folder.state)
+            .await;
+        let mut config = match inferred {
+            Ok(config) => config,
+            Err(e) => return Err(self.name_file(folder, e).await),
+        };
+        if folder.as_text {
+            if let Some(inferred) = &config.file_schema {
+                // Every column as the text in the file: nothing is lost to inference.
+                let text: Vec<Field> = inferred
+                    .fields()
+                    .iter()
+                    .map(|f| Field::new(f.name(), DataType::Utf8, true))
+                    .collect();
+                config = config.with_schema(Arc::new(Schema::new(text)));
+            }
+        }
+        let table = ListingTable::try_new(config).map_err(unreadable)?;
+        Ok(OpenedTable::new(Arc::new(table)))
+    }
+
+    fn keeps_text_only(&self) -> bool {
+        matches!(self.kind, FileKind::Csv { .. })
+    }
+
+    async fn find_unreadable_file(&self, folder: &TableFolder<'_>) -> Option<(String, String)> {
+        for file in folder.files(&self.extension).await.ok()? {
+            let error = match self.kind {
+                FileKind::Parquet => read_parquet(folder, &file).await.err(),
+                FileKind::Csv { delimiter, header } => {
+                    read_csv(folder, &file, delimiter, header).await.err()
+                }
+            };
+            if let Some(error) = error {
+                return Some((file_url(folder, &file), error));
+            }
+        }
+        None
+    }
+}
+
+impl Files {
+    /// A schema inference error, naming the file that cannot be read when one can be found.
+    async fn name_file(
+        &self,
+        folder: &TableFolder<'_>,
+        error: datafusion::error::DataFusionError,
+    ) -> TableError {
+        let cause = error.find_root().to_string();
+        let file = self
+            .find_unreadable_file(folder)
+            .await
+            .map(|(file, _)| file);
+        TableError::Unreadable {
+            format: self.format_name(),
+            table: folder.name.to_string(),
+            file,
+            cause,
+        }
+    }
+}
+
+/// The bytes of one file.
+async fn fetch(folder: &TableFolder<'_>, file: &ObjectMeta) -> Result<bytes::Bytes, String> {
+    folder
+        .store
+        .get(&file.location)
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes every row group of a Parquet file, so a damaged page fails as a damaged footer does.
+async fn read_parquet(folder: &TableFolder<'_>, file: &ObjectMeta) -> Result<(), String> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(fetch(folder, file).await?)
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
+    for batch in reader {
+        batch.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Parses a CSV file with the table's options, every column as text.
+async fn read_csv(
+    folder: &TableFolder<'_>,
+    file: &ObjectMeta,
+    delimiter: u8,
+    header: bool,
+) -> Result<(), String> {
+    use datafusion::arrow::csv::reader::Format;
+    let bytes = fetch(folder, file).await?;
+    let format = Format::default()
+        .with_header(header)
+        .with_delimiter(delimiter);
+    let (schema, _) = format
+        .infer_schema(std::io::Cursor::new(&bytes), Some(1))
+        .map_err(|e| e.to_string())?;
+    let text = Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    );
+    let reader = datafusion::arrow::csv::ReaderBuilder::new(Arc::new(text))
+        .with_format(format)
+        .build(std::io::Cursor::new(&bytes))
+        .map_err(|e| e.to_string())?;
+    for batch in reader {
+        batch.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A file as a URL (`file:///…`, `s3://bucket/…`), as a user would open it.
+fn file_url(folder: &TableFolder<'_>, file: &ObjectMeta) -> String {
+    format!(
+        "{}://{}/{}",
+        folder.url.scheme(),
+        folder.url.host_str().unwrap_or_default(),
+        file.location
+    )
+}

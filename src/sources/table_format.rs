@@ -1,0 +1,220 @@
+//! Table formats a lake source reads: how a folder under the source URL becomes a table.
+//!
+//! The lake source (`lake.rs`) is format-agnostic, as DataFusion's `ListingSchemaProvider` is:
+//! every folder is a table, opened on first use by the source's [`TableFormat`]. A format is one
+//! file (`files.rs` for Parquet and CSV, `dms.rs`, `delta.rs`, `hudi.rs`) declaring a
+//! [`TableFormatKind`], plus one line in `registry::TABLE_FORMATS`. A rule picks it with
+//! `format: <name>` on a `type: lake` source, or `type: <name>` when the format declares a
+//! source type of its own (Delta, Hudi).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+use datafusion::execution::context::SessionState;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use super::pin::Pin;
+use crate::model::{MapReader, RuleError};
+
+/// Reads a format's own options from a lake source's mapping (`delimiter` of CSV, `keys` of DMS).
+pub type ParseFormat =
+    fn(source: &str, options: &mut MapReader) -> Result<Arc<dyn TableFormat>, RuleError>;
+
+/// A table format a rule file can name.
+#[derive(Debug)]
+pub struct TableFormatKind {
+    /// `format: <name>` on a lake source.
+    pub name: &'static str,
+    /// Whether `type: <name>` declares a lake source of this format (`type: delta`), besides
+    /// `type: lake` with `format: <name>`.
+    pub own_source_type: bool,
+    /// The option keys [`TableFormatKind::parse`] reads, so a key written for another format is
+    /// named with the format it belongs to.
+    pub options: &'static [&'static str],
+    /// Reads the format's options. Must not touch storage: `validate` calls it too.
+    pub parse: ParseFormat,
+}
+
+/// One table folder of a lake source, as a format sees it when opening it.
+pub struct TableFolder<'a> {
+    /// The table's name (the folder name), without pin.
+    pub name: &'a str,
+    /// The version or time the reference pins, if any.
+    pub pin: Option<&'a Pin>,
+    /// The folder as a URL ending in `/`.
+    pub url: &'a Url,
+    /// The folder's path inside `store`.
+    pub prefix: &'a StorePath,
+    /// The object store serving the folder.
+    pub store: Arc<dyn ObjectStore>,
+    /// The lake's DataFusion state, for schema inference of file listings.
+    pub state: &'a SessionState,
+    /// The source's `storage` options, for formats that open their own storage (Hudi).
+    pub storage: &'a [(String, String)],
+    /// Open the all-text twin of the table (see [`TableFormat::keeps_text_only`]).
+    pub as_text: bool,
+}
+
+/// A table once opened: the provider DataFusion scans, plus what lakecheck learns of it.
+pub struct OpenedTable {
+    pub provider: Arc<dyn TableProvider>,
+    /// Commit metadata (version, last commit time, commits) of formats that keep a history.
+    pub metadata: Option<serde_json::Value>,
+    /// The table's own key (Hudi's record key), used when a check names none.
+    pub key: Option<Vec<String>>,
+    /// A limit on what the table can prove (see `Source::caveat`).
+    pub caveat: Option<String>,
+}
+
+impl OpenedTable {
+    pub fn new(provider: Arc<dyn TableProvider>) -> Self {
+        Self {
+            provider,
+            metadata: None,
+            key: None,
+            caveat: None,
+        }
+    }
+}
+
+/// Why a table could not be opened or read. The lake source adds the source's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    /// The folder holds no table of the source's format.
+    #[error("table `{table}` not found: no {marker} in {folder}{}", tables_here(.siblings))]
+    NotFound {
+        table: String,
+        marker: String,
+        folder: String,
+        siblings: Vec<String>,
+    },
+    /// The storage could not be listed or read: nothing is known about the table.
+    #[error("cannot list {folder}: {cause}")]
+    Unreachable { folder: String, cause: String },
+    /// A pin names no version or time of the table.
+    #[error("{format} table `{table}`: {reason}")]
+    NoSuchVersion {
+        format: &'static str,
+        table: String,
+        reason: String,
+    },
+    /// The reference itself is malformed (`orders@yesterday`).
+    #[error("{0}")]
+    BadReference(String),
+    /// The format does not support what the reference asks (a pin on plain files).
+    #[error("`{reference}`: {reason}")]
+    Unsupported { reference: String, reason: String },
+    /// The table's files or log could not be read as the format says.
+    #[error("{format} table `{table}`{}: {cause}", file_part(.file))]
+    Unreadable {
+        format: &'static str,
+        table: String,
+        file: Option<String>,
+        cause: String,
+    },
+}
+
+impl TableFolder<'_> {
+    /// An error saying the folder's storage could not be reached.
+    pub fn unreachable(&self, cause: impl fmt::Display) -> TableError {
+        TableError::Unreachable {
+            folder: self.url.to_string(),
+            cause: cause.to_string(),
+        }
+    }
+
+    /// Objects directly in the folder whose names end in `extension`, by name.
+    pub async fn files(&self, extension: &str) -> Result<Vec<ObjectMeta>, TableError> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(self.prefix))
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let mut files: Vec<ObjectMeta> = listing
+            .objects
+            .into_iter()
+            .filter(|o| o.location.as_ref().ends_with(extension))
+            .collect();
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(files)
+    }
+
+    /// Whether anything lies at or below `relative` (a folder inside the table folder, or ``).
+    pub async fn has_below(&self, relative: &str) -> Result<bool, TableError> {
+        use futures::StreamExt;
+        let prefix = relative
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.prefix.clone(), |path, part| path.join(part));
+        match self.store.list(Some(&prefix)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(self.unreachable(e)),
+        }
+    }
+
+    /// Whether the object `relative` (a path inside the table folder) exists.
+    pub async fn has_object(&self, relative: &str) -> Result<bool, TableError> {
+        let path = relative
+            .split('/')
+            .fold(self.prefix.clone(), |path, part| path.join(part));
+        match self.store.head(&path).await {
+            Ok(_) => Ok(true),
+            // S3 answers a missing bucket with 404 too: listing tells the two apart.
+            Err(object_store::Error::NotFound { .. }) => self.has_below("").await.map(|_| false),
+            Err(e) => Err(self.unreachable(e)),
+        }
+    }
+
+    /// An error reading the table as `format` says, naming no file.
+    pub fn unreadable(&self, format: &'static str, cause: impl fmt::Display) -> TableError {
+        TableError::Unreadable {
+            format,
+            table: self.name.to_string(),
+            file: None,
+            cause: cause.to_string(),
+        }
+    }
+}
+
+fn tables_here(siblings: &[String]) -> String {
+    if siblings.is_empty() {
+        String::new()
+    } else {
+        format!(" (tables here: {})", siblings.join(", "))
+    }
+}
+
+fn file_part(file: &Option<String>) -> String {
+    file.as_ref()
+        .map(|f| format!(", file `{f}`"))
+        .unwrap_or_default()
+}
+
+/// How a lake source opens its table folders.
+#[async_trait]
+pub trait TableFormat: Send + Sync + fmt::Debug {
+    /// The format's name, as a rule writes it.
+    fn name(&self) -> &'static str;
+    /// What marks a table of this format, for "not found" messages: `.parquet files`,
+    /// `Delta log (_delta_log/)`.
+    fn marker(&self) -> String;
+    /// Whether `folder` holds a table of this format. A storage error is an error, never "no".
+    async fn exists(&self, folder: &TableFolder<'_>) -> Result<bool, TableError>;
+    /// Opens the table; called once per reference (pins are separate references).
+    async fn open(&self, folder: &TableFolder<'_>) -> Result<OpenedTable, TableError>;
+    /// Formats that keep only text (CSV): reconciling checks read an all-text twin of the
+    /// table and compare each column by the other side's canon instead of an inferred type.
+    fn keeps_text_only(&self) -> bool {
+        false
+    }
+    /// After a query over the table failed, finds the file that cannot be read, if any: engines
+    /// report a corrupt footer or a ragged CSV line without saying which file holds it.
+    async fn find_unreadable_file(&self, _folder: &TableFolder<'_>) -> Option<(String, String)> {
+        None
+    }
+}
