@@ -46,20 +46,20 @@ pub fn report_outputs(
 pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<RunReport>) {
     let planned = match runner::plan(files, &options.selection) {
         Ok(planned) => planned,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            eprintln!("error: {error}");
             return (EXIT_ERROR, None);
         }
     };
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let bar = if options.verbose && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(planned.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} checks",
-            )
-            .expect("valid template"),
-        );
+        // A template that does not parse keeps indicatif's default style: progress is a nicety.
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} checks",
+        ) {
+            bar.set_style(style);
+        }
         Some(bar)
     } else {
         None

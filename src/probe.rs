@@ -6,19 +6,127 @@
 //! and `checks` evaluate through it, so it can live neither in the leaf `model` nor in `checks`
 //! (which `reconcile` must not import).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::model::{Column, Rows, TableRef};
 use crate::sources::{Source, SourceError, SourceSet};
 
-/// Why a check could not run.
+/// Why a check could not run. Each variant carries what a user needs to act on it; its message
+/// is what reports show after `could not run: `. A check that could not run is an `error`
+/// result, never a pass, and the run goes on.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CheckError {
+    /// A source could not answer: unreachable, a missing table, a query it refused.
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("{0}")]
-    Unexpected(String),
+    /// The check names a source its rule file does not declare.
+    #[error("source `{name}` is not declared")]
+    UndeclaredSource { name: String },
+    /// The table can be read but not reconciled row for row (e.g. insert-only change data,
+    /// which hides updates and deletes): reconciling would report false mismatches.
+    #[error("cannot reconcile {table}: {reason}")]
+    CannotReconcile { table: TableRef, reason: String },
+    /// Rows cannot be paired: the rule names no key and neither table has one lakecheck reads.
+    #[error(
+        "no key to match rows on: neither {left} nor {right} has a primary key lakecheck can \
+         read; name one with `key: [...]`"
+    )]
+    NoKey { left: TableRef, right: TableRef },
+    /// The columns of two tables do not pair up, or a pair has no exact comparison.
+    #[error(
+        "cannot {} {left} {} {right}: {} (exclude such columns or fix the mapping)",
+        .comparing.verb(),
+        .comparing.preposition(),
+        ColumnProblem::list(.problems)
+    )]
+    Mapping {
+        left: TableRef,
+        right: TableRef,
+        comparing: Comparing,
+        problems: Vec<ColumnProblem>,
+    },
+    /// The table's source keeps no commit history, which the check needs.
+    #[error(
+        "source `{source_name}` ({kind}) keeps no commit history for its tables; \
+         {check} needs a delta or hudi source"
+    )]
+    NoCommitHistory {
+        source_name: String,
+        kind: &'static str,
+        check: &'static str,
+    },
+    /// The table's history holds no commit time.
+    #[error("{table} has no commit time in its history")]
+    NoCommitTime { table: TableRef },
+    /// A source answered, but not with what the check asked for (a missing column, a count
+    /// that is not a number).
+    #[error("unexpected answer from source `{source_name}`: {reason}")]
+    UnexpectedAnswer { source_name: String, reason: String },
+    /// A bug in lakecheck: a check panicked or an invariant broke.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl CheckError {
+    /// An answer of `source` that the check cannot use, e.g. a count that is not a number.
+    pub fn unexpected_answer(source: &str, reason: impl Into<String>) -> Self {
+        Self::UnexpectedAnswer {
+            source_name: source.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a check compares two tables' columns for, which words its [`CheckError::Mapping`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparing {
+    /// Row by row (`table_match`).
+    Rows,
+    /// Column profiles: counts, min, max, sums (`aggregate_match`).
+    Profiles,
+}
+
+impl Comparing {
+    fn verb(self) -> &'static str {
+        match self {
+            Comparing::Rows => "compare",
+            Comparing::Profiles => "profile",
+        }
+    }
+
+    fn preposition(self) -> &'static str {
+        match self {
+            Comparing::Rows => "with",
+            Comparing::Profiles => "against",
+        }
+    }
+}
+
+/// One column that keeps two tables from being compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ColumnProblem {
+    /// A column the rule names that the table lacks.
+    #[error("`{column}` is not a column of {table}")]
+    NotAColumn { column: String, table: TableRef },
+    /// A key column the table lacks.
+    #[error("key `{column}` is not a column of {table}")]
+    KeyNotAColumn { column: String, table: TableRef },
+    /// The column's types on the two sides have no exact comparison; `reason` names both
+    /// types (`model::canon`).
+    #[error("{reason}")]
+    Incomparable { column: String, reason: String },
+}
+
+impl ColumnProblem {
+    /// The problems in one line, `; `-separated.
+    fn list(problems: &[ColumnProblem]) -> String {
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// One query a check sent, kept so a failure can be reproduced by hand.
@@ -30,6 +138,12 @@ pub struct ExecutedQuery {
     /// Present when the query failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The first row's `column` of an answer from `source`, as an integer (NULL reads as 0).
+pub fn first_i64(rows: &Rows, source: &str, column: &str) -> Result<i64, CheckError> {
+    rows.first_i64(column)
+        .map_err(|reason| CheckError::unexpected_answer(source, reason))
 }
 
 /// A check's access to its sources during evaluation.
@@ -49,7 +163,9 @@ impl Probe {
     pub fn source(&self, name: &str) -> Result<&Arc<dyn Source>, CheckError> {
         self.sources
             .get(name)
-            .ok_or_else(|| CheckError::Unexpected(format!("source `{name}` is not declared")))
+            .ok_or_else(|| CheckError::UndeclaredSource {
+                name: name.to_string(),
+            })
     }
 
     /// `FROM`-clause text for a table, with an optional row filter.
@@ -71,7 +187,7 @@ impl Probe {
     pub async fn query(&self, source: &str, sql: String) -> Result<Rows, CheckError> {
         let target = self.source(source)?.clone();
         let slot = {
-            let mut log = self.log.lock().expect("query log");
+            let mut log = self.log();
             log.push(ExecutedQuery {
                 source: source.to_string(),
                 sql: sql.clone(),
@@ -82,7 +198,7 @@ impl Probe {
         };
         let started = Instant::now();
         let result = target.query(&sql).await;
-        let mut log = self.log.lock().expect("query log");
+        let mut log = self.log();
         log[slot].duration_ms = started.elapsed().as_millis() as u64;
         log[slot].error = result.as_ref().err().map(|e| e.cause.clone());
         Ok(result?)
@@ -95,6 +211,130 @@ impl Probe {
 
     /// Every query sent so far, in order.
     pub fn into_queries(self) -> Vec<ExecutedQuery> {
-        self.log.into_inner().expect("query log")
+        self.log
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The query log. A check that panicked while holding it left whole entries behind (each
+    /// is written in one step), so a poisoned lock is read as it is.
+    fn log(&self) -> MutexGuard<'_, Vec<ExecutedQuery>> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    fn table(text: &str) -> TableRef {
+        let (source, table) = text.split_once('.').unwrap();
+        TableRef {
+            source: source.into(),
+            table: table.into(),
+        }
+    }
+
+    #[test]
+    fn an_undeclared_source_is_named() {
+        let probe = Probe::new(Arc::new(SourceSet::default()));
+        let error = probe.source("warehouse").unwrap_err();
+        assert!(
+            matches!(&error, CheckError::UndeclaredSource { name } if name == "warehouse"),
+            "{error:?}"
+        );
+        let error = probe.from_clause(&table("pg.orders"), None).unwrap_err();
+        assert!(
+            matches!(&error, CheckError::UndeclaredSource { name } if name == "pg"),
+            "{error:?}"
+        );
+    }
+
+    #[rstest]
+    #[case::no_such_column(Rows { columns: vec!["n".into()], rows: vec![vec![Some("1".into())]] }, "query returned no `row_count` value")]
+    #[case::no_row(Rows { columns: vec!["row_count".into()], rows: vec![] }, "query returned no `row_count` value")]
+    #[case::not_a_number(Rows { columns: vec!["row_count".into()], rows: vec![vec![Some("many".into())]] }, "`row_count` is not a number: `many`")]
+    fn answers_without_a_count_name_their_source(#[case] rows: Rows, #[case] expected: &str) {
+        match first_i64(&rows, "lake", "row_count") {
+            Err(CheckError::UnexpectedAnswer {
+                source_name,
+                reason,
+            }) => {
+                assert_eq!(source_name, "lake");
+                assert_eq!(reason, expected);
+            }
+            other => panic!("expected an unexpected answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_null_count_reads_as_zero() {
+        let rows = Rows {
+            columns: vec!["failing_rows".into()],
+            rows: vec![vec![None]],
+        };
+        assert_eq!(first_i64(&rows, "pg", "failing_rows").unwrap(), 0);
+    }
+
+    /// What reports show of each error: unchanged from when these were free text.
+    #[rstest]
+    #[case::undeclared(
+        CheckError::UndeclaredSource { name: "pg".into() },
+        "source `pg` is not declared"
+    )]
+    #[case::cannot_reconcile(
+        CheckError::CannotReconcile { table: table("raw.items"), reason: "insert-only".into() },
+        "cannot reconcile raw.items: insert-only"
+    )]
+    #[case::no_key(
+        CheckError::NoKey { left: table("pg.a"), right: table("lake.a") },
+        "no key to match rows on: neither pg.a nor lake.a has a primary key lakecheck can read; \
+         name one with `key: [...]`"
+    )]
+    #[case::mapping_rows(
+        CheckError::Mapping {
+            left: table("pg.t"),
+            right: table("lake.t"),
+            comparing: Comparing::Rows,
+            problems: vec![
+                ColumnProblem::NotAColumn { column: "x".into(), table: table("pg.t") },
+                ColumnProblem::KeyNotAColumn { column: "id".into(), table: table("lake.t") },
+                ColumnProblem::Incomparable { column: "addr".into(), reason: "`addr` is inet".into() },
+            ],
+        },
+        "cannot compare pg.t with lake.t: `x` is not a column of pg.t; key `id` is not a column \
+         of lake.t; `addr` is inet (exclude such columns or fix the mapping)"
+    )]
+    #[case::mapping_profiles(
+        CheckError::Mapping {
+            left: table("pg.t"),
+            right: table("lake.t"),
+            comparing: Comparing::Profiles,
+            problems: vec![ColumnProblem::NotAColumn { column: "x".into(), table: table("pg.t") }],
+        },
+        "cannot profile pg.t against lake.t: `x` is not a column of pg.t (exclude such columns \
+         or fix the mapping)"
+    )]
+    #[case::no_commit_history(
+        CheckError::NoCommitHistory { source_name: "pg".into(), kind: "postgres", check: "commit_freshness" },
+        "source `pg` (postgres) keeps no commit history for its tables; commit_freshness needs a \
+         delta or hudi source"
+    )]
+    #[case::no_commit_time(
+        CheckError::NoCommitTime { table: table("delta.orders") },
+        "delta.orders has no commit time in its history"
+    )]
+    #[case::unexpected_answer(
+        CheckError::unexpected_answer("lake", "bad row hash `x`"),
+        "unexpected answer from source `lake`: bad row hash `x`"
+    )]
+    #[case::internal(
+        CheckError::Internal("task 3 panicked".into()),
+        "internal error (please report): task 3 panicked"
+    )]
+    fn errors_read_as_before(#[case] error: CheckError, #[case] expected: &str) {
+        assert_eq!(error.to_string(), expected);
     }
 }

@@ -31,6 +31,17 @@ impl Selection {
     }
 }
 
+/// Why a selection picks no checks to run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    /// `--check NAME` names no check of the rule files; `help` suggests the closest name.
+    #[error("no check named `{name}`{}", .help.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    UnknownCheck { name: String, help: Option<String> },
+    /// The tag filters leave nothing to run.
+    #[error("the filters select no checks")]
+    NothingSelected,
+}
+
 /// A check picked to run, with the sources of its rule file.
 #[derive(Clone)]
 pub struct PlannedCheck {
@@ -41,7 +52,10 @@ pub struct PlannedCheck {
 
 /// Applies the selection. Selecting nothing is an error: a CI job that silently runs zero
 /// checks would pass forever.
-pub fn plan(files: &[RuleFile], selection: &Selection) -> Result<Vec<PlannedCheck>, String> {
+pub fn plan(
+    files: &[RuleFile],
+    selection: &Selection,
+) -> Result<Vec<PlannedCheck>, SelectionError> {
     for name in &selection.names {
         if !files
             .iter()
@@ -52,8 +66,10 @@ pub fn plan(files: &[RuleFile], selection: &Selection) -> Result<Vec<PlannedChec
                 .iter()
                 .flat_map(|f| &f.checks)
                 .map(|c| c.name.as_str());
-            let help = crate::model::suggest(name, known).unwrap_or_default();
-            return Err(format!("no check named `{name}`; {help}"));
+            return Err(SelectionError::UnknownCheck {
+                name: name.clone(),
+                help: crate::model::suggest(name, known),
+            });
         }
     }
     let planned: Vec<PlannedCheck> = files
@@ -71,7 +87,7 @@ pub fn plan(files: &[RuleFile], selection: &Selection) -> Result<Vec<PlannedChec
         })
         .collect();
     if planned.is_empty() {
-        return Err("the filters select no checks".to_string());
+        return Err(SelectionError::NothingSelected);
     }
     Ok(planned)
 }
@@ -135,9 +151,7 @@ async fn run_one(check: PlannedCheck, rule_file: String) -> CheckResult {
     let (outcome, queries, table_metadata) = match task.await {
         Ok(done) => done,
         Err(e) => (
-            Err(CheckError::Unexpected(format!(
-                "internal error (please report): {e}"
-            ))),
+            Err(CheckError::Internal(e.to_string())),
             Vec::new(),
             serde_json::Map::new(),
         ),
@@ -202,5 +216,78 @@ fn with_evaluation(base: CheckResult, evaluation: Evaluation) -> CheckResult {
         samples: evaluation.samples.filter(|s| !s.rows.is_empty()),
         metrics: evaluation.metrics,
         ..base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::rules::parse_rule_text;
+
+    fn rule_files() -> Vec<RuleFile> {
+        let text = "sources:\n  pg: { type: postgres, url: \"postgres://lakecheck@localhost/shop\" }\n\
+                    checks:\n\
+                    \x20 - { name: orders, type: row_count, table: pg.orders, min: 1, tags: [daily] }\n\
+                    \x20 - { name: customers, type: row_count, table: pg.customers, min: 1 }\n";
+        vec![parse_rule_text(Path::new("shop.yml"), text, &Default::default()).unwrap()]
+    }
+
+    fn names(planned: &[PlannedCheck]) -> Vec<&str> {
+        planned.iter().map(|p| p.decl.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_selection_picks_checks_in_file_order() {
+        let files = rule_files();
+        let all = plan(&files, &Selection::default()).unwrap();
+        assert_eq!(names(&all), ["orders", "customers"]);
+        let daily = Selection {
+            tags: vec!["daily".into()],
+            ..Selection::default()
+        };
+        assert_eq!(names(&plan(&files, &daily).unwrap()), ["orders"]);
+    }
+
+    #[test]
+    fn an_unknown_check_name_suggests_the_closest() {
+        let selection = Selection {
+            names: vec!["order".into()],
+            ..Selection::default()
+        };
+        let error = plan(&rule_files(), &selection).err().unwrap();
+        assert_eq!(
+            error,
+            SelectionError::UnknownCheck {
+                name: "order".into(),
+                help: Some("did you mean `orders`?".into()),
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "no check named `order`; did you mean `orders`?"
+        );
+    }
+
+    #[test]
+    fn filters_that_select_nothing_are_an_error() {
+        let selection = Selection {
+            exclude_tags: vec!["daily".into()],
+            names: vec!["orders".into()],
+            ..Selection::default()
+        };
+        let error = plan(&rule_files(), &selection).err().unwrap();
+        assert_eq!(error, SelectionError::NothingSelected);
+        assert_eq!(error.to_string(), "the filters select no checks");
+    }
+
+    #[test]
+    fn without_a_suggestion_the_message_ends_at_the_name() {
+        let error = SelectionError::UnknownCheck {
+            name: "x".into(),
+            help: None,
+        };
+        assert_eq!(error.to_string(), "no check named `x`");
     }
 }

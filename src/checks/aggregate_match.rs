@@ -17,7 +17,7 @@ use crate::model::sql::quote_ident;
 use crate::model::RuleError;
 use crate::model::TableRef;
 use crate::model::{Column, Rows};
-use crate::probe::{CheckError, Probe};
+use crate::probe::{CheckError, ColumnProblem, Comparing, Probe};
 use crate::sources::Source;
 
 pub const KIND: CheckKind = CheckKind {
@@ -231,20 +231,26 @@ impl Check for AggregateMatch {
                         left_pairs.push((l, canon));
                         right_pairs.push((r, canon));
                     }
-                    Err(problem) => problems.push(problem),
+                    Err(reason) => problems.push(ColumnProblem::Incomparable {
+                        column: name.clone(),
+                        reason,
+                    }),
                 },
                 (Some(l), None) => missing.push((l, right_name)),
                 // Only `columns:` can name a column the left table lacks: a mistake in the rule.
-                (None, _) => problems.push(format!("`{name}` is not a column of {}", self.left)),
+                (None, _) => problems.push(ColumnProblem::NotAColumn {
+                    column: name.clone(),
+                    table: self.left.clone(),
+                }),
             }
         }
         if !problems.is_empty() {
-            return Err(CheckError::Unexpected(format!(
-                "cannot profile {} against {}: {}",
-                self.left,
-                self.right,
-                problems.join("; ")
-            )));
+            return Err(CheckError::Mapping {
+                left: self.left.clone(),
+                right: self.right.clone(),
+                comparing: Comparing::Profiles,
+                problems,
+            });
         }
         let (l, r) = tokio::try_join!(
             probe.query(

@@ -131,19 +131,20 @@ impl Check for CommitFreshness {
 
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
         let source = probe.source(&self.table.source)?;
-        let metadata = source.table_metadata(&self.table.table).await?.ok_or_else(|| {
-            CheckError::Unexpected(format!(
-                "source `{}` ({}) keeps no commit history for its tables; commit_freshness needs a delta or hudi source",
-                source.name(),
-                source.kind()
-            ))
-        })?;
+        let metadata = source
+            .table_metadata(&self.table.table)
+            .await?
+            .ok_or_else(|| CheckError::NoCommitHistory {
+                source_name: source.name().to_string(),
+                kind: source.kind(),
+                check: KIND.name,
+            })?;
         let last = metadata["last_commit"]
             .as_str()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(|| {
-                CheckError::Unexpected(format!("{} has no commit time in its history", self.table))
+            .ok_or_else(|| CheckError::NoCommitTime {
+                table: self.table.clone(),
             })?;
         let now = self.now.unwrap_or_else(Utc::now);
         let age = now - last;

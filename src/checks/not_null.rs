@@ -10,7 +10,7 @@ use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::quote_ident;
 use crate::model::RuleError;
 use crate::model::TableRef;
-use crate::probe::{CheckError, Probe};
+use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "not_null",
@@ -69,9 +69,7 @@ impl Check for NotNull {
         let mut metrics = serde_json::Map::new();
         let mut offenders = Vec::new();
         for (i, column) in self.columns.iter().enumerate() {
-            let nulls = counts
-                .first_i64(&format!("null_{i}"))
-                .map_err(CheckError::Unexpected)?;
+            let nulls = first_i64(&counts, &self.table.source, &format!("null_{i}"))?;
             metrics.insert(format!("nulls.{column}"), json!(nulls));
             if nulls > 0 {
                 offenders.push(format!("{column}: {nulls}"));

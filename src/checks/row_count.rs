@@ -9,7 +9,7 @@ use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::RuleError;
 use crate::model::TableRef;
-use crate::probe::{CheckError, Probe};
+use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "row_count",
@@ -98,9 +98,7 @@ impl Check for RowCount {
                 format!("SELECT count(*) AS row_count FROM {from}"),
             )
             .await?;
-        let count = result
-            .first_i64("row_count")
-            .map_err(CheckError::Unexpected)? as u64;
+        let count = first_i64(&result, &self.table.source, "row_count")? as u64;
         let passed = self.equals.is_none_or(|n| count == n)
             && self.min.is_none_or(|min| count >= min)
             && self.max.is_none_or(|max| count <= max);

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Check, CheckKind, CheckReader, Evaluation};
 use crate::model::RuleError;
 use crate::model::TableRef;
-use crate::probe::{CheckError, Probe};
+use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "row_count_match",
@@ -102,7 +102,7 @@ impl Check for RowCountMatch {
                         format!("SELECT count(*) AS row_count FROM {}", from?),
                     )
                     .await?;
-                rows.first_i64("row_count").map_err(CheckError::Unexpected)
+                first_i64(&rows, &source, "row_count")
             }
         };
         let (left, right) = tokio::try_join!(

@@ -4,7 +4,7 @@
 use super::SAMPLE_LIMIT;
 use crate::model::Rows;
 use crate::model::TableRef;
-use crate::probe::{CheckError, Probe};
+use crate::probe::{first_i64, CheckError, Probe};
 
 /// Failing rows: how many, and up to [`SAMPLE_LIMIT`] examples.
 pub(super) struct FailingRows {
@@ -42,9 +42,7 @@ pub(super) async fn count_then_sample(
     sample_sql: String,
 ) -> Result<FailingRows, CheckError> {
     let counted = probe.query(source, count_sql).await?;
-    let count = counted
-        .first_i64("failing_rows")
-        .map_err(CheckError::Unexpected)? as u64;
+    let count = first_i64(&counted, source, "failing_rows")? as u64;
     let samples = if count > 0 {
         probe.query(source, sample_sql).await?
     } else {

@@ -1,5 +1,5 @@
 //! `table_match`: two tables hold exactly the same rows, compared by key over chosen columns,
-//! across engines (see `reconcile::diff` for how, `model::canon` for what "equal" means).
+//! across engines (see `reconcile` for how, `model::canon` for what "equal" means).
 //!
 //! A green result is a claim that the two sides are equal as multisets of rows over every left
 //! column. So besides missing, extra and changed rows, the check fails on: rows with a NULL key
@@ -20,8 +20,8 @@ use crate::model::canon::{self, Mismatch};
 use crate::model::RuleError;
 use crate::model::TableRef;
 use crate::model::{Column, Rows};
-use crate::probe::{CheckError, Probe};
-use crate::reconcile::diff::{self, Outcome, Plan, Segmenter, Side, SEGMENTS};
+use crate::probe::{CheckError, ColumnProblem, Comparing, Probe};
+use crate::reconcile::{self, Outcome, Plan, Segmenter, Side, SEGMENTS};
 
 pub const KIND: CheckKind = CheckKind {
     name: "table_match",
@@ -167,21 +167,23 @@ impl TableMatch {
             tokio::try_join!(probe.columns(&left_read), probe.columns(&right_read))?;
         for (source, table) in [(&left_source, &self.left), (&right_source, &self.right)] {
             if let Some(caveat) = source.caveat(&table.table).await? {
-                return Err(CheckError::Unexpected(format!(
-                    "cannot reconcile {table}: {caveat}"
-                )));
+                return Err(CheckError::CannotReconcile {
+                    table: table.clone(),
+                    reason: caveat,
+                });
             }
         }
         let key = match &self.key {
             Some(key) => key.clone(),
             None => match left_source.primary_key(&self.left.table).await? {
                 Some(key) => key,
-                None => right_source.primary_key(&self.right.table).await?.ok_or_else(|| {
-                    CheckError::Unexpected(format!(
-                        "no key to match rows on: neither {} nor {} has a primary key lakecheck can read; name one with `key: [...]`",
-                        self.left, self.right
-                    ))
-                })?,
+                None => right_source
+                    .primary_key(&self.right.table)
+                    .await?
+                    .ok_or_else(|| CheckError::NoKey {
+                        left: self.left.clone(),
+                        right: self.right.clone(),
+                    })?,
             },
         };
         let wanted = self.pairing.wanted(&left_columns);
@@ -202,11 +204,14 @@ impl TableMatch {
                 find_column(&right_columns, right_name),
             ) {
                 (Some(l), Some(r)) => pairs.push((l, r, is_key)),
-                (None, _) => problems.push(format!("`{name}` is not a column of {}", self.left)),
-                (Some(_), None) if is_key => problems.push(format!(
-                    "key `{right_name}` is not a column of {}",
-                    self.right
-                )),
+                (None, _) => problems.push(ColumnProblem::NotAColumn {
+                    column: name.clone(),
+                    table: self.left.clone(),
+                }),
+                (Some(_), None) if is_key => problems.push(ColumnProblem::KeyNotAColumn {
+                    column: right_name.to_string(),
+                    table: self.right.clone(),
+                }),
                 (Some(_), None) => findings.push((
                     name.clone(),
                     format!(
@@ -241,16 +246,19 @@ impl TableMatch {
                 Err(Mismatch::PrecisionLost(text)) if !is_key => {
                     findings.push((l.name.clone(), text))
                 }
-                Err(mismatch) => problems.push(mismatch.to_string()),
+                Err(mismatch) => problems.push(ColumnProblem::Incomparable {
+                    column: l.name.clone(),
+                    reason: mismatch.to_string(),
+                }),
             }
         }
         if !problems.is_empty() {
-            return Err(CheckError::Unexpected(format!(
-                "cannot compare {} with {}: {} (exclude such columns or fix the mapping)",
-                self.left,
-                self.right,
-                problems.join("; ")
-            )));
+            return Err(CheckError::Mapping {
+                left: self.left.clone(),
+                right: self.right.clone(),
+                comparing: Comparing::Rows,
+                problems,
+            });
         }
         let enforced = |unique: Vec<Vec<String>>, columns: Vec<&str>| {
             unique.iter().any(|set| {
@@ -351,7 +359,7 @@ impl Check for TableMatch {
             schema_findings,
         } = self.plan(probe).await?;
         plan.choose_segmenter(probe).await?;
-        let outcome = diff::compare(probe, &plan).await?;
+        let outcome = reconcile::compare(probe, &plan).await?;
         let both_empty = outcome.left_rows + outcome.right_rows + outcome.null_keys() == 0;
         let empty_fails = both_empty && !self.allow_empty;
         let passed = outcome.missing == 0

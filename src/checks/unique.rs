@@ -9,7 +9,7 @@ use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation, SAMPLE_
 use crate::model::sql::quote_ident;
 use crate::model::RuleError;
 use crate::model::TableRef;
-use crate::probe::{CheckError, Probe};
+use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "unique",
@@ -64,12 +64,9 @@ impl Check for Unique {
                 format!("SELECT count(*) AS duplicate_keys, sum(occurrences) AS duplicate_rows FROM ({groups}) AS duplicates"),
             )
             .await?;
-        let duplicate_keys = summary
-            .first_i64("duplicate_keys")
-            .map_err(CheckError::Unexpected)? as u64;
-        let duplicate_rows = summary
-            .first_i64("duplicate_rows")
-            .map_err(CheckError::Unexpected)? as u64;
+        let source = &self.table.source;
+        let duplicate_keys = first_i64(&summary, source, "duplicate_keys")? as u64;
+        let duplicate_rows = first_i64(&summary, source, "duplicate_rows")? as u64;
         let samples = if duplicate_keys > 0 {
             Some(
                 probe

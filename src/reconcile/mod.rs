@@ -2,6 +2,21 @@
 //! DataFusion functions that compute the canon and row hash (`model::canon`,
 //! `model::row_hash`) on the lake side. The registry hands those functions to sources when
 //! they are built; nothing in `sources` imports this module.
+//!
+//! - `plan`: what to compare ([`Plan`], resolved by the check from the rule and both schemas)
+//! - `diff`: the comparison, step by step ([`compare`])
+//! - `segment_sql`: the SQL of each step, as text
+//! - `segments`: each step's queries run through the probe, their answers read
+//! - `matching`: the decisions, pure: differing segments, chunks, pairing rows by key
+//! - `udf`: the lake side's canon and row-hash SQL functions
 
-pub mod diff;
+mod diff;
+mod matching;
+mod plan;
+mod segment_sql;
+mod segments;
 pub mod udf;
+
+pub use diff::compare;
+pub use matching::{Outcome, Unpairable};
+pub use plan::{Plan, Segmenter, Side, SEGMENTS};

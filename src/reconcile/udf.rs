@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Int64Array, StringBuilder,
+    Array, ArrayAccessor, ArrayRef, AsArray, Int64Array, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
@@ -229,11 +229,7 @@ impl Encoder {
                 write_text(out, text_at(a, row).trim_end_matches(' '))
             }
             (Canon::Bool, DataType::Boolean) => {
-                let v = a
-                    .as_any()
-                    .downcast_ref::<BooleanArray>()
-                    .expect("boolean")
-                    .value(row);
+                let v = a.as_boolean().value(row);
                 out.push(if v { 't' } else { 'f' });
             }
             (Canon::Date, DataType::Date32) => {
@@ -399,7 +395,7 @@ impl Encoder {
                 })
             }
             (Canon::Bool, DataType::Boolean) => {
-                let values = a.as_any().downcast_ref::<BooleanArray>().expect("boolean");
+                let values = a.as_boolean();
                 self.fold(index, seeds, hashes, |row, seed| {
                     Ok(pg_hash_int8(values.value(row) as i64, seed))
                 })

@@ -3,7 +3,7 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::ReportFormat;
+use super::{RenderError, ReportFormat};
 use crate::model::Rows;
 use crate::results::{CheckResult, RunReport, Status};
 use crate::rules::Severity;
@@ -116,7 +116,8 @@ fn checks_verdict(report: &RunReport) -> (&'static str, String) {
     }
 }
 
-fn render(report: &RunReport) -> String {
+/// Builds the page; maud renders into a string and cannot fail.
+fn render(report: &RunReport) -> Result<String, RenderError> {
     let mut results: Vec<&CheckResult> = report.results().collect();
     results.sort_by_key(|r| rank(r.status));
     let mut tags: Vec<&str> = results
@@ -180,7 +181,7 @@ fn render(report: &RunReport) -> String {
             }
         }
     };
-    page.into_string()
+    Ok(page.into_string())
 }
 
 fn check_row(result: &CheckResult) -> Markup {

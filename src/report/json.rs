@@ -1,6 +1,6 @@
 //! JSON report: the serialized [`RunReport`], documented in README ("JSON report").
 
-use super::ReportFormat;
+use super::{RenderError, ReportFormat};
 use crate::results::RunReport;
 
 pub const FORMAT: ReportFormat = ReportFormat {
@@ -9,8 +9,11 @@ pub const FORMAT: ReportFormat = ReportFormat {
     render,
 };
 
-fn render(report: &RunReport) -> String {
-    let mut text = serde_json::to_string_pretty(report).expect("reports serialize");
+fn render(report: &RunReport) -> Result<String, RenderError> {
+    let mut text = serde_json::to_string_pretty(report).map_err(|e| RenderError {
+        format: FORMAT.name,
+        reason: e.to_string(),
+    })?;
     text.push('\n');
-    text
+    Ok(text)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{failure_detail, ReportFormat};
+use super::{failure_detail, RenderError, ReportFormat};
 use crate::results::{RunReport, Status};
 
 pub const FORMAT: ReportFormat = ReportFormat {
@@ -14,7 +14,7 @@ pub const FORMAT: ReportFormat = ReportFormat {
     render,
 };
 
-fn render(report: &RunReport) -> String {
+fn render(report: &RunReport) -> Result<String, RenderError> {
     let mut junit = Report::new("lakecheck");
     junit.set_timestamp(report.started_at.fixed_offset());
     junit.set_time(Duration::from_millis(report.duration_ms));
@@ -77,5 +77,8 @@ fn render(report: &RunReport) -> String {
         }
         junit.add_test_suite(suite);
     }
-    junit.to_string().expect("JUnit serializes")
+    junit.to_string().map_err(|e| RenderError {
+        format: FORMAT.name,
+        reason: e.to_string(),
+    })
 }

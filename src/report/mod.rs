@@ -18,7 +18,38 @@ pub struct ReportFormat {
     pub name: &'static str,
     /// File name used under the reports folder when no path is given.
     pub default_file: &'static str,
-    pub render: fn(&RunReport) -> String,
+    /// The whole report as the file's text.
+    pub render: fn(&RunReport) -> Result<String, RenderError>,
+}
+
+/// A format's serializer failed: a bug in lakecheck or the serializer, never the data's fault,
+/// and one that costs only this format's file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot render the {format} report: {reason}")]
+pub struct RenderError {
+    pub format: &'static str,
+    pub reason: String,
+}
+
+/// Why a report file could not be written. Each makes the run exit 2 and is listed in every
+/// report that was written (`RunReport::report_errors`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The file could not be created or written (a missing permission, a full disk).
+    #[error("cannot write {format} report to {}: {error}", .path.display())]
+    Write {
+        format: &'static str,
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    /// The format could not render the report.
+    #[error("cannot write {} report to {}: {}", .error.format, .path.display(), .error.reason)]
+    Render {
+        path: PathBuf,
+        #[source]
+        error: RenderError,
+    },
 }
 
 /// Every file format lakecheck writes.
@@ -45,39 +76,34 @@ pub fn write_all<'a>(
     report: &mut RunReport,
     outputs: &'a [(&'static ReportFormat, PathBuf)],
 ) -> Vec<(&'static ReportFormat, &'a Path)> {
-    let not_written = |format: &ReportFormat, path: &Path, e: std::io::Error| {
-        format!(
-            "cannot write {} report to {}: {e}",
-            format.name,
-            path.display()
-        )
-    };
     let mut files = Vec::new();
     for (format, path) in outputs {
         match create(path) {
             Ok(file) => files.push((*format, path.as_path(), file)),
-            Err(e) => report.report_not_written(not_written(format, path, e)),
+            Err(error) => report.report_not_written(
+                ReportError::Write {
+                    format: format.name,
+                    path: path.clone(),
+                    error,
+                }
+                .to_string(),
+            ),
         }
     }
     loop {
         let mut failed = None;
         for (i, (format, path, file)) in files.iter_mut().enumerate() {
-            let written = file
-                .set_len(0)
-                .and_then(|()| file.rewind())
-                .and_then(|()| file.write_all((format.render)(report).as_bytes()))
-                .and_then(|()| file.flush());
-            if let Err(e) = written {
-                failed = Some((i, not_written(format, path, e)));
+            if let Err(error) = write_one(format, path, file, report) {
+                failed = Some((i, error));
                 break;
             }
         }
         match failed {
             // Written by every file left: each shows the same errors and exit code.
             None => break,
-            Some((i, message)) => {
+            Some((i, error)) => {
                 files.remove(i);
-                report.report_not_written(message);
+                report.report_not_written(error.to_string());
             }
         }
     }
@@ -85,6 +111,28 @@ pub fn write_all<'a>(
         .into_iter()
         .map(|(format, path, _)| (format, path))
         .collect()
+}
+
+/// Renders `report` as `format` into `file`, replacing what it held.
+fn write_one(
+    format: &ReportFormat,
+    path: &Path,
+    file: &mut std::fs::File,
+    report: &RunReport,
+) -> Result<(), ReportError> {
+    let text = (format.render)(report).map_err(|error| ReportError::Render {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .and_then(|()| file.flush())
+        .map_err(|error| ReportError::Write {
+            format: format.name,
+            path: path.to_path_buf(),
+            error,
+        })
 }
 
 /// Sample rows as an aligned plain-text table, for the console and JUnit failure bodies.
@@ -195,10 +243,64 @@ mod tests {
             "{console}"
         );
         assert!(console.contains("(exit 2)"), "{console}");
-        let html = (format("html").unwrap().render)(&run);
+        let html = (format("html").unwrap().render)(&run).unwrap();
         assert!(
             html.contains("All 0 checks passed; 1 report could not be written"),
             "{html}"
         );
+    }
+
+    static BROKEN: ReportFormat = ReportFormat {
+        name: "broken",
+        default_file: "broken.txt",
+        render: |_| {
+            Err(RenderError {
+                format: "broken",
+                reason: "the serializer gave up".into(),
+            })
+        },
+    };
+
+    /// A format that cannot render costs its own file only: the run exits 2, says why, and the
+    /// other reports are written and say so too.
+    #[test]
+    fn a_report_that_cannot_render_is_a_report_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let mut run = RunReport::new(now, now, Vec::new());
+        let outputs = vec![
+            (&BROKEN, dir.path().join("broken.txt")),
+            (format("json").unwrap(), dir.path().join("run.json")),
+        ];
+        let written = write_all(&mut run, &outputs);
+        let names: Vec<&str> = written.iter().map(|(f, _)| f.name).collect();
+        assert_eq!(names, ["json"]);
+        assert_eq!(run.exit_code, crate::results::EXIT_ERROR);
+        assert_eq!(
+            run.report_errors,
+            [format!(
+                "cannot write broken report to {}: the serializer gave up",
+                dir.path().join("broken.txt").display()
+            )]
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+        assert_eq!(json["report_errors"][0], run.report_errors[0].as_str());
+    }
+
+    #[test]
+    fn report_errors_keep_their_cause() {
+        let error = ReportError::Write {
+            format: "html",
+            path: PathBuf::from("out/lakecheck.html"),
+            error: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        };
+        assert!(matches!(&error, ReportError::Write { format: "html", .. }));
+        assert_eq!(
+            error.to_string(),
+            "cannot write html report to out/lakecheck.html: denied"
+        );
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("denied"));
     }
 }

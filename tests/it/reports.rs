@@ -66,7 +66,7 @@ async fn reports_are_stable() {
     assert_eq!(run.exit_code, 2);
     for name in ["junit", "json", "html"] {
         let format = report::format(name).unwrap();
-        let text = stable((format.render)(&run), &run, &world.lake_url());
+        let text = stable((format.render)(&run).unwrap(), &run, &world.lake_url());
         insta::assert_snapshot!(format!("report_{name}"), text);
     }
 }
@@ -76,7 +76,7 @@ async fn json_report_round_trips_with_schema_version() {
     let world = world().await;
     let run = world.run(CHECKS).await;
     let json: serde_json::Value =
-        serde_json::from_str(&(report::format("json").unwrap().render)(&run)).unwrap();
+        serde_json::from_str(&(report::format("json").unwrap().render)(&run).unwrap()).unwrap();
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["summary"]["failed"], 1);
     let results = json["suites"][0]["results"].as_array().unwrap();
