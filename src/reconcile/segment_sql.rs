@@ -307,7 +307,7 @@ mod tests {
 
     use super::*;
     use crate::model::{FileContext, LogicalType, MapReader, TableRef};
-    use crate::sources::{lake, postgres, Source, SourceContext, SourceKind};
+    use crate::sources::{files, lake, postgres, Source, SourceContext, SourceKind};
 
     /// A source of `kind` built from rule-file `options` as `rules` builds it (which connects
     /// to nothing).
@@ -315,7 +315,12 @@ mod tests {
         let ctx = FileContext::new(Path::new("sql.yml"), Arc::default());
         let node = marked_yaml::parse_yaml(0, options).unwrap();
         let mut reader = MapReader::new(&ctx, &node, name).unwrap();
-        (kind.parse)(name, &mut reader, &SourceContext::default()).unwrap()
+        let context = SourceContext {
+            functions: Vec::new(),
+            formats: &[files::PARQUET],
+            format: None,
+        };
+        (kind.parse)(name, &mut reader, &context).unwrap()
     }
 
     fn column(name: &str, logical: LogicalType, engine_type: &str) -> Column {

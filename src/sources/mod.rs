@@ -34,7 +34,7 @@ pub type ParseSource = fn(
 /// know (lakecheck's canon and row hash, from `reconcile::udf`), handed over by whoever builds
 /// sources (`registry::source_context`), as DataFusion's `SessionStateBuilder` takes functions.
 /// Sources never reach up for them, so `sources` stays below `reconcile`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SourceContext {
     /// Scalar functions every DataFusion session of a source registers.
     pub functions: Vec<Arc<ScalarUDF>>,

@@ -9,6 +9,7 @@ mod dms;
 mod errors;
 mod exactness;
 mod exactness_property;
+mod fixtures;
 mod harness;
 mod hudi;
 mod layers;

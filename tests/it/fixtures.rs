@@ -1,0 +1,143 @@
+//! Every check kind has a fixture file, as every ruff rule does: `tests/fixtures/checks/<kind>.yml`
+//! holds named cases, each asked so that it passes and so that it fails (and where the kind can,
+//! so that it warns or cannot run), against the test world: PostgreSQL, the local lake (Parquet
+//! and CSV) and Delta, Hudi and DMS tables written from the same data. One test runs every
+//! fixture through the real runner, asserts each expected status and snapshots each check's
+//! finding (`snapshots/checks/<kind>__<case>__<status>.snap`); another fails when a registered
+//! kind has no fixture file, so a new kind cannot skip them.
+
+mod fixture_file;
+pub mod snapshot;
+mod table_formats;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use lakecheck::registry::CHECK_KINDS;
+use lakecheck::results::RunReport;
+use lakecheck::runner::{self, Selection};
+
+use crate::harness::{parse_rules, world};
+use fixture_file::{load_all, Fixture, FIXTURE_DIR};
+use snapshot::{assert_check_snapshot, Redactions};
+use table_formats::TableFormats;
+
+/// The name of a check's snapshot: `<kind>__<case>__<status>`, lowercase, `_` for the rest.
+fn snapshot_name(kind: &str, case: &str, status: &str) -> String {
+    let slug: String = case
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{kind}__{}__{status}", slug.trim_matches('_'))
+}
+
+#[test]
+fn every_check_kind_has_a_fixture_file_and_every_file_a_kind() {
+    let fixtures = load_all();
+    let kinds: Vec<&str> = CHECK_KINDS.iter().map(|k| k.name).collect();
+    let files: Vec<&str> = fixtures.iter().map(|f| f.kind.as_str()).collect();
+    let missing: Vec<&&str> = kinds.iter().filter(|k| !files.contains(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "check kinds without a fixture file in {FIXTURE_DIR}/: {missing:?}; \
+         add `<kind>.yml` with cases that pass and fail"
+    );
+    let unknown: Vec<&&str> = files.iter().filter(|f| !kinds.contains(f)).collect();
+    assert!(
+        unknown.is_empty(),
+        "fixture files for no registered kind: {unknown:?}"
+    );
+}
+
+/// Snapshot names must not collide: two cases whose names differ only in punctuation would
+/// overwrite each other's snapshots.
+#[test]
+fn fixture_snapshot_names_are_distinct() {
+    let mut seen = std::collections::HashSet::new();
+    for fixture in load_all() {
+        for case in &fixture.cases {
+            for variant in &case.variants {
+                let name = snapshot_name(&fixture.kind, &case.name, variant.expected.as_str());
+                assert!(
+                    seen.insert(name.clone()),
+                    "{}: two snapshots named {name}",
+                    fixture.path
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_ends_as_its_case_states() {
+    let started = chrono::Utc::now();
+    let world = world().await;
+    let formats = TableFormats::write(&world).await;
+    let sources = formats.fixture_sources();
+    let fixtures = load_all();
+    let files: Vec<_> = fixtures
+        .iter()
+        .map(|f| parse_rules(&f.path, &f.rule_text(&sources), &world.vars()))
+        .collect();
+    // One check at a time: see `TableFormats::fixture_sources`.
+    let planned = runner::plan(&files, &Selection::default()).expect("fixture checks");
+    let report = runner::run(&files, planned, 1, &|_| {}).await;
+    let redactions = Redactions::new(started, chrono::Utc::now())
+        .literal(world.lake_dir.path().display().to_string(), "[lake]")
+        .literal(formats.root().display().to_string(), "[formats]");
+    let mut problems = Vec::new();
+    for fixture in &fixtures {
+        problems.extend(check_fixture(fixture, &report, &redactions));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems with the fixture checks (snapshot diffs are shown above; accept intended \
+         ones with `cargo insta review` or INSTA_UPDATE=always):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// Asserts the status of every variant of `fixture` and snapshots its finding; returns what
+/// differed, so one run names every problem (and writes every new snapshot) at once.
+fn check_fixture(fixture: &Fixture, report: &RunReport, redactions: &Redactions) -> Vec<String> {
+    let mut problems = Vec::new();
+    for case in &fixture.cases {
+        for variant in &case.variants {
+            let at = format!("{}:{} `{}`", fixture.path, variant.line, variant.check_name);
+            let Some(result) = report
+                .suites
+                .iter()
+                .filter(|s| s.rule_file == fixture.path)
+                .flat_map(|s| &s.results)
+                .find(|r| r.name == variant.check_name)
+            else {
+                problems.push(format!("{at}: no result"));
+                continue;
+            };
+            if result.status != variant.expected {
+                problems.push(format!(
+                    "{at}: expected {}, ended {}: {} {}",
+                    variant.expected.as_str(),
+                    result.status.as_str(),
+                    result.message,
+                    result.error.as_deref().unwrap_or_default()
+                ));
+            }
+            let name = snapshot_name(&fixture.kind, &case.name, variant.expected.as_str());
+            let description = format!("{at}: {}", variant.check);
+            let snapshot = catch_unwind(AssertUnwindSafe(|| {
+                assert_check_snapshot!(name.as_str(), result, redactions, description);
+            }));
+            if snapshot.is_err() {
+                problems.push(format!("{at}: snapshot {name} differs"));
+            }
+        }
+    }
+    problems
+}
