@@ -1,7 +1,12 @@
 //! The embedded default: `lakecheck demo` starts a throwaway Postgres, loads AutoCorp, writes a
 //! local lake from the same data, runs `rules/autocorp.yml` and writes every report.
 
+// The AutoCorp building blocks are the demo's own; only the tests and benchmarks reach them
+// from outside, so they are public only with the `test-support` feature (on for `cargo test`).
+#[cfg(feature = "test-support")]
 pub mod autocorp;
+#[cfg(not(feature = "test-support"))]
+mod autocorp;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +18,8 @@ use object_store::path::Path as StorePath;
 use crate::app::{self, RunOptions};
 use crate::results::EXIT_ERROR;
 use crate::rules::{self, Vars};
+#[cfg(feature = "test-support")]
+pub use autocorp::{start_autocorp_postgres, write_local_lake};
 pub use postgres::ThrowawayPostgres;
 
 /// The AutoCorp rule file compiled in, so the demo runs from any folder.
@@ -29,39 +36,11 @@ pub struct DemoOptions {
     pub lake_dir: Option<PathBuf>,
 }
 
-/// A throwaway Postgres holding AutoCorp in database `autocorp`.
-pub async fn start_autocorp_postgres(
-    tables: &[autocorp::TableData],
-) -> anyhow::Result<ThrowawayPostgres> {
-    let cluster = tokio::task::spawn_blocking(ThrowawayPostgres::start).await??;
-    let (admin, connection) =
-        tokio_postgres::connect(&cluster.url("postgres"), tokio_postgres::NoTls).await?;
-    let admin_task = tokio::spawn(connection);
-    admin.batch_execute("CREATE DATABASE autocorp").await?;
-    drop(admin);
-    let _ = admin_task.await;
-    let (client, connection) =
-        tokio_postgres::connect(&cluster.url("autocorp"), tokio_postgres::NoTls).await?;
-    let task = tokio::spawn(connection);
-    autocorp::load_postgres(&client, tables).await?;
-    drop(client);
-    let _ = task.await;
-    Ok(cluster)
-}
-
-/// Writes the AutoCorp lake under a local folder.
-pub async fn write_local_lake(dir: &Path, tables: &[autocorp::TableData]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let store = LocalFileSystem::new_with_prefix(dir)?;
-    autocorp::write_lake(&store, &StorePath::default(), tables).await?;
-    Ok(())
-}
-
 /// Runs the whole demo and returns the run's exit code.
 pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
     println!("lakecheck demo: generating AutoCorp and starting a throwaway PostgreSQL ...");
     let tables = autocorp::generate();
-    let cluster = start_autocorp_postgres(&tables).await?;
+    let cluster = autocorp::start_autocorp_postgres(&tables).await?;
     let temp_lake;
     let lake_dir = match &options.lake_dir {
         Some(dir) => dir.clone(),
@@ -73,7 +52,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
         }
     };
     let lake_dir = std::path::absolute(&lake_dir)?;
-    write_local_lake(&lake_dir, &tables).await?;
+    autocorp::write_local_lake(&lake_dir, &tables).await?;
     // Changes after the full load, captured the way DMS does (CDC files with `Op`).
     let (client, connection) =
         tokio_postgres::connect(&cluster.url("autocorp"), tokio_postgres::NoTls).await?;

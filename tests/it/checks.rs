@@ -8,7 +8,7 @@ use lakecheck::results::{CheckResult, RunReport, Status};
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::{world, World};
+use crate::harness::{local_world, pg_world, world_with, World};
 
 fn result<'a>(report: &'a RunReport, name: &str) -> &'a CheckResult {
     report
@@ -52,7 +52,7 @@ fn assert_status(result: &CheckResult, status: Status) {
 #[rstest]
 #[tokio::test]
 async fn row_count(#[values("pg", "lake", "s3")] src: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: pass, type: row_count, table: {src}.customers, equals: 1149 }}\n\
@@ -72,7 +72,7 @@ async fn row_count(#[values("pg", "lake", "s3")] src: &str) {
 #[rstest]
 #[tokio::test]
 async fn row_count_match(#[values("pg", "lake", "s3")] src: &str) {
-    let world = world().await;
+    let world = world_with(&["pg", src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: pass, type: row_count_match, left: pg.customers, right: {src}.customers }}\n\
@@ -95,7 +95,7 @@ async fn row_count_match(#[values("pg", "lake", "s3")] src: &str) {
 #[rstest]
 #[tokio::test]
 async fn not_null(#[values("pg", "lake", "s3", "csv")] src: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let emails = column(&world, "customers", "email");
     let missing = count(&emails, Option::is_none);
     assert_eq!(missing, 24, "the generator leaves every 47th email empty");
@@ -153,7 +153,7 @@ fn sample_keys(samples: &lakecheck::model::Rows, column: &str) -> Vec<i64> {
 #[rstest]
 #[tokio::test]
 async fn unique(#[values("pg", "lake", "s3", "csv")] src: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: pass, type: unique, table: {src}.customers, columns: [customer_id] }}\n\
@@ -195,7 +195,7 @@ async fn unique(#[values("pg", "lake", "s3", "csv")] src: &str) {
 #[rstest]
 #[tokio::test]
 async fn accepted_values(#[values("pg", "lake", "s3")] src: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: pass, type: accepted_values, table: {src}.sales_order, column: status, values: [NEW, PAID, SHIPPED, DELIVERED, CANCELLED] }}\n\
@@ -256,7 +256,7 @@ async fn accepted_values(#[values("pg", "lake", "s3")] src: &str) {
 #[rstest]
 #[tokio::test]
 async fn range(#[values("pg", "lake", "s3")] src: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: pass, type: range, table: {src}.auto_parts, column: unit_price, min: 0, max: 10000 }}\n\
@@ -298,7 +298,7 @@ async fn range(#[values("pg", "lake", "s3")] src: &str) {
 #[rstest]
 #[tokio::test]
 async fn condition(#[values("pg", "lake", "s3", "csv")] src: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: pass, type: condition, table: {src}.sales_order, expression: \"total_amount >= 0\" }}\n\
@@ -339,7 +339,7 @@ async fn condition(#[values("pg", "lake", "s3", "csv")] src: &str) {
 #[rstest]
 #[tokio::test]
 async fn sql(#[values("pg", "lake", "s3", "csv")] src: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let customers = qualified(src, "customers");
     let orders = qualified(src, "sales_order");
     let report = world
@@ -370,7 +370,7 @@ async fn sql(#[values("pg", "lake", "s3", "csv")] src: &str) {
 #[case::s3("s3", "table `no_such_table` not found: no .parquet files in s3://lake/raw/database/autocorp/no_such_table/")]
 #[tokio::test]
 async fn a_missing_table_is_an_error_never_a_pass(#[case] src: &str, #[case] cause: &str) {
-    let world = world().await;
+    let world = world_with(&[src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: missing, type: row_count, table: {src}.no_such_table, max: 10 }}\n\
@@ -401,7 +401,7 @@ async fn a_missing_table_is_an_error_never_a_pass(#[case] src: &str, #[case] cau
 
 #[tokio::test]
 async fn csv_folders_of_several_files_are_one_table() {
-    let world = world().await;
+    let world = pg_world().await;
     let report = world
         .run(
             "  - { name: orders, type: row_count, table: csv.sales_order, equals: 1000 }\n\
@@ -423,7 +423,7 @@ fn error_of<'a>(report: &'a RunReport, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn postgres_sessions_cannot_write() {
-    let world = world().await;
+    let world = pg_world().await;
     // One connection and one job: every check runs in order on the same pooled session, so a
     // change one query makes to its session would still be there for the next.
     let text = format!(
@@ -500,7 +500,7 @@ async fn postgres_sessions_cannot_write() {
 
 /// Asserts the lake source refuses `statement` with an error naming the source and `refusal`.
 async fn assert_lake_refuses(statement: &str, refusal: &str) {
-    let world = world().await;
+    let world = local_world().await;
     let file = world.rules("  []\n");
     let lake = file.sources.get("lake").unwrap();
     let error = lake.query(statement).await.unwrap_err().to_string();
@@ -533,7 +533,7 @@ async fn the_lake_session_refuses_ddl_naming_it() {
 
 #[tokio::test]
 async fn a_slow_postgres_query_hits_the_statement_timeout() {
-    let world = world().await;
+    let world = pg_world().await;
     let text = format!(
         "{}checks:\n  - {{ name: slow, type: sql, source: impatient, query: \"SELECT 1 AS x FROM pg_sleep(5)\" }}\n",
         world.sources_yaml().replace(
@@ -557,7 +557,7 @@ async fn a_slow_postgres_query_hits_the_statement_timeout() {
 #[rstest]
 #[tokio::test]
 async fn schema_match(#[values("lake", "s3")] src: &str) {
-    let world = world().await;
+    let world = world_with(&["pg", src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: pass, type: schema_match, left: pg.customers, right: {src}.customers }}\n\
@@ -631,7 +631,7 @@ async fn run_with_source(world: &World, source: &str, checks: &str) -> RunReport
 #[rstest]
 #[tokio::test]
 async fn aggregate_match_fails_on_a_column_the_right_side_lacks(#[values("lake", "s3")] src: &str) {
-    let world = world().await;
+    let world = world_with(&["pg", src]).await;
     let report = world
         .run(&format!(
             "  - {{ name: same, type: aggregate_match, left: pg.customers, right: {src}.customers }}\n\
@@ -678,7 +678,7 @@ async fn aggregate_match_fails_on_a_column_the_right_side_lacks(#[values("lake",
 #[rstest]
 #[tokio::test]
 async fn two_empty_sides_fail_unless_allowed(#[values("lake", "s3")] src: &str) {
-    let world = world().await;
+    let world = world_with(&["pg", src]).await;
     let none = "left_where: \"customer_id < 0\", right_where: \"customer_id < 0\"";
     let report = world
         .run(&format!(
@@ -734,7 +734,7 @@ async fn two_empty_sides_fail_unless_allowed(#[values("lake", "s3")] src: &str) 
 async fn an_infinite_float_sum_differs_from_a_finite_one() {
     use datafusion::arrow::array::{Float64Array, RecordBatch};
     use std::sync::Arc;
-    let world = world().await;
+    let world = local_world().await;
     let dir = tempfile::tempdir().unwrap();
     for (table, values) in [
         ("finite", [1.0, 1.0, 1e308]),
@@ -779,7 +779,7 @@ async fn an_infinite_float_sum_differs_from_a_finite_one() {
 /// naming the timeline zone and `TZ=`, and the table metadata carries the zone it was read in.
 #[tokio::test]
 async fn a_hudi_commit_in_the_future_names_the_timeline_zone() {
-    let world = world().await;
+    let world = local_world().await;
     let root = tempfile::tempdir().unwrap();
     let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
     lakecheck::demo::autocorp::write_curated_hudi(root.path(), &world.tables, &changes)

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::harness::world;
+use crate::harness::{local_world, world, World};
 
 fn lakecheck(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lakecheck"))
@@ -37,12 +37,13 @@ fn rule_dir(sources: &str, checks: &str) -> tempfile::TempDir {
     dir
 }
 
-fn literal_sources(world: &crate::harness::World) -> String {
-    world
-        .sources_yaml()
-        .replace("${PG_URL}", &world.pg.url("autocorp"))
-        .replace("${LAKE_URL}", &world.lake_url())
-        .replace("${S3_ENDPOINT}", &world.s3.endpoint)
+/// The world's `sources:` block with its variables written out, for a rule file on disk.
+fn literal_sources(world: &World) -> String {
+    let mut yaml = world.sources_yaml();
+    for (name, value) in world.vars().iter() {
+        yaml = yaml.replace(&format!("${{{name}}}"), value);
+    }
+    yaml
 }
 
 #[tokio::test]
@@ -258,8 +259,8 @@ fn demo_runs_end_to_end() {
 /// the console summary say exit code 2 and which report failed, never the 0 of the checks alone.
 #[tokio::test]
 async fn an_unwritable_report_is_exit_2_in_every_report_and_the_console() {
-    let world = world().await;
-    let checks = "  - { name: ok, type: row_count, table: pg.customers, equals: 1149 }\n";
+    let world = local_world().await;
+    let checks = "  - { name: ok, type: row_count, table: lake.customers, equals: 1149 }\n";
     let dir = rule_dir(&literal_sources(&world), checks);
     // A path under a regular file can never be created.
     std::fs::write(dir.path().join("plain-file"), "not a folder").unwrap();

@@ -8,11 +8,11 @@ use lakecheck::rules::parse_rule_text;
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::{world, World};
+use crate::harness::{local_world, pg_world, upload_folder, world, world_with, World};
 
 /// Writes `auto_parts` as a Delta table in two commits (390 rows, then 10 more) under
-/// `<root>/auto_parts`, and copies it to `s3://lake/<prefix>/auto_parts`.
-async fn write_auto_parts(world: &World, root: &Path, prefix: &str) {
+/// `<root>/auto_parts`.
+async fn write_auto_parts(world: &World, root: &Path) {
     let batch = &world.table("auto_parts").batch;
     let dir = root.join("auto_parts");
     std::fs::create_dir_all(&dir).unwrap();
@@ -28,7 +28,6 @@ async fn write_auto_parts(world: &World, root: &Path, prefix: &str) {
         .with_save_mode(SaveMode::Append)
         .await
         .unwrap();
-    crate::harness::upload_folder(&world.s3, &dir, &format!("{prefix}/auto_parts")).await;
 }
 
 async fn run(world: &World, extra_sources: &str, checks: &str) -> RunReport {
@@ -71,10 +70,19 @@ fn delta_source(world: &World, place: &str, root: &Path, prefix: &str) -> String
 #[case::s3("s3")]
 #[tokio::test]
 async fn every_check_kind_works_on_delta(#[case] place: &str) {
-    let world = world().await;
+    let sources: &[&str] = if place == "s3" {
+        &["pg", "s3"]
+    } else {
+        &["pg"]
+    };
+    let world = world_with(sources).await;
     let root = tempfile::tempdir().unwrap();
     let prefix = format!("curated-{place}");
-    write_auto_parts(&world, root.path(), &prefix).await;
+    write_auto_parts(&world, root.path()).await;
+    if place == "s3" {
+        let folder = root.path().join("auto_parts");
+        upload_folder(&world.s3, &folder, &format!("{prefix}/auto_parts")).await;
+    }
     let checks = r#"
   - { name: count, type: row_count, table: curated.auto_parts, equals: 400 }
   - { name: count at version 0, type: row_count, table: curated.auto_parts@0, equals: 390 }
@@ -128,9 +136,9 @@ async fn every_check_kind_works_on_delta(#[case] place: &str) {
 
 #[tokio::test]
 async fn time_travel_and_commit_freshness() {
-    let world = world().await;
+    let world = local_world().await;
     let root = tempfile::tempdir().unwrap();
-    write_auto_parts(&world, root.path(), "curated-time").await;
+    write_auto_parts(&world, root.path()).await;
     let source = delta_source(&world, "local", root.path(), "");
     let last = last_commit(&world, &source).await;
     let later = (last + chrono::Duration::minutes(10)).to_rfc3339();
@@ -196,9 +204,9 @@ async fn time_travel_and_commit_freshness() {
 /// within it, clocks may disagree a little.
 #[tokio::test]
 async fn a_commit_in_the_future_beyond_max_skew_fails() {
-    let world = world().await;
+    let world = local_world().await;
     let root = tempfile::tempdir().unwrap();
-    write_auto_parts(&world, root.path(), "curated-future").await;
+    write_auto_parts(&world, root.path()).await;
     let source = delta_source(&world, "local", root.path(), "");
     let last = last_commit(&world, &source).await;
     let hour_before = (last - chrono::Duration::hours(1)).to_rfc3339();
@@ -329,7 +337,7 @@ async fn delta_writes_to_s3_commit_with_conditional_put() {
 
 #[tokio::test]
 async fn a_folder_that_is_not_a_delta_table_is_an_error() {
-    let world = world().await;
+    let world = local_world().await;
     let source = format!(
         "  curated: {{ type: delta, url: \"{}/raw/database/autocorp\" }}\n",
         world.lake_url()
@@ -448,7 +456,7 @@ async fn tables_written_by_the_python_deltalake_package_read_exactly() {
 /// against the source: every check kind fails where the two differ, naming the difference.
 #[tokio::test]
 async fn every_check_kind_fails_on_delta_where_it_should() {
-    let world = world().await;
+    let world = pg_world().await;
     let root = tempfile::tempdir().unwrap();
     lakecheck::demo::autocorp::write_curated_delta(root.path(), &world.tables)
         .await
@@ -530,7 +538,7 @@ async fn every_check_kind_fails_on_delta_where_it_should() {
 /// not exist or the log is broken.
 #[tokio::test]
 async fn a_missing_version_or_a_broken_log_is_an_error_naming_the_table() {
-    let world = world().await;
+    let world = local_world().await;
     let root = tempfile::tempdir().unwrap();
     lakecheck::demo::autocorp::write_curated_delta(root.path(), &world.tables)
         .await

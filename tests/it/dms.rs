@@ -13,7 +13,7 @@ use lakecheck::rules::{parse_rule_text, Vars};
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::world;
+use crate::harness::pg_world;
 use crate::reconcile::scratch_database;
 
 const FINAL_STATE_SQL: &str = "
@@ -180,7 +180,7 @@ async fn full_load_and_cdc_rebuild_the_current_state(
     #[case] date_folders: bool,
     #[case] commit_ts: bool,
 ) {
-    let world = world().await;
+    let world = pg_world().await;
     let db = format!("dms_{}_{}", date_folders as u8, commit_ts as u8);
     let pg_url = scratch_database(|d| world.pg.url(d), &db, FINAL_STATE_SQL).await;
     let lake = tempfile::tempdir().unwrap();
@@ -238,7 +238,7 @@ async fn full_load_and_cdc_rebuild_the_current_state(
 
 #[tokio::test]
 async fn a_cdc_delete_that_never_arrived_is_an_extra_row() {
-    let world = world().await;
+    let world = pg_world().await;
     let pg_url = scratch_database(|d| world.pg.url(d), "dms_lost_delete", FINAL_STATE_SQL).await;
     let lake = tempfile::tempdir().unwrap();
     let layout = Layout {
@@ -282,7 +282,7 @@ async fn a_cdc_delete_that_never_arrived_is_an_extra_row() {
 
 #[tokio::test]
 async fn insert_only_cdc_is_an_error_for_reconciliation_not_a_false_mismatch() {
-    let world = world().await;
+    let world = pg_world().await;
     let pg_url = scratch_database(|d| world.pg.url(d), "dms_inserts_only", FINAL_STATE_SQL).await;
     let lake = tempfile::tempdir().unwrap();
     let layout = Layout {
@@ -649,7 +649,7 @@ fn change_seq(n: u64) -> String {
 
 #[tokio::test]
 async fn ar_h_change_seq_orders_changes_not_file_order() {
-    let world = world().await;
+    let world = pg_world().await;
     let pg_url = scratch_database(|d| world.pg.url(d), "dms_change_seq", FINAL_STATE_SQL).await;
     let lake = tempfile::tempdir().unwrap();
     let seq = |values: &[u64]| -> ArrayRef {

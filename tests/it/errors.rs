@@ -10,7 +10,7 @@ use lakecheck::results::{CheckResult, RunReport, Status};
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::{world, World};
+use crate::harness::{local_world, pg_world, s3_world, World};
 
 fn result<'a>(report: &'a RunReport, name: &str) -> &'a CheckResult {
     report
@@ -84,7 +84,7 @@ async fn s3_failures(world: &World) -> RunReport {
 
 #[tokio::test]
 async fn s3_out_of_reach_is_an_error_naming_the_source() {
-    let world = world().await;
+    let world = s3_world().await;
     let report = s3_failures(&world).await;
     for name in ["down", "nowhere", "locked"] {
         let error = cause(&report, name);
@@ -100,7 +100,7 @@ async fn s3_out_of_reach_is_an_error_naming_the_source() {
 #[case::bad_credentials("locked", &["InvalidAccessKeyId"])]
 #[tokio::test]
 async fn s3_out_of_reach_names_the_cause(#[case] name: &str, #[case] parts: &[&str]) {
-    let world = world().await;
+    let world = s3_world().await;
     let report = s3_failures(&world).await;
     let error = cause(&report, name);
     assert!(!error.contains("not found: no .parquet files"), "{error}");
@@ -109,7 +109,7 @@ async fn s3_out_of_reach_names_the_cause(#[case] name: &str, #[case] parts: &[&s
 
 #[tokio::test]
 async fn syntax_errors_in_sql_condition_and_where_are_errors_naming_the_source() {
-    let world = world().await;
+    let world = pg_world().await;
     let mut checks = String::new();
     for src in ["pg", "lake"] {
         let table = if src == "pg" {
@@ -201,7 +201,7 @@ async fn broken_files(world: &World) -> (tempfile::TempDir, RunReport) {
 
 #[tokio::test]
 async fn corrupt_parquet_and_malformed_csv_are_errors_naming_what_is_wrong() {
-    let world = world().await;
+    let world = local_world().await;
     let (_root, report) = broken_files(&world).await;
     for name in ["truncated", "garbage"] {
         let error = cause(&report, name);
@@ -221,7 +221,7 @@ async fn corrupt_parquet_and_malformed_csv_are_errors_naming_what_is_wrong() {
 
 #[tokio::test]
 async fn corrupt_parquet_and_malformed_csv_name_the_file() {
-    let world = world().await;
+    let world = local_world().await;
     let (_root, report) = broken_files(&world).await;
     for (name, file) in [
         ("truncated", "truncated/part-0.parquet"),
@@ -234,7 +234,7 @@ async fn corrupt_parquet_and_malformed_csv_name_the_file() {
 
 #[tokio::test]
 async fn missing_tables_in_hudi_csv_and_dms_sources_are_named() {
-    let world = world().await;
+    let world = local_world().await;
     let curated = tempfile::tempdir().unwrap();
     let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
     lakecheck::demo::autocorp::write_curated_hudi(curated.path(), &world.tables, &changes)
@@ -282,7 +282,7 @@ async fn missing_tables_in_hudi_csv_and_dms_sources_are_named() {
 /// and the two-sided checks refuse to call two empty sides a match.
 #[tokio::test]
 async fn checks_on_an_empty_table() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = crate::reconcile::scratch_database(
         |db| world.pg.url(db),
         "empty_table",
@@ -368,7 +368,7 @@ async fn checks_on_an_empty_table() {
 #[tokio::test]
 async fn lake_table_errors_carry_their_typed_cause() {
     use lakecheck::sources::table_format::TableError;
-    let world = world().await;
+    let world = crate::harness::world().await;
     let text = format!(
         "{}checks: []\n",
         world.sources_yaml().replace(

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use lakecheck::results::{CheckResult, RunReport, Status};
 use serde_json::json;
 
-use crate::harness::{venv_python, world, World};
+use crate::harness::{pg_world, venv_python, World};
 use crate::reconcile::scratch_database;
 
 /// A database of its own for each test (never shared, never dropped by another test's name).
@@ -89,7 +89,7 @@ fn samples_of(result: &CheckResult, kind: &str) -> Vec<Vec<Option<String>>> {
 
 #[tokio::test]
 async fn source_rows_with_a_null_key_that_never_arrived_fail() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE events (ext_id bigint, name text);
@@ -130,7 +130,7 @@ async fn source_rows_with_a_null_key_that_never_arrived_fail() {
 
 #[tokio::test]
 async fn lake_rows_with_a_null_key_fail_even_against_a_primary_key() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE parts (part_id bigint PRIMARY KEY, price numeric(10,2));
@@ -168,7 +168,7 @@ async fn repeated_rows_never_cancel(
     #[case] arrow_type: &str,
     #[case] key: &str,
 ) {
-    let world = world().await;
+    let world = pg_world().await;
     // Key 42 twice on both sides, identical within a side, different across sides.
     let url = own_database(
         &world,
@@ -209,7 +209,7 @@ async fn repeated_rows_never_cancel(
 
 #[tokio::test]
 async fn the_same_duplicates_on_both_sides_fail_unless_allowed() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE t (id bigint, v text);
@@ -241,7 +241,7 @@ async fn the_same_duplicates_on_both_sides_fail_unless_allowed() {
 
 #[tokio::test]
 async fn a_column_lost_on_the_way_fails_naming_it() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE customers (customer_id int PRIMARY KEY, name text, email text);
@@ -280,7 +280,7 @@ async fn a_column_lost_on_the_way_fails_naming_it() {
 
 #[tokio::test]
 async fn microseconds_kept_as_milliseconds_fail_unless_compared_at_milliseconds() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE t (id int PRIMARY KEY, at timestamp);
@@ -324,7 +324,7 @@ async fn microseconds_kept_as_milliseconds_fail_unless_compared_at_milliseconds(
 
 #[tokio::test]
 async fn nanoseconds_finer_than_the_source_are_a_difference() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE t (id int PRIMARY KEY, at timestamp);
@@ -356,7 +356,7 @@ async fn nanoseconds_finer_than_the_source_are_a_difference() {
 
 #[tokio::test]
 async fn two_empty_sides_fail_unless_allowed() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t VALUES (1, 'a');",
@@ -386,7 +386,7 @@ async fn two_empty_sides_fail_unless_allowed() {
 
 #[tokio::test]
 async fn sentinel_keys_near_the_ends_of_bigint_are_segmented_without_overflow() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE t (id bigint PRIMARY KEY, v int);
@@ -415,7 +415,7 @@ async fn sentinel_keys_near_the_ends_of_bigint_are_segmented_without_overflow() 
 
 #[tokio::test]
 async fn samples_show_both_sides_in_one_form() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE t (id int PRIMARY KEY, data bytea, at timestamptz, ok boolean, f float8, d date);
@@ -463,7 +463,7 @@ async fn samples_show_both_sides_in_one_form() {
 
 #[tokio::test]
 async fn money_reconciles_with_the_decimal_dms_writes() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE pay (id int PRIMARY KEY, amount money);
@@ -500,7 +500,7 @@ async fn money_reconciles_with_the_decimal_dms_writes() {
 
 #[tokio::test]
 async fn csv_columns_are_compared_as_the_text_in_the_file() {
-    let world = world().await;
+    let world = pg_world().await;
     // The demo's CSV drop of customers: timestamps and char(2) in text.
     let report = world
         .run("  - { name: customers, type: table_match, left: pg.customers, right: csv.customers }\n")
@@ -559,7 +559,7 @@ async fn csv_columns_are_compared_as_the_text_in_the_file() {
 
 #[tokio::test]
 async fn types_without_an_exact_comparison_are_refused_by_name() {
-    let world = world().await;
+    let world = pg_world().await;
     let url = own_database(
         &world,
         "CREATE TABLE t (id int PRIMARY KEY, addr inet, wait interval, price numeric(10,2));

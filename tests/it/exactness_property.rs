@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use crate::harness::world;
+use crate::harness::pg_world;
 use crate::reconcile::scratch_database;
 
 const MAX_ROWS: usize = 200;
@@ -299,7 +299,7 @@ fn table_match_fails_exactly_when_the_sides_differ() {
         .enable_all()
         .build()
         .unwrap();
-    let world = runtime.block_on(world());
+    let world = runtime.block_on(pg_world());
     let database = format!("exact_property_{}", std::process::id());
     let url = runtime.block_on(scratch_database(
         |db| world.pg.url(db),

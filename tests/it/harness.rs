@@ -1,43 +1,116 @@
-//! The shared world: AutoCorp in a throwaway Postgres, a local lake and an S3 lake, started on
-//! first use and stopped when the last test holding it finishes.
+//! The worlds the tests run against, built from the same AutoCorp data as the demo.
+//!
+//! Every world has the generated tables and the local lake written from them (sources `lake` and
+//! `csv`); on its own that is files only, and starts no server. PostgreSQL (AutoCorp in database
+//! `autocorp`, source `pg`) and the S3 server (moto, the raw zone in bucket `lake`, source `s3`)
+//! are layered on top for the tests that name them:
+//!
+//! | world            | sources               | starts             |
+//! |------------------|-----------------------|--------------------|
+//! | `local_world()`  | lake, csv             | nothing            |
+//! | `pg_world()`     | pg, lake, csv         | PostgreSQL         |
+//! | `s3_world()`     | lake, csv, s3         | moto               |
+//! | `world()`        | pg, lake, csv, s3     | both               |
+//!
+//! `world_with(&["pg", src])` picks by source name, for tests parameterised by source. Each piece
+//! starts on first use and is then shared by every test of the binary until it exits.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+mod s3;
+mod shared;
+
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
 
 use lakecheck::demo::autocorp::{self, TableData};
 use lakecheck::demo::{self, ThrowawayPostgres};
 use lakecheck::results::{RunReport, Status};
 use lakecheck::rules::{parse_rule_text, RuleFile, Vars};
 use lakecheck::runner::{self, Selection};
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as StorePath;
 use tempfile::TempDir;
 
-pub const BUCKET: &str = "lake";
+pub use s3::{upload_folder, venv_python, S3Server};
+use shared::Shared;
 
-/// Everything a test can check against.
-pub struct World {
-    pub pg: ThrowawayPostgres,
-    pub lake_dir: TempDir,
-    pub s3: S3Server,
+/// The generated AutoCorp tables and the raw zone written from them to a local folder.
+pub struct LocalLake {
     pub tables: Vec<TableData>,
+    pub lake_dir: TempDir,
 }
 
-static WORLD: tokio::sync::Mutex<Weak<World>> = tokio::sync::Mutex::const_new(Weak::new());
+/// What a test runs against: the local lake, and the servers it asked for.
+///
+/// It dereferences to the [`LocalLake`], so `world.tables` and `world.table(..)` work on every
+/// world; `world.pg` and `world.s3` dereference to their server, and panic in a world without it.
+pub struct World {
+    lake: Arc<LocalLake>,
+    pub pg: Layer<ThrowawayPostgres>,
+    pub s3: Layer<S3Server>,
+}
 
-/// The shared world, started if no running test holds it.
+/// A server layered on the local lake: shared with every test that asked for it, or absent
+/// from this test's world.
+pub struct Layer<T> {
+    source: &'static str,
+    server: Option<Arc<T>>,
+}
+
+const PG_SOURCE: &str = r#"  pg:   { type: postgres, url: "${PG_URL}", schema: autocorp, statement_timeout: 30s }
+"#;
+const LOCAL_SOURCES: &str = r#"  lake: { type: lake, url: "${LAKE_URL}/raw/database/autocorp", format: parquet }
+  csv:  { type: lake, url: "${LAKE_URL}/raw/csv", format: csv }
+"#;
+const S3_SOURCE: &str = r#"  s3:
+    type: lake
+    url: s3://lake/raw/database/autocorp
+    storage: { endpoint: "${S3_ENDPOINT}", allow_http: "true", region: us-east-1, access_key_id: test, secret_access_key: test }
+"#;
+
+static LAKE: Shared<LocalLake> = Shared::new();
+static PG: Shared<ThrowawayPostgres> = Shared::new();
+static S3: Shared<S3Server> = Shared::new();
+
+/// The local lake alone: sources `lake` and `csv`, no server started.
+pub async fn local_world() -> Arc<World> {
+    world_with(&[]).await
+}
+
+/// The local lake and AutoCorp in PostgreSQL (sources `pg`, `lake`, `csv`).
+pub async fn pg_world() -> Arc<World> {
+    world_with(&["pg"]).await
+}
+
+/// The local lake and the raw zone on S3 (sources `lake`, `csv`, `s3`).
+pub async fn s3_world() -> Arc<World> {
+    world_with(&["s3"]).await
+}
+
+/// Everything: PostgreSQL, the local lake and S3 (sources `pg`, `lake`, `csv`, `s3`).
 pub async fn world() -> Arc<World> {
-    let mut slot = WORLD.lock().await;
-    if let Some(world) = slot.upgrade() {
-        return world;
+    world_with(&["pg", "s3"]).await
+}
+
+/// A world with the servers behind `sources`, named as in the test rule files: `pg` starts
+/// PostgreSQL, `s3` the S3 server; `lake` and `csv` are always there.
+pub async fn world_with(sources: &[&str]) -> Arc<World> {
+    if let Some(unknown) = sources
+        .iter()
+        .find(|s| !["pg", "lake", "csv", "s3"].contains(s))
+    {
+        panic!("the test worlds have sources pg, lake, csv and s3, not `{unknown}`");
     }
+    let lake = LAKE.get_or_start(start_local_lake).await;
+    let wants = |source: &str| sources.contains(&source);
+    let (pg, s3) = tokio::join!(
+        Layer::start_if(wants("pg"), "pg", &PG, || start_postgres(&lake.tables)),
+        Layer::start_if(wants("s3"), "s3", &S3, || start_s3(&lake.tables)),
+    );
+    Arc::new(World { lake, pg, s3 })
+}
+
+async fn start_local_lake() -> LocalLake {
     let tables = autocorp::generate();
-    let pg = demo::start_autocorp_postgres(&tables)
-        .await
-        .expect("throwaway postgres");
     let lake_dir = tempfile::Builder::new()
         .prefix("lakecheck-test-lake-")
         .tempdir()
@@ -45,30 +118,64 @@ pub async fn world() -> Arc<World> {
     demo::write_local_lake(lake_dir.path(), &tables)
         .await
         .expect("local lake");
-    let s3 = S3Server::start();
-    autocorp::write_lake(&s3.store(), &StorePath::default(), &tables)
-        .await
-        .expect("s3 lake");
-    let world = Arc::new(World {
-        pg,
-        lake_dir,
-        s3,
-        tables,
-    });
-    *slot = Arc::downgrade(&world);
-    world
+    LocalLake { tables, lake_dir }
 }
 
-impl World {
-    /// Variables the test rule files use.
-    pub fn vars(&self) -> Arc<Vars> {
-        let mut vars = Vars::new();
-        vars.insert("PG_URL".into(), self.pg.url("autocorp"));
-        vars.insert("LAKE_URL".into(), self.lake_url());
-        vars.insert("S3_ENDPOINT".into(), self.s3.endpoint.clone());
-        Arc::new(vars)
-    }
+async fn start_postgres(tables: &[TableData]) -> ThrowawayPostgres {
+    demo::start_autocorp_postgres(tables)
+        .await
+        .expect("throwaway postgres")
+}
 
+async fn start_s3(tables: &[TableData]) -> S3Server {
+    // Off the runtime's thread: it waits for moto to listen.
+    let s3 = tokio::task::spawn_blocking(S3Server::start)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    autocorp::write_lake(&s3.store(), &StorePath::default(), tables)
+        .await
+        .expect("s3 lake");
+    s3
+}
+
+impl<T: Send + Sync + 'static> Layer<T> {
+    async fn start_if<F: std::future::Future<Output = T>>(
+        wanted: bool,
+        source: &'static str,
+        shared: &'static Shared<T>,
+        start: impl FnOnce() -> F,
+    ) -> Self {
+        let server = if wanted {
+            Some(shared.get_or_start(start).await)
+        } else {
+            None
+        };
+        Self { source, server }
+    }
+}
+
+impl<T> Deref for Layer<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.server.as_deref().unwrap_or_else(|| {
+            panic!(
+                "this test's world has no `{0}` server: start it with `world_with(&[\"{0}\"])` or `world()`",
+                self.source
+            )
+        })
+    }
+}
+
+impl Deref for World {
+    type Target = LocalLake;
+
+    fn deref(&self) -> &LocalLake {
+        &self.lake
+    }
+}
+
+impl LocalLake {
     /// `file:///...` of the local lake root, without a trailing slash.
     pub fn lake_url(&self) -> String {
         url::Url::from_directory_path(self.lake_dir.path())
@@ -84,22 +191,37 @@ impl World {
             .find(|t| t.name == name)
             .expect("known table")
     }
+}
 
-    /// The `sources:` block every inline test rule file starts with.
-    pub fn sources_yaml(&self) -> String {
-        r#"sources:
-  pg:   { type: postgres, url: "${PG_URL}", schema: autocorp, statement_timeout: 30s }
-  lake: { type: lake, url: "${LAKE_URL}/raw/database/autocorp", format: parquet }
-  csv:  { type: lake, url: "${LAKE_URL}/raw/csv", format: csv }
-  s3:
-    type: lake
-    url: s3://lake/raw/database/autocorp
-    storage: { endpoint: "${S3_ENDPOINT}", allow_http: "true", region: us-east-1, access_key_id: test, secret_access_key: test }
-"#
-        .to_string()
+impl World {
+    /// Variables the test rule files use: `LAKE_URL`, and `PG_URL` and `S3_ENDPOINT` when the
+    /// world has those servers.
+    pub fn vars(&self) -> Arc<Vars> {
+        let mut vars = Vars::new();
+        if let Some(pg) = &self.pg.server {
+            vars.insert("PG_URL".into(), pg.url("autocorp"));
+        }
+        vars.insert("LAKE_URL".into(), self.lake_url());
+        if let Some(s3) = &self.s3.server {
+            vars.insert("S3_ENDPOINT".into(), s3.endpoint.clone());
+        }
+        Arc::new(vars)
     }
 
-    /// Parses `checks` (YAML list items) under the standard sources.
+    /// The `sources:` block every inline test rule file starts with: the world's sources.
+    pub fn sources_yaml(&self) -> String {
+        let mut yaml = String::from("sources:\n");
+        if self.pg.server.is_some() {
+            yaml.push_str(PG_SOURCE);
+        }
+        yaml.push_str(LOCAL_SOURCES);
+        if self.s3.server.is_some() {
+            yaml.push_str(S3_SOURCE);
+        }
+        yaml
+    }
+
+    /// Parses `checks` (YAML list items) under the world's sources.
     pub fn rules(&self, checks: &str) -> RuleFile {
         let text = format!("{}checks:\n{checks}", self.sources_yaml());
         parse_rules("tests/inline.yml", &text, &self.vars())
@@ -132,32 +254,6 @@ pub async fn run_files(files: &[RuleFile]) -> RunReport {
     runner::run(files, planned, 4, &|_| {}).await
 }
 
-/// A moto S3 server on a free loopback port, killed on drop.
-pub struct S3Server {
-    child: Child,
-    pub endpoint: String,
-    _dir: TempDir,
-}
-
-fn moto_server() -> PathBuf {
-    if let Some(path) = std::env::var_os("LAKECHECK_MOTO_SERVER") {
-        return PathBuf::from(path);
-    }
-    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/lakecheck/venv/bin/moto_server");
-    if cached.is_file() {
-        return cached;
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("moto_server")).find(|p| p.is_file()))
-        .unwrap_or_else(|| {
-            panic!(
-                "moto_server (the S3 server the tests use) is not installed: run ./scripts/test, which installs it \
-                 into ~/.cache/lakecheck/venv, or set LAKECHECK_MOTO_SERVER"
-            )
-        })
-}
-
 /// Asserts each result's status is `expected(name)`, naming the check and its message if not.
 pub fn assert_statuses(report: &RunReport, expected: impl Fn(&str) -> Status) {
     for result in report.results() {
@@ -175,155 +271,4 @@ pub fn assert_statuses(report: &RunReport, expected: impl Fn(&str) -> Status) {
 /// Asserts every check passed.
 pub fn assert_all_pass(report: &RunReport) {
     assert_statuses(report, |_| Status::Pass);
-}
-
-/// The Python of the test virtualenv (beside moto_server), which also has `deltalake`.
-pub fn venv_python() -> PathBuf {
-    moto_server().with_file_name("python")
-}
-
-impl S3Server {
-    /// Starts moto on a fresh free port, retrying with another port when a start fails (the
-    /// process exits, or nothing listens within the deadline): a port found free can be taken
-    /// by another process before moto binds it.
-    pub fn start() -> Self {
-        const ATTEMPTS: usize = 4;
-        let mut failures = Vec::new();
-        for _ in 0..ATTEMPTS {
-            // Creating the bucket proves the server on the port is this moto.
-            match Self::try_start(&[])
-                .and_then(|server| server.create_bucket(BUCKET).map(|()| server))
-            {
-                Ok(server) => return server,
-                Err(failure) => failures.push(failure),
-            }
-        }
-        panic!(
-            "moto_server did not start in {ATTEMPTS} attempts:\n{}",
-            failures.join("\n")
-        );
-    }
-
-    /// A second moto that checks request signatures against its (empty) IAM store, so every
-    /// access key is refused: for testing bad credentials. It has no buckets.
-    pub fn start_enforcing_auth() -> Self {
-        let mut failures = Vec::new();
-        for _ in 0..4 {
-            match Self::try_start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) {
-                Ok(server) => return server,
-                Err(failure) => failures.push(failure),
-            }
-        }
-        panic!("moto_server did not start:\n{}", failures.join("\n"));
-    }
-
-    fn try_start(env: &[(&str, &str)]) -> Result<Self, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let log_path = dir.path().join("moto.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(moto_server())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start moto_server");
-        // Dropped (and killed) on every failure below.
-        let mut server = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let log_tail = || {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            lines[lines.len().saturating_sub(5)..].join("\n")
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!(
-                    "moto_server on port {port} exited ({status}):\n{}",
-                    log_tail()
-                ));
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "moto_server did not listen on {port} within 60 s:\n{}",
-                    log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(server)
-    }
-
-    /// Creates a bucket with a bare HTTP request (object_store has no bucket API); an error
-    /// says what answered instead.
-    fn create_bucket(&self, bucket: &str) -> Result<(), String> {
-        use std::io::{Read, Write};
-        let address = self.endpoint.trim_start_matches("http://");
-        let mut response = String::new();
-        TcpStream::connect(address)
-            .and_then(|mut stream| {
-                write!(stream, "PUT /{bucket} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
-                stream.read_to_string(&mut response)
-            })
-            .map_err(|e| format!("create bucket on {address}: {e}"))?;
-        if response.starts_with("HTTP/1.1 200") {
-            Ok(())
-        } else {
-            Err(format!("create bucket on {address}: {response}"))
-        }
-    }
-
-    pub fn store(&self) -> object_store::aws::AmazonS3 {
-        AmazonS3Builder::new()
-            .with_bucket_name(BUCKET)
-            .with_endpoint(&self.endpoint)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("test")
-            .with_secret_access_key("test")
-            .build()
-            .unwrap()
-    }
-}
-
-/// Copies every file under `folder` to `s3://lake/<prefix>/...`, keeping relative paths.
-pub async fn upload_folder(s3: &S3Server, folder: &Path, prefix: &str) {
-    use object_store::{ObjectStoreExt, PutPayload};
-    let store = s3.store();
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(folder)
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string();
-                let key = StorePath::from(format!("{prefix}/{relative}"));
-                store
-                    .put(&key, PutPayload::from(std::fs::read(&path).unwrap()))
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -10,7 +10,7 @@ use lakecheck::sources::Source;
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::world;
+use crate::harness::{local_world, pg_world, s3_world, World};
 
 /// The Spark-written samples: `LAKECHECK_HUDI_SAMPLES`, else `../shared/hudi-samples` beside the
 /// clone. Tests that read them are `#[ignore]`d; `scripts/test` includes them when they exist.
@@ -327,7 +327,7 @@ async fn an_unsupported_table_version_is_named() {
 #[tokio::test]
 #[ignore = "needs ../shared/hudi-samples"]
 async fn checks_run_on_hudi_locally_and_on_s3() {
-    let world = world().await;
+    let world = s3_world().await;
     let dir = unzip("v8_nonpartitioned");
     crate::harness::upload_folder(
         &world.s3,
@@ -493,7 +493,7 @@ fn a_local_timeline_is_pinned_in_the_process_time_zone(#[case] declared: Option<
 
 /// The curated Hudi tables the demo writes (hudi-rs, orders with `total_amount <= 0` dropped,
 /// the CDC inserts and updates upserted) under a fresh folder, as source `hudi`.
-async fn curated_hudi(world: &crate::harness::World) -> (tempfile::TempDir, String) {
+async fn curated_hudi(world: &World) -> (tempfile::TempDir, String) {
     let root = tempfile::tempdir().unwrap();
     let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
     lakecheck::demo::autocorp::write_curated_hudi(root.path(), &world.tables, &changes)
@@ -506,11 +506,7 @@ async fn curated_hudi(world: &crate::harness::World) -> (tempfile::TempDir, Stri
     (root, source)
 }
 
-async fn run_with_hudi(
-    world: &crate::harness::World,
-    source: &str,
-    checks: &str,
-) -> lakecheck::results::RunReport {
+async fn run_with_hudi(world: &World, source: &str, checks: &str) -> lakecheck::results::RunReport {
     let text = format!(
         "{}checks:\n{checks}",
         world
@@ -525,7 +521,7 @@ async fn run_with_hudi(
 /// exactly by what the ETL dropped and the changes it upserted; every check kind fails there.
 #[tokio::test]
 async fn every_check_kind_fails_on_curated_hudi_where_it_should() {
-    let world = world().await;
+    let world = pg_world().await;
     let (_root, source) = curated_hudi(&world).await;
     let checks = r#"
   - { name: orders, type: table_match, left: pg.sales_order, right: hudi.sales_order }
@@ -638,7 +634,7 @@ async fn every_check_kind_fails_on_curated_hudi_where_it_should() {
 /// that are not commit metadata, and checks that read a broken timeline, a pin before the
 /// first commit and a pin that is no instant of the table.
 async fn broken_hudi_report() -> lakecheck::results::RunReport {
-    let world = world().await;
+    let world = local_world().await;
     let (root, source) = curated_hudi(&world).await;
     let mut commits = Vec::new();
     let mut stack = vec![root.path().join("customers/.hoodie")];

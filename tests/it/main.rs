@@ -1,6 +1,7 @@
 //! Integration tests: one binary (linking is the slow part), one module per area. Every test
-//! runs against real servers the harness starts: a throwaway PostgreSQL and an S3 server
-//! (moto) on 127.0.0.1, plus a local lake written from the same AutoCorp data.
+//! runs against a local lake written from the AutoCorp data, and against the real servers it
+//! names, which the harness starts once for the whole binary: a throwaway PostgreSQL and an S3
+//! server (moto) on 127.0.0.1, loaded from the same data. Tests of the local lake start none.
 
 mod checks;
 mod cli;

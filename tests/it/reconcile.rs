@@ -14,7 +14,7 @@ use lakecheck::model::Canon;
 use lakecheck::rules::{parse_rule_text, Vars};
 use lakecheck::sources::Source;
 
-use crate::harness::world;
+use crate::harness::{pg_world, upload_folder, world, world_with, World};
 
 /// A fresh database on the shared server, created with a writable connection (tests only).
 /// `name` is a prefix: the process id and a counter make the database each call creates its
@@ -73,7 +73,7 @@ fn sources(pg_url: &str, lake: &Path) -> (Arc<dyn Source>, Arc<dyn Source>) {
 
 #[tokio::test]
 async fn hash_matches_postgres_bit_for_bit() {
-    let world = world().await;
+    let world = pg_world().await;
     let inputs: Vec<String> = (0..40)
         .map(|n| {
             "abcdefghijklmnopqrstuvwxyz0123456789|:~é"[..n.min(40)]
@@ -360,7 +360,7 @@ fn vectors_batch() -> RecordBatch {
 
 #[tokio::test]
 async fn every_type_encodes_identically_in_both_engines() {
-    let world = world().await;
+    let world = pg_world().await;
     let pg_url = scratch_database(|db| world.pg.url(db), "vectors", VECTORS_SQL).await;
     let lake = tempfile::tempdir().unwrap();
     write_parquet_table(lake.path(), "vectors", &vectors_batch());
@@ -485,18 +485,11 @@ async fn every_type_encodes_identically_in_both_engines() {
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use lakecheck::results::Status;
-use object_store::path::Path as StorePath;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
 
 /// Runs `sql` over the world's raw tables in DataFusion and writes the result as `table` into
-/// a fresh local lake folder and under `prefix` in the S3 bucket.
-async fn derived_table(
-    world: &crate::harness::World,
-    table: &str,
-    sql: &str,
-    prefix: &str,
-) -> tempfile::TempDir {
+/// a fresh local lake folder.
+async fn derived_table(world: &World, table: &str, sql: &str) -> tempfile::TempDir {
     let ctx = SessionContext::new();
     let raw = world.lake_dir.path().join("raw/database/autocorp");
     for name in ["customers", "sales_order"] {
@@ -517,18 +510,6 @@ async fn derived_table(
         )
         .await
         .unwrap();
-    let store = world.s3.store();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let entry = entry.unwrap();
-        let key = StorePath::from(format!(
-            "{prefix}/{table}/{}",
-            entry.file_name().to_string_lossy()
-        ));
-        store
-            .put(&key, PutPayload::from(std::fs::read(entry.path()).unwrap()))
-            .await
-            .unwrap();
-    }
     out
 }
 
@@ -602,14 +583,17 @@ FROM customers WHERE customer_id = 20";
 #[case::s3("s3")]
 #[tokio::test]
 async fn every_kind_of_difference_is_found_with_its_key(#[case] place: &str) {
-    let world = world().await;
-    let local = derived_table(
-        &world,
-        "customers",
-        CUSTOMER_CHANGES,
-        &format!("changed-{place}"),
-    )
-    .await;
+    let sources: &[&str] = if place == "s3" {
+        &["pg", "s3"]
+    } else {
+        &["pg"]
+    };
+    let world = world_with(sources).await;
+    let local = derived_table(&world, "customers", CUSTOMER_CHANGES).await;
+    if place == "s3" {
+        let folder = local.path().join("customers");
+        upload_folder(&world.s3, &folder, "changed-s3/customers").await;
+    }
     let source = if place == "local" {
         format!("{{ type: lake, url: \"{}\" }}", local.path().display())
     } else {
@@ -688,11 +672,11 @@ async fn every_kind_of_difference_is_found_with_its_key(#[case] place: &str) {
 
 #[tokio::test]
 async fn decimals_compare_by_value_not_scale() {
-    let world = world().await;
+    let world = pg_world().await;
     let sql = "SELECT order_id, customer_id, order_date, status,
                       CAST(CASE WHEN order_id = 7 THEN total_amount + 0.01 ELSE total_amount END AS DECIMAL(14,4)) AS total_amount,
                       created_at, updated_at FROM sales_order";
-    let local = derived_table(&world, "sales_order", sql, "decimals").await;
+    let local = derived_table(&world, "sales_order", sql).await;
     let text = format!(
         "{}  wide: {{ type: lake, url: \"{}\" }}\nchecks:\n  - {{ name: diff, type: table_match, left: pg.sales_order, right: wide.sales_order }}\n  - {{ name: same, type: table_match, left: pg.sales_order, right: wide.sales_order, left_where: \"order_id <> 7\", right_where: \"order_id <> 7\" }}\n",
         world.sources_yaml(),
@@ -714,7 +698,7 @@ async fn decimals_compare_by_value_not_scale() {
 
 #[tokio::test]
 async fn a_change_in_any_type_is_found_in_its_column() {
-    let world = world().await;
+    let world = pg_world().await;
     let pg_url = scratch_database(|db| world.pg.url(db), "vectors_diff", VECTORS_SQL).await;
     let same = tempfile::tempdir().unwrap();
     write_parquet_table(same.path(), "vectors", &vectors_batch());
@@ -799,11 +783,11 @@ fn differing_measures(result: &lakecheck::results::CheckResult) -> Vec<(String, 
 #[tokio::test]
 async fn aggregate_profiles_agree_across_engines_and_name_what_differs() {
     let world = world().await;
-    let changed = derived_table(&world, "customers", CUSTOMER_CHANGES, "aggregates").await;
+    let changed = derived_table(&world, "customers", CUSTOMER_CHANGES).await;
     let wide_sql = "SELECT order_id, customer_id, order_date, status,
                       CAST(CASE WHEN order_id = 7 THEN total_amount + 0.01 ELSE total_amount END AS DECIMAL(14,4)) AS total_amount,
                       created_at, updated_at FROM sales_order";
-    let wide = derived_table(&world, "sales_order", wide_sql, "aggregates-wide").await;
+    let wide = derived_table(&world, "sales_order", wide_sql).await;
     let text = format!(
         "{}  changed: {{ type: lake, url: \"{}\" }}\n  wide: {{ type: lake, url: \"{}\" }}\nchecks:\n\
          \x20 - {{ name: lake, type: aggregate_match, left: pg.sales_order, right: lake.sales_order }}\n\
@@ -869,8 +853,8 @@ async fn aggregate_profiles_agree_across_engines_and_name_what_differs() {
 
 #[tokio::test]
 async fn composite_keys_are_segmented_by_key_hash_and_find_the_same_differences() {
-    let world = world().await;
-    let local = derived_table(&world, "customers", CUSTOMER_CHANGES, "composite").await;
+    let world = pg_world().await;
+    let local = derived_table(&world, "customers", CUSTOMER_CHANGES).await;
     let text = format!(
         "{}  changed: {{ type: lake, url: \"{}\" }}\nchecks:\n\
          \x20 - {{ name: composite, type: table_match, left: pg.customers, right: changed.customers, key: [customer_id, state] }}\n\
