@@ -830,3 +830,59 @@ async fn a_hudi_commit_in_the_future_names_the_timeline_zone() {
     assert_eq!(ahead.metrics["timeline_timezone"], json!(zone));
     assert_eq!(ahead.metrics["in_future"], json!(true));
 }
+
+/// The DMS layout, on a local folder and on S3, answers every row-level check kind and the
+/// reconcile against Postgres, passing and failing like a plain folder. (The world's raw folder
+/// holds full-load files only, so the rebuilt tables equal the source.)
+#[rstest]
+#[tokio::test]
+async fn every_check_kind_on_a_dms_layout(#[values("lake", "s3")] base: &str) {
+    let world = world_with(&["pg", base]).await;
+    let (url, storage) = match base {
+        "s3" => (
+            "s3://lake/raw/database/autocorp",
+            ", storage: { endpoint: \"${S3_ENDPOINT}\", allow_http: \"true\", region: us-east-1, access_key_id: test, secret_access_key: test }",
+        ),
+        _ => ("${LAKE_URL}/raw/database/autocorp", ""),
+    };
+    let text = format!(
+        "{}  dms: {{ type: lake, url: \"{url}\", layout: dms, keys: {{ customers: [customer_id], sales_order: [order_id] }}{storage} }}\nchecks:\n{}",
+        world.sources_yaml(),
+        "  - { name: count pass, type: row_count, table: dms.customers, equals: 1149 }\n\
+         \x20 - { name: count fail, type: row_count, table: dms.customers, max: 1000 }\n\
+         \x20 - { name: not_null pass, type: not_null, table: dms.customers, columns: [customer_id, last_name] }\n\
+         \x20 - { name: not_null fail, type: not_null, table: dms.customers, columns: [email] }\n\
+         \x20 - { name: unique pass, type: unique, table: dms.customers, columns: [customer_id] }\n\
+         \x20 - { name: unique fail, type: unique, table: dms.sales_order, columns: [customer_id] }\n\
+         \x20 - { name: accepted pass, type: accepted_values, table: dms.sales_order, column: status, values: [NEW, PAID, SHIPPED, DELIVERED, CANCELLED] }\n\
+         \x20 - { name: accepted fail, type: accepted_values, table: dms.sales_order, column: status, values: [NEW, PAID] }\n\
+         \x20 - { name: range pass, type: range, table: dms.sales_order, column: order_date, min: \"2026-01-01\", max: \"2026-12-31\" }\n\
+         \x20 - { name: range fail, type: range, table: dms.sales_order, column: order_date, min: \"2026-03-01\", max: \"2026-05-31\" }\n\
+         \x20 - { name: condition pass, type: condition, table: dms.sales_order, expression: \"total_amount >= 0\" }\n\
+         \x20 - { name: condition fail, type: condition, table: dms.sales_order, expression: \"total_amount > 0\" }\n\
+         \x20 - { name: sql pass, type: sql, source: dms, query: \"SELECT customer_id FROM customers WHERE customer_id < 0\" }\n\
+         \x20 - { name: sql fail, type: sql, source: dms, query: \"SELECT customer_id FROM customers WHERE email IS NULL\" }\n\
+         \x20 - { name: match pass, type: table_match, left: pg.customers, right: dms.customers, key: [customer_id], exclude: [commit_ts] }\n\
+         \x20 - { name: match fail, type: table_match, left: pg.customers, right: dms.customers, key: [customer_id], exclude: [commit_ts], right_where: \"customer_id <> 7\" }\n\
+         \x20 - { name: counts pass, type: row_count_match, left: pg.sales_order, right: dms.sales_order }\n\
+         \x20 - { name: counts fail, type: row_count_match, left: pg.sales_order, right: dms.sales_order, right_where: \"order_id > 10\" }\n"
+    );
+    let file = crate::harness::parse_rules("dms.yml", &text, &world.vars());
+    let report = crate::harness::run_files(&[file]).await;
+    for check in report.results() {
+        let expected = if check.name.ends_with("pass") {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        assert_status(check, expected);
+    }
+    assert_eq!(report.results().count(), 18);
+    let missing = result(&report, "match fail");
+    assert_eq!(
+        missing.metrics["missing_in_target"],
+        json!(1),
+        "{:?}",
+        missing.metrics
+    );
+}
