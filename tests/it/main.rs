@@ -16,3 +16,4 @@ mod layers;
 mod reconcile;
 mod reports;
 mod rule_errors;
+mod settle;
