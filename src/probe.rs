@@ -168,6 +168,12 @@ impl Probe {
             })
     }
 
+    /// Makes the next read of `table` see its current state (see `Source::refresh`).
+    pub async fn refresh(&self, table: &TableRef) -> Result<(), CheckError> {
+        self.source(&table.source)?.refresh(&table.table).await;
+        Ok(())
+    }
+
     /// `FROM`-clause text for a table, with an optional row filter.
     pub fn from_clause(
         &self,

@@ -7,8 +7,14 @@
 //! the rows of each key as multisets), a left column the right side lacks, timestamps kept at
 //! a coarser precision on one side (unless `timestamp_precision: ms`), and two empty sides
 //! (unless `allow_empty: true`).
+//!
+//! On tables written live, `settle: 2m` reads the keys that differ again, by key, every
+//! `settle_interval` (10 s) until both sides agree or the time is up: keys that came to agree
+//! are reported in flight, not failing; only keys that still differ fail. Rows with a NULL key,
+//! repeated keys and columns lost are not settled (see `reconcile::settle`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use marked_yaml::Node;
@@ -21,7 +27,9 @@ use crate::model::RuleError;
 use crate::model::TableRef;
 use crate::model::{Column, Rows};
 use crate::probe::{CheckError, ColumnProblem, Comparing, Probe};
-use crate::reconcile::{self, Outcome, Plan, Segmenter, Side, SEGMENTS};
+use crate::reconcile::{
+    self, Outcome, Plan, Segmenter, Settle, Settled, Side, SEGMENTS, SETTLE_KEYS,
+};
 
 pub const KIND: CheckKind = CheckKind {
     name: "table_match",
@@ -41,6 +49,128 @@ struct TableMatch {
     allow_duplicates: bool,
     allow_empty: bool,
     precision: MillisecondColumns,
+    settle: Option<Settle>,
+}
+
+/// Default `settle_interval`: how long a settle waits before each look.
+const DEFAULT_SETTLE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Most looks one settle may take (`settle` / `settle_interval`): each is a query per side,
+/// listed in the report.
+const MOST_LOOKS: u128 = 1000;
+
+/// `settle: 2m`, `settle_interval: 10s`: how long differing keys may take to agree, how often
+/// to look.
+fn read_settle(reader: &mut CheckReader) -> Result<Option<Settle>, RuleError> {
+    let what = reader.what().to_string();
+    let within = reader.map.duration("settle")?;
+    let interval = reader.map.duration("settle_interval")?;
+    let Some(within) = within else {
+        return match interval {
+            None => Ok(None),
+            Some(interval) => Err(RuleError::new(
+                interval.location,
+                format!("`settle_interval` in {what} has no `settle` to pace"),
+            )
+            .with_help("add `settle: 2m` (how long differing keys may take to agree), or remove `settle_interval`")),
+        };
+    };
+    if within.value.is_zero() {
+        return Err(RuleError::new(
+            within.location,
+            format!("`settle` in {what} must be longer than 0"),
+        )
+        .with_help(
+            "remove `settle` to compare once, or give the time rows take to arrive: `settle: 2m`",
+        ));
+    }
+    let (interval, location) = match interval {
+        Some(i) => (i.value, i.location),
+        None => (DEFAULT_SETTLE_INTERVAL, within.location),
+    };
+    if interval.is_zero() {
+        return Err(RuleError::new(
+            location,
+            format!("`settle_interval` in {what} must be longer than 0"),
+        )
+        .with_help("e.g. `settle_interval: 10s`"));
+    }
+    let looks = within.value.as_nanos().div_ceil(interval.as_nanos());
+    if looks > MOST_LOOKS {
+        return Err(RuleError::new(
+            location,
+            format!(
+                "`settle` in {what} would look {looks} times, one every {}; at most {MOST_LOOKS}",
+                seconds(interval)
+            ),
+        )
+        .with_help("lengthen `settle_interval`"));
+    }
+    Ok(Some(Settle {
+        within: within.value,
+        interval,
+    }))
+}
+
+/// A duration in seconds as a report shows it: `12 s`, `0.4 s`.
+fn seconds(duration: Duration) -> String {
+    let text = format!("{:.1}", duration.as_secs_f64());
+    format!("{} s", text.trim_end_matches(".0"))
+}
+
+/// A duration in seconds for metrics, to the millisecond.
+fn seconds_metric(duration: Duration) -> serde_json::Value {
+    json!(duration.as_millis() as f64 / 1000.0)
+}
+
+/// `1 key`, `2 keys`.
+fn keys(n: u64) -> String {
+    format!("{n} key{}", if n == 1 { "" } else { "s" })
+}
+
+/// What settling found, for the observed text: `2 keys in flight (arrived within 12 s), 1 key
+/// still differs after 120 s`. Nothing when no key differed.
+fn settle_finding(settled: &Settled) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(after) = settled.settled_after {
+        let when = if settled.in_flight == 1 {
+            "after"
+        } else {
+            "within"
+        };
+        parts.push(format!(
+            "{} in flight (arrived {when} {})",
+            keys(settled.in_flight),
+            seconds(after)
+        ));
+    }
+    if settled.still_differing > 0 {
+        let verb = if settled.still_differing == 1 {
+            "differs"
+        } else {
+            "differ"
+        };
+        let mut why = Vec::new();
+        if settled.not_rechecked > 0 {
+            why.push(format!(
+                "{} beyond the first {SETTLE_KEYS} not read again",
+                settled.not_rechecked
+            ));
+        }
+        if settled.repeated > 0 {
+            why.push(format!("{} repeated, not settled", settled.repeated));
+        }
+        let why = match why.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", why.join(", ")),
+        };
+        parts.push(format!(
+            "{} still {verb} after {}{why}",
+            keys(settled.still_differing),
+            seconds(settled.waited)
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Which timestamp columns the rule compares at milliseconds (`timestamp_precision`).
@@ -122,6 +252,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     let allow_duplicates = flag(reader, "allow_duplicates")?;
     let allow_empty = flag(reader, "allow_empty")?;
     let precision = MillisecondColumns::read(reader)?;
+    let settle = read_settle(reader)?;
     Ok(Arc::new(TableMatch {
         left,
         right,
@@ -133,6 +264,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
         allow_duplicates,
         allow_empty,
         precision,
+        settle,
     }))
 }
 
@@ -316,6 +448,7 @@ impl TableMatch {
                 samples: self.samples,
                 segmenter: Segmenter::KeyHash,
                 allow_duplicates: self.allow_duplicates,
+                settle: self.settle,
             },
             ignored,
             schema_findings: findings,
@@ -369,7 +502,11 @@ impl Check for TableMatch {
             && outcome.null_keys() == 0
             && outcome.left_rows == outcome.right_rows
             && schema_findings.is_empty()
-            && !empty_fails;
+            && !empty_fails
+            && outcome
+                .settled
+                .as_ref()
+                .is_none_or(|s| s.still_differing == 0);
         let metrics = self.metrics(&plan, &outcome, ignored, &schema_findings);
         let rows = self.sample_rows(&outcome, &schema_findings);
         let samples = (!rows.is_empty()).then(|| Rows {
@@ -407,6 +544,9 @@ impl Check for TableMatch {
                 self.right
             ));
         }
+        if let Some(finding) = outcome.settled.as_ref().and_then(settle_finding) {
+            also.push(finding);
+        }
         if !schema_findings.is_empty() {
             let names: Vec<&str> = schema_findings.iter().map(|(c, _)| c.as_str()).collect();
             also.push(format!(
@@ -428,8 +568,16 @@ impl Check for TableMatch {
             passed,
             observed,
             expected: format!(
-                "every row of {} in {} with equal values, keys unique and not NULL",
-                self.left, self.right
+                "every row of {} in {} with equal values, keys unique and not NULL{}",
+                self.left,
+                self.right,
+                match &self.settle {
+                    Some(settle) => format!(
+                        ", keys that differ agreeing within {}",
+                        seconds(settle.within)
+                    ),
+                    None => String::new(),
+                }
             ),
             failing_rows: Some(
                 outcome.missing
@@ -520,6 +668,32 @@ impl TableMatch {
             }),
         );
         put("differing_segments", json!(outcome.differing_segments));
+        if let (Some(settle), Some(settled)) = (&self.settle, &outcome.settled) {
+            put("settle_seconds", seconds_metric(settle.within));
+            put("settle_interval_seconds", seconds_metric(settle.interval));
+            put("settle_key_limit", json!(SETTLE_KEYS));
+            put("in_flight", json!(settled.in_flight));
+            put(
+                "in_flight_keys",
+                json!(settled
+                    .in_flight_keys
+                    .iter()
+                    .map(|(key, after)| json!({
+                        "key": key,
+                        "arrived_after_seconds": seconds_metric(*after),
+                    }))
+                    .collect::<Vec<_>>()),
+            );
+            put(
+                "settled_after_seconds",
+                settled.settled_after.map_or(json!(null), seconds_metric),
+            );
+            put("still_differing", json!(settled.still_differing));
+            put("not_rechecked", json!(settled.not_rechecked));
+            put("repeated_not_settled", json!(settled.repeated));
+            put("settle_rereads", json!(settled.rereads));
+            put("settle_waited_seconds", seconds_metric(settled.waited));
+        }
         metrics
     }
 

@@ -11,7 +11,11 @@
 //!    a side whose engine enforces the key (a primary key) needs no search for either.
 //! 2. Segments whose checksums differ are the only ones read again, as (key, row hash) pairs,
 //!    in chunks of bounded size, and matched by key in memory.
-//! 3. For a sample of changed keys both sides return canonical and displayable values, so the
+//! 3. With `settle` (tables written live), the differing keys are read again by key, both
+//!    sides at once, every `settle_interval` until they agree or `settle` has passed
+//!    (`settle.rs`); each is then counted from its last read, and one that came to agree was
+//!    in flight.
+//! 4. For a sample of changed keys both sides return canonical and displayable values, so the
 //!    report names the columns that differ and shows both values.
 //!
 //! Memory stays flat for identical tables (one entry per segment); it grows only with the rows
@@ -21,9 +25,10 @@
 //! probe and reads the answers, and `matching` decides what they mean (which segments differ,
 //! how rows pair off, which columns changed). This file runs the steps in order.
 
-use super::matching::{self, Changed, Matcher, Outcome};
+use super::matching::{self, Matcher, Outcome};
 use super::plan::{Plan, Segmenter, Side};
 use super::segments;
+use super::settle::{HeldKey, Settled, Settling, SETTLE_KEYS};
 use crate::model::canon::Canon;
 use crate::model::LogicalType;
 use crate::probe::{CheckError, Probe};
@@ -72,20 +77,34 @@ pub async fn compare(probe: &Probe, plan: &Plan) -> Result<Outcome, CheckError> 
     };
 
     let count_duplicates = !plan.allow_duplicates && !search_duplicates;
-    let mut changed_rows: Vec<Changed> = Vec::new();
+    let tables = (&plan.left.table, &plan.right.table);
+    let mut matcher = Matcher::new(&mut outcome, tables, plan.samples, count_duplicates);
+    matcher.settling = plan
+        .settle
+        .map(|settle| Settling::new(settle, plan.allow_duplicates, SETTLE_KEYS));
     for chunk in matching::chunks(&tally.differing) {
         let (l, r) = tokio::try_join!(
             plan.left.keyed(probe, plan, &chunk),
             plan.right.keyed(probe, plan, &chunk)
         )?;
-        let mut matcher = Matcher {
-            samples: plan.samples,
-            count_duplicates,
-            outcome: &mut outcome,
-            changed: &mut changed_rows,
-        };
-        matcher.match_chunk(&l, &r, &plan.left.table, &plan.right.table);
+        matcher.match_chunk(&l, &r);
     }
+    if let Some(settling) = matcher.settling.take() {
+        let (settled, held) = settle(probe, plan, settling).await?;
+        // Held keys are counted from their last read. The duplicate search (if any) ran
+        // before it, so a key that repeats there is counted here.
+        matcher.count_duplicates = !plan.allow_duplicates;
+        for key in &held {
+            matcher.count_key(&key.key, &key.left, &key.right);
+        }
+        // Rows as the reads that classified them saw them: equal segments by their checksums,
+        // the rest key by key at their last read.
+        let (left_rows, right_rows) = matcher.counted_rows;
+        matcher.outcome.left_rows = tally.matched + left_rows;
+        matcher.outcome.right_rows = tally.matched + right_rows;
+        matcher.outcome.settled = Some(settled);
+    }
+    let changed_rows = matcher.changed;
     if !changed_rows.is_empty() {
         let (l, r) = segments::changed_values(probe, plan, &changed_rows).await?;
         let columns: Vec<(&str, Canon)> = plan
@@ -98,4 +117,28 @@ pub async fn compare(probe: &Probe, plan: &Plan) -> Result<Outcome, CheckError> 
         matching::describe_changes(&changed_rows, &columns, plan.key_len, &l, &r, &mut outcome);
     }
     Ok(outcome)
+}
+
+/// Reads the held keys again on both sides every `interval` until they agree or `within` has
+/// passed (see `settle`). Time runs from here: the diff's reads are done.
+async fn settle(
+    probe: &Probe,
+    plan: &Plan,
+    mut settling: Settling,
+) -> Result<(Settled, Vec<HeldKey>), CheckError> {
+    let started = tokio::time::Instant::now();
+    while let Some(wait) = settling.next_wait(started.elapsed()) {
+        tokio::time::sleep(wait).await;
+        let at = started.elapsed();
+        let keys = settling.pending();
+        // Lake tables are cached for the run; a live one must be read as it is now.
+        probe.refresh(&plan.left.table).await?;
+        probe.refresh(&plan.right.table).await?;
+        let (l, r) = tokio::try_join!(
+            plan.left.rows_of_keys(probe, plan, &keys),
+            plan.right.rows_of_keys(probe, plan, &keys)
+        )?;
+        settling.observe(at, &l, &r);
+    }
+    Ok(settling.finish(started.elapsed(), plan.samples))
 }

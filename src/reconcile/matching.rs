@@ -1,10 +1,12 @@
 //! The decisions of a reconcile, made from answers already read: which segmenter a key's bounds
 //! allow, which segments differ, how differing segments are grouped into reads, how the rows of
-//! one key pair off, and which columns of a changed row differ. No SQL and no I/O.
+//! one key pair off (or are held back to settle, see `settle`), and which columns of a changed
+//! row differ. No SQL and no I/O.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::plan::{Segmenter, SEGMENTS};
+use super::settle::{Settled, Settling};
 use crate::model::canon::{self, Canon};
 use crate::model::{Rows, TableRef};
 
@@ -55,6 +57,9 @@ pub struct Outcome {
     pub changed_keys: Vec<String>,
     pub left: Unpairable,
     pub right: Unpairable,
+    /// What settling found, when the plan asks for it (`settle`). The counts above are then
+    /// those of each key's last read.
+    pub settled: Option<Settled>,
 }
 
 impl Outcome {
@@ -154,84 +159,117 @@ pub(super) struct Changed {
 
 /// Pairs the rows of differing segments by key and counts what differs.
 pub(super) struct Matcher<'a> {
-    pub samples: usize,
+    samples: usize,
     /// Count keys repeated on a side here (no duplicate search ran for it).
     pub count_duplicates: bool,
+    /// The left and right tables, to name them in duplicate samples.
+    tables: (&'a TableRef, &'a TableRef),
     pub outcome: &'a mut Outcome,
-    pub changed: &'a mut Vec<Changed>,
+    /// Sampled changed rows, whose values are read once matching is done.
+    pub changed: Vec<Changed>,
+    /// With `settle`: differing keys are offered here first, and those it holds are counted
+    /// later, from their last read ([`Matcher::count_key`]).
+    pub settling: Option<Settling>,
+    /// Rows counted key by key on each side so far (rows of held keys are not yet).
+    pub counted_rows: (u64, u64),
 }
 
-impl Matcher<'_> {
-    /// Matches rows key by key as multisets of row hashes: equal hashes pair off, the rest are
-    /// changed rows (as many as both sides have left over), then missing or extra rows.
-    pub fn match_chunk(
-        &mut self,
-        left: &KeyedRows,
-        right: &KeyedRows,
-        left_table: &TableRef,
-        right_table: &TableRef,
-    ) {
+impl<'a> Matcher<'a> {
+    pub fn new(
+        outcome: &'a mut Outcome,
+        tables: (&'a TableRef, &'a TableRef),
+        samples: usize,
+        count_duplicates: bool,
+    ) -> Self {
+        Self {
+            samples,
+            count_duplicates,
+            tables,
+            outcome,
+            changed: Vec::new(),
+            settling: None,
+            counted_rows: (0, 0),
+        }
+    }
+
+    /// Matches rows key by key, in key order; a differing key the settling holds is left for
+    /// later.
+    pub fn match_chunk(&mut self, left: &KeyedRows, right: &KeyedRows) {
         let mut keys: Vec<&Vec<String>> = left.keys().chain(right.keys()).collect();
         keys.sort();
         keys.dedup();
-        let samples = self.samples;
         for key in keys {
             let empty = Vec::new();
             let (l, r) = (
                 left.get(key).unwrap_or(&empty),
                 right.get(key).unwrap_or(&empty),
             );
-            let display = l
-                .first()
-                .or(r.first())
-                .map(|row| row.display.clone())
-                .unwrap_or_default();
-            if self.count_duplicates {
-                for (rows, side, table) in [
-                    (l, &mut self.outcome.left, left_table),
-                    (r, &mut self.outcome.right, right_table),
-                ] {
-                    if rows.len() > 1 {
-                        side.duplicate_keys += 1;
-                        if side.duplicate_samples.len() < samples {
-                            side.duplicate_samples
-                                .push(format!("{display} ({} rows in {table})", rows.len()));
-                        }
+            if let Some(settling) = &mut self.settling {
+                if settling.hold(key, l, r) {
+                    continue;
+                }
+            }
+            self.count_key(key, l, r);
+        }
+    }
+
+    /// Counts the rows of one key as multisets of row hashes: equal hashes pair off, the rest
+    /// are changed rows (as many as both sides have left over), then missing or extra rows.
+    pub fn count_key(&mut self, key: &[String], l: &[KeyedRow], r: &[KeyedRow]) {
+        let samples = self.samples;
+        let display = l
+            .first()
+            .or(r.first())
+            .map(|row| row.display.clone())
+            .unwrap_or_default();
+        self.counted_rows.0 += l.len() as u64;
+        self.counted_rows.1 += r.len() as u64;
+        if self.count_duplicates {
+            let (left_table, right_table) = self.tables;
+            for (rows, side, table) in [
+                (l, &mut self.outcome.left, left_table),
+                (r, &mut self.outcome.right, right_table),
+            ] {
+                if rows.len() > 1 {
+                    side.duplicate_keys += 1;
+                    if side.duplicate_samples.len() < samples {
+                        side.duplicate_samples
+                            .push(format!("{display} ({} rows in {table})", rows.len()));
                     }
                 }
             }
-            let (paired, only_left, only_right) = pair_off(l, r);
-            self.outcome.matched += paired;
-            let changed = only_left.min(only_right);
-            let (missing, extra) = (only_left - changed, only_right - changed);
-            if changed > 0 {
-                self.outcome.changed += changed;
-                if self.changed.len() < samples {
-                    self.changed.push(Changed {
-                        key: key.clone(),
-                        display: display.clone(),
-                        key_hash: l[0].key_hash,
-                    });
-                }
+        }
+        let (paired, only_left, only_right) = pair_off(l, r);
+        self.outcome.matched += paired;
+        let changed = only_left.min(only_right);
+        let (missing, extra) = (only_left - changed, only_right - changed);
+        if changed > 0 {
+            self.outcome.changed += changed;
+            if self.changed.len() < samples {
+                self.changed.push(Changed {
+                    key: key.to_vec(),
+                    display: display.clone(),
+                    key_hash: l[0].key_hash,
+                });
             }
-            if missing > 0 {
-                self.outcome.missing += missing;
-                if self.outcome.missing_keys.len() < samples {
-                    self.outcome.missing_keys.push(display.clone());
-                }
+        }
+        if missing > 0 {
+            self.outcome.missing += missing;
+            if self.outcome.missing_keys.len() < samples {
+                self.outcome.missing_keys.push(display.clone());
             }
-            if extra > 0 {
-                self.outcome.extra += extra;
-                if self.outcome.extra_keys.len() < samples {
-                    self.outcome.extra_keys.push(display);
-                }
+        }
+        if extra > 0 {
+            self.outcome.extra += extra;
+            if self.outcome.extra_keys.len() < samples {
+                self.outcome.extra_keys.push(display);
             }
         }
     }
 }
 
 /// Pairs equal row hashes of one key: (pairs, left rows unpaired, right rows unpaired).
-fn pair_off(left: &[KeyedRow], right: &[KeyedRow]) -> (u64, u64, u64) {
+pub(super) fn pair_off(left: &[KeyedRow], right: &[KeyedRow]) -> (u64, u64, u64) {
     let mut l: Vec<i64> = left.iter().map(|r| r.hash).collect();
     let mut r: Vec<i64> = right.iter().map(|r| r.hash).collect();
     l.sort_unstable();
@@ -300,7 +338,7 @@ pub(super) fn describe_changes(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
     use rstest::rstest;
@@ -385,7 +423,7 @@ mod tests {
         assert_eq!(chunks(differing), expected);
     }
 
-    fn table(name: &str) -> TableRef {
+    pub(in crate::reconcile) fn table(name: &str) -> TableRef {
         TableRef {
             source: "s".into(),
             table: name.into(),
@@ -393,7 +431,7 @@ mod tests {
     }
 
     /// Rows by key from (key, row hash) pairs; a key's display is `k=<key>`.
-    fn keyed(rows: &[(u8, i64)]) -> KeyedRows {
+    pub(in crate::reconcile) fn keyed(rows: &[(u8, i64)]) -> KeyedRows {
         let mut keyed = KeyedRows::new();
         for &(key, hash) in rows {
             keyed
@@ -416,14 +454,10 @@ mod tests {
         samples: usize,
     ) -> (Outcome, Vec<Changed>) {
         let mut outcome = Outcome::default();
-        let mut changed = Vec::new();
-        Matcher {
-            samples,
-            count_duplicates,
-            outcome: &mut outcome,
-            changed: &mut changed,
-        }
-        .match_chunk(&keyed(left), &keyed(right), &table("l"), &table("r"));
+        let (l, r) = (table("l"), table("r"));
+        let mut matcher = Matcher::new(&mut outcome, (&l, &r), samples, count_duplicates);
+        matcher.match_chunk(&keyed(left), &keyed(right));
+        let changed = matcher.changed;
         (outcome, changed)
     }
 
@@ -545,7 +579,15 @@ mod tests {
 
     /// Rows of a few keys with few distinct hashes, so keys and rows repeat.
     fn chunk_rows() -> impl Strategy<Value = Vec<(u8, i64)>> {
-        prop::collection::vec((0u8..6, 0i64..4), 0..24)
+        rows_of_six_keys(4, 24)
+    }
+
+    /// Up to `most` (key, row hash) rows of keys 0 to 5, with `hashes` distinct row hashes.
+    pub(in crate::reconcile) fn rows_of_six_keys(
+        hashes: i64,
+        most: usize,
+    ) -> impl Strategy<Value = Vec<(u8, i64)>> {
+        prop::collection::vec((0u8..6, 0..hashes), 0..most)
     }
 
     proptest! {

@@ -8,6 +8,7 @@
 //! - `segment_sql`: the SQL of each step, as text
 //! - `segments`: each step's queries run through the probe, their answers read
 //! - `matching`: the decisions, pure: differing segments, chunks, pairing rows by key
+//! - `settle`: on live tables, which differing keys are read again and what the looks showed
 //! - `udf`: the lake side's canon and row-hash SQL functions
 
 mod diff;
@@ -15,8 +16,10 @@ mod matching;
 mod plan;
 mod segment_sql;
 mod segments;
+mod settle;
 pub mod udf;
 
 pub use diff::compare;
 pub use matching::{Outcome, Unpairable};
-pub use plan::{Plan, Segmenter, Side, SEGMENTS};
+pub use plan::{Plan, Segmenter, Settle, Side, SEGMENTS};
+pub use settle::{Settled, SETTLE_KEYS};

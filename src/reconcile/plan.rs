@@ -1,8 +1,9 @@
 //! What a reconcile compares, resolved from the rule and both schemas (`checks::table_match`
-//! builds it): the two [`Side`]s, the canon of each column, the key, and how rows are grouped
-//! into segments.
+//! builds it): the two [`Side`]s, the canon of each column, the key, how rows are grouped
+//! into segments, and how long differing keys may settle.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::model::canon::Canon;
 use crate::model::{Column, TableRef};
@@ -38,6 +39,19 @@ pub struct Plan {
     pub segmenter: Segmenter,
     /// Compare rows as multisets (`allow_duplicates: true`) instead of failing on repeated keys.
     pub allow_duplicates: bool,
+    /// Re-read differing keys until both sides agree (`settle`), for tables written live;
+    /// `None` compares once.
+    pub settle: Option<Settle>,
+}
+
+/// How long a comparison lets differing keys settle, and how often it looks again (`settle`,
+/// `settle_interval`): rows of a live change stream can be on one side and not yet on the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    /// The longest wait after the diff, measured from when its rows were read.
+    pub within: Duration,
+    /// The pause before each re-read (the last one is cut short to end at `within`).
+    pub interval: Duration,
 }
 
 /// How rows are grouped into segments.

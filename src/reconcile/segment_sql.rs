@@ -1,12 +1,12 @@
 //! The SQL a reconcile sends, built from a [`Plan`] and each side's own SQL for canonical
 //! fields and row hashes (`Source::canonical_sql`, `Source::row_hash_sql`): key bounds, segment
-//! checksums, the rows of differing segments, the values of changed rows, NULL and repeated
-//! keys. Text only: `segments` runs it.
+//! checksums, the rows of differing segments, the rows of differing keys again (`settle`), the
+//! values of changed rows, NULL and repeated keys. Text only: `segments` runs it.
 
 use super::plan::{Plan, Segmenter, Side, SEGMENTS};
 use crate::model::canon::Canon;
-use crate::model::sql::quote_ident;
-use crate::model::Column;
+use crate::model::sql::{quote_ident, quote_literal};
+use crate::model::{Column, LogicalType};
 
 impl Side {
     fn field_sql(&self, index: usize, canon: Canon) -> String {
@@ -72,16 +72,27 @@ impl Side {
 
     /// The table's rows with a complete key (all columns) and their key hash `lakecheck_kh`,
     /// kept to those that satisfy `filter` (a condition on the key columns for key ranges, on
-    /// `lakecheck_kh` for key-hash buckets). `OFFSET 0` keeps PostgreSQL from inlining the key
-    /// hash into every column's seed (it would compute it once per column); key-range conditions
-    /// stay inside, next to the table, so an index can serve them.
+    /// `lakecheck_kh` for key-hash buckets).
     fn keyed_rows_sql(&self, plan: &Plan, filter: Option<&str>) -> String {
-        let (inner, outer) = match plan.segmenter {
-            Segmenter::KeyRange { .. } => (filter, None),
-            Segmenter::KeyHash => (None, filter),
-        };
+        match plan.segmenter {
+            Segmenter::KeyRange { .. } => self.keyed_rows_where_sql(plan, filter, None),
+            Segmenter::KeyHash => self.keyed_rows_where_sql(plan, None, filter),
+        }
+    }
+
+    /// The table's rows with a complete key and their key hash `lakecheck_kh`, kept to those
+    /// that satisfy `on_columns` (a condition on the table's columns) and `on_key_hash` (one on
+    /// `lakecheck_kh`). `OFFSET 0` keeps PostgreSQL from inlining the key hash into every
+    /// column's seed (it would compute it once per column); column conditions stay inside,
+    /// next to the table, so an index can serve them.
+    fn keyed_rows_where_sql(
+        &self,
+        plan: &Plan,
+        on_columns: Option<&str>,
+        on_key_hash: Option<&str>,
+    ) -> String {
         let present = self.key_present_sql(plan);
-        let inner = match inner {
+        let inner = match on_columns {
             Some(f) => format!("{present} AND ({f})"),
             None => present,
         };
@@ -90,7 +101,7 @@ impl Side {
             self.key_hash_sql(plan),
             self.filtered_table_sql(Some(&inner))
         );
-        match outer {
+        match on_key_hash {
             Some(f) => format!("SELECT * FROM ({rows}) AS unfiltered WHERE {f}"),
             None => rows,
         }
@@ -171,12 +182,78 @@ impl Side {
     /// The rows of the listed segments: canonical key fields `lakecheck_k<i>`, `row_hash` and
     /// the key hash `lakecheck_kh`.
     pub(super) fn rows_in_segments_sql(&self, plan: &Plan, segments: &[i64]) -> String {
+        let rows = self.keyed_rows_sql(plan, Some(&self.segments_sql(plan, segments)));
+        self.hashed_rows_sql(plan, &rows)
+    }
+
+    /// The rows of the listed keys (canonical key fields, key hash), in the columns of
+    /// `rows_in_segments_sql`: what a settle re-reads. Each side is asked by key, never
+    /// scanned: integer keys in key ranges by value; in key-hash buckets by key hash, and
+    /// first by the values of every key column whose canonical text is its value (integers,
+    /// text), so that an index (or Parquet statistics) can serve the read. Those lists keep a
+    /// superset of the keys' rows; the rows are then matched by canonical key, exactly.
+    pub(super) fn rows_of_keys_sql(&self, plan: &Plan, keys: &[(Vec<String>, i64)]) -> String {
+        let rows = match plan.segmenter {
+            Segmenter::KeyRange { .. } => {
+                self.keyed_rows_where_sql(plan, Some(&self.integer_key_in_sql(keys)), None)
+            }
+            Segmenter::KeyHash => {
+                let values: Vec<String> = (0..plan.key_len)
+                    .filter_map(|i| self.key_values_in_sql(plan, i, keys))
+                    .collect();
+                let on_columns = (!values.is_empty()).then(|| values.join(" AND "));
+                self.keyed_rows_where_sql(plan, on_columns.as_deref(), Some(&key_hash_in_sql(keys)))
+            }
+        };
+        self.hashed_rows_sql(plan, &rows)
+    }
+
+    /// Canonical key fields `lakecheck_k<i>`, `row_hash` and `lakecheck_kh` of keyed `rows`.
+    fn hashed_rows_sql(&self, plan: &Plan, rows: &str) -> String {
         format!(
             "SELECT {key_fields}, {row_hash} AS row_hash, lakecheck_kh FROM ({rows}) AS keyed",
             key_fields = self.key_fields_sql(plan).join(", "),
             row_hash = self.row_hash_sql(plan),
-            rows = self.keyed_rows_sql(plan, Some(&self.segments_sql(plan, segments))),
         )
+    }
+
+    /// `key IN (...)` for a single integer key: the canonical text of an integer is its digits.
+    fn integer_key_in_sql(&self, keys: &[(Vec<String>, i64)]) -> String {
+        let list: Vec<&str> = keys.iter().map(|(fields, _)| fields[0].as_str()).collect();
+        format!("{} IN ({})", self.key_ident(), list.join(", "))
+    }
+
+    /// `column IN (...)` of key column `i`'s values in `keys`, when this side's column holds
+    /// values whose canonical text gives them back exactly: integers (digits) and text
+    /// (`length:text`). `None` otherwise (or for an integer beyond bigint): a list that could
+    /// miss a row of a key must not be sent, since a key missing on both sides agrees.
+    fn key_values_in_sql(
+        &self,
+        plan: &Plan,
+        i: usize,
+        keys: &[(Vec<String>, i64)],
+    ) -> Option<String> {
+        let column = &self.columns[i];
+        let literal: fn(&str) -> Option<String> = match (plan.canons[i], column.logical) {
+            (Canon::Int, LogicalType::Int { .. }) => {
+                |f| f.parse::<i64>().ok().map(|n| n.to_string())
+            }
+            (Canon::Text, LogicalType::Text) => {
+                |f| f.split_once(':').map(|(_, text)| quote_literal(text))
+            }
+            _ => return None,
+        };
+        let mut values = keys
+            .iter()
+            .map(|(fields, _)| literal(&fields[i]))
+            .collect::<Option<Vec<String>>>()?;
+        values.sort_unstable();
+        values.dedup();
+        Some(format!(
+            "{} IN ({})",
+            quote_ident(&column.name),
+            values.join(", ")
+        ))
     }
 
     /// Canonical values of the rows with these keys (canonical key fields, key hash).
@@ -188,15 +265,8 @@ impl Side {
             .map(|(i, c)| self.field_sql(i, *c))
             .collect();
         let filter = match plan.segmenter {
-            // The canonical text of an integer key is its digits.
-            Segmenter::KeyRange { .. } => {
-                let list: Vec<&str> = keys.iter().map(|(fields, _)| fields[0].as_str()).collect();
-                format!("{} IN ({})", self.key_ident(), list.join(", "))
-            }
-            Segmenter::KeyHash => {
-                let hashes: Vec<String> = keys.iter().map(|(_, hash)| hash.to_string()).collect();
-                format!("lakecheck_kh IN ({})", hashes.join(", "))
-            }
+            Segmenter::KeyRange { .. } => self.integer_key_in_sql(keys),
+            Segmenter::KeyHash => key_hash_in_sql(keys),
         };
         format!(
             "SELECT {fields} FROM ({rows}) AS keyed",
@@ -264,6 +334,12 @@ impl Side {
                 .collect(),
         }
     }
+}
+
+/// `lakecheck_kh IN (...)`: the rows of these keys and of any other key with the same hash.
+fn key_hash_in_sql(keys: &[(Vec<String>, i64)]) -> String {
+    let hashes: Vec<String> = keys.iter().map(|(_, hash)| hash.to_string()).collect();
+    format!("lakecheck_kh IN ({})", hashes.join(", "))
 }
 
 /// `parallel` disjoint, ascending ranges of segments covering `0..SEGMENTS`, or `None` for a
@@ -376,6 +452,7 @@ mod tests {
             samples: 5,
             segmenter: Segmenter::KeyRange { min: 100, width: 3 },
             allow_duplicates: false,
+            settle: None,
         }
     }
 
@@ -403,6 +480,7 @@ mod tests {
             samples: 10,
             segmenter: Segmenter::KeyHash,
             allow_duplicates: false,
+            settle: None,
         }
     }
 
@@ -443,6 +521,55 @@ mod tests {
             Segmenter::KeyHash => "key_hash",
         };
         insta::assert_snapshot!(format!("reconcile_sql_{name}"), queries(&plan));
+    }
+
+    /// What a settle re-reads: the rows of two keys on each side, by key.
+    #[rstest]
+    #[case::key_range_postgres_and_lake(key_range_plan())]
+    #[case::key_hash_two_column_key(key_hash_plan())]
+    fn settle_rereads_by_key(#[case] plan: Plan) {
+        let keys = vec![
+            (vec!["101".to_string(), "1".to_string()], -42),
+            (vec!["205".to_string(), "2".to_string()], 7),
+        ];
+        let name = match plan.segmenter {
+            Segmenter::KeyRange { .. } => "key_range",
+            Segmenter::KeyHash => "key_hash",
+        };
+        let sql = format!(
+            "-- left\n{}\n\n-- right\n{}\n",
+            plan.left.rows_of_keys_sql(&plan, &keys),
+            plan.right.rows_of_keys_sql(&plan, &keys)
+        );
+        insta::assert_snapshot!(format!("settle_rereads_{name}"), sql);
+    }
+
+    /// Text keys are listed by value (quotes doubled); keys of other types by key hash alone,
+    /// and an integer beyond bigint drops its column's list rather than miss the key.
+    #[rstest]
+    #[case::text(LogicalType::Text, Canon::Text, &["5:O'Hara", "0:"], Some("\"k\" IN ('', 'O''Hara')"))]
+    #[case::integers(INT, Canon::Int, &["-3", "12"], Some("\"k\" IN (-3, 12)"))]
+    #[case::integer_beyond_bigint(INT, Canon::Int, &["1", "18446744073709551615"], None)]
+    #[case::integers_read_as_text(LogicalType::Text, Canon::Int, &["1"], None)]
+    #[case::padded_text(LogicalType::PaddedText, Canon::Padded, &["1:a"], None)]
+    #[case::uuid(LogicalType::Uuid, Canon::Uuid, &["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"], None)]
+    fn key_columns_are_listed_only_when_their_canon_gives_the_value_back(
+        #[case] logical: LogicalType,
+        #[case] canon: Canon,
+        #[case] fields: &[&str],
+        #[case] expected: Option<&str>,
+    ) {
+        let mut plan = key_hash_plan();
+        plan.left.columns[0] = column("k", logical, "t");
+        plan.canons[0] = canon;
+        let keys: Vec<(Vec<String>, i64)> = fields
+            .iter()
+            .map(|f| (vec![f.to_string(), "1".to_string()], 0))
+            .collect();
+        assert_eq!(
+            plan.left.key_values_in_sql(&plan, 0, &keys).as_deref(),
+            expected
+        );
     }
 
     #[rstest]

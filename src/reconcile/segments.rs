@@ -1,5 +1,6 @@
 //! Segment I/O: sends a reconcile's SQL (`segment_sql`) through the [`Probe`] and reads the
-//! answers into key bounds, checksums, rows by key and counts of unpairable rows. What the
+//! answers into key bounds, checksums, rows by key (of segments, or of keys a settle re-reads)
+//! and counts of unpairable rows. What the
 //! answers mean is decided in `matching`.
 
 use std::collections::BTreeMap;
@@ -52,12 +53,33 @@ impl Side {
         plan: &Plan,
         segments: &[i64],
     ) -> Result<KeyedRows, CheckError> {
-        let rows = probe
-            .query(
-                &self.table.source,
-                self.rows_in_segments_sql(plan, segments),
-            )
+        self.keyed_rows(probe, plan, self.rows_in_segments_sql(plan, segments))
+            .await
+    }
+
+    /// The rows of the given keys (canonical key fields, key hash) by canonical key, read
+    /// again while the sides settle. Rows of other keys that share a key hash are left out.
+    pub(super) async fn rows_of_keys(
+        &self,
+        probe: &Probe,
+        plan: &Plan,
+        keys: &[(Vec<String>, i64)],
+    ) -> Result<KeyedRows, CheckError> {
+        let mut keyed = self
+            .keyed_rows(probe, plan, self.rows_of_keys_sql(plan, keys))
             .await?;
+        keyed.retain(|key, _| keys.iter().any(|(k, _)| k == key));
+        Ok(keyed)
+    }
+
+    /// Reads the answer to `sql` (key fields, row hash, key hash) as rows by canonical key.
+    async fn keyed_rows(
+        &self,
+        probe: &Probe,
+        plan: &Plan,
+        sql: String,
+    ) -> Result<KeyedRows, CheckError> {
+        let rows = probe.query(&self.table.source, sql).await?;
         let n = plan.key_len;
         let mut keyed = KeyedRows::with_capacity(rows.rows.len());
         for row in rows.rows {

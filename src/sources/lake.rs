@@ -17,8 +17,9 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionConfig;
@@ -212,7 +213,17 @@ fn build(
         )
         .with_help("write a local path, file:///path, or s3://bucket/prefix")
     })?;
-    let runtime = Arc::new(RuntimeEnv::default());
+    // No list-files cache: DataFusion would otherwise keep a folder's file list for the whole
+    // session, and a live table re-read (settle, freshness, probes) would never see new files.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()
+        .map_err(|e| {
+            RuleError::new(
+                url.location.clone(),
+                format!("cannot set up source `{name}`: {e}"),
+            )
+        })?;
     if root.scheme() == "s3" {
         let store = s3_store(&root, &storage).map_err(|e| {
             RuleError::new(
@@ -369,6 +380,15 @@ impl Source for LakeSource {
 
     async fn caveat(&self, table: &str) -> Result<Option<String>, SourceError> {
         Ok(self.open_table(table).await?.caveat.clone())
+    }
+
+    async fn refresh(&self, table: &str) {
+        if table.contains('@') {
+            return; // a pinned version or time does not change
+        }
+        let mut opened = self.tables.opened.lock().await;
+        opened.remove(table);
+        opened.remove(&format!("{table}{TEXT_TWIN}"));
     }
 
     fn canonical_sql(&self, column: &Column, canon: Canon) -> String {

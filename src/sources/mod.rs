@@ -104,6 +104,9 @@ pub trait Source: Send + Sync + fmt::Debug {
             crate::model::sql::quote_ident(&column.name)
         )
     }
+    /// Forgets what is cached of `table`, so the next read sees its current state: a live
+    /// table re-read while rows arrive (`settle`, probes). Pinned references stay as they are.
+    async fn refresh(&self, _table: &str) {}
     /// How many queries over disjoint parts of a table are worth running at once.
     fn parallel_queries(&self) -> usize {
         1

@@ -17,3 +17,4 @@ mod layers;
 mod reconcile;
 mod reports;
 mod rule_errors;
+mod settle;

@@ -8,7 +8,8 @@ use rstest::rstest;
 
 const SOURCES: &str = "sources:\n  pg: { type: postgres, url: \"postgres://reader@db.example:5432/autocorp\", schema: autocorp }\n  raw: { type: lake, url: /data/raw, format: parquet }\n";
 
-fn errors_of(text: &str) -> String {
+/// Every error of a rule file's `text`, one a line (panics if it parses).
+pub fn errors_of(text: &str) -> String {
     let vars = Arc::new(Vars::new());
     match parse_rule_text(Path::new("rules/bad.yml"), text, &vars) {
         Ok(_) => panic!("expected errors for:\n{text}"),
