@@ -440,6 +440,7 @@ impl Check for TableMatch {
             ),
             samples,
             metrics,
+            warning: None,
         })
     }
 }

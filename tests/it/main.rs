@@ -10,6 +10,7 @@ mod errors;
 mod exactness;
 mod exactness_property;
 mod fixtures;
+mod freshness;
 mod harness;
 mod hudi;
 mod layers;
