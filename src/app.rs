@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::probe::Clock;
 use crate::report::{self, console, ReportFormat, REPORT_FORMATS};
 use crate::results::{RunReport, EXIT_ERROR};
 use crate::rules::RuleFile;
@@ -20,6 +21,8 @@ pub struct RunOptions {
     pub outputs: Vec<(&'static ReportFormat, PathBuf)>,
     /// Print a line per finished check (progress bar on a terminal).
     pub verbose: bool,
+    /// What checks measure ages against (`--now`): the machine's clock unless fixed.
+    pub clock: Clock,
 }
 
 /// Report paths: explicit ones where given, else the format's default file under `dir`.
@@ -77,7 +80,7 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
             None => println!("{line}"),
         }
     };
-    let mut report = runner::run(files, planned, options.jobs, &on_result).await;
+    let mut report = runner::run(files, planned, options.jobs, options.clock, &on_result).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -20,7 +20,8 @@
 //! registry  every check kind, source kind, table format, and the functions sources get
 //! checks    one file per check kind: options, evaluation, finding
 //! reconcile the segmented row diff, and the DataFusion canon / row-hash functions
-//! probe     a check's access to its sources while it runs; why a check could not run
+//! probe     a check's access to its sources (and the run's clock) while it runs; why a check
+//!           could not run
 //! sources   where data lives: PostgreSQL; lakes of tables in a table format (Parquet,
 //!           CSV, DMS, Delta, Hudi), the lake knowing no format
 //! model     shared vocabulary (imports nothing): rule locations and errors, the map reader,

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use lakecheck::app::{self, RunOptions};
+use lakecheck::probe::Clock;
 use lakecheck::registry::CHECK_KINDS;
 use lakecheck::results::{EXIT_ERROR, EXIT_PASSED};
 use lakecheck::rules::{self, Vars};
@@ -79,6 +81,16 @@ struct RunArgs {
     /// Print only the summary, not a line per check.
     #[arg(long, short)]
     quiet: bool,
+    /// Measure ages (freshness) against this moment instead of the machine's clock, for tests
+    /// and for auditing a past moment again: an RFC 3339 time, e.g. 2026-12-02T10:15:00Z.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+}
+
+fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time ({e}); write e.g. 2026-12-02T10:15:00Z"))
 }
 
 fn rule_paths(given: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -120,6 +132,7 @@ async fn run(args: RunArgs) -> u8 {
             ],
         ),
         verbose: !args.quiet,
+        clock: args.now.map_or(Clock::System, Clock::Fixed),
     };
     app::execute(&files, &options).await.0
 }

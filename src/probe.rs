@@ -9,6 +9,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{Column, Rows, TableRef};
 use crate::sources::{Source, SourceError, SourceSet};
 
@@ -46,16 +48,10 @@ pub enum CheckError {
         comparing: Comparing,
         problems: Vec<ColumnProblem>,
     },
-    /// The table's source keeps no commit history, which the check needs.
-    #[error(
-        "source `{source_name}` ({kind}) keeps no commit history for its tables; \
-         {check} needs a delta or hudi source"
-    )]
-    NoCommitHistory {
-        source_name: String,
-        kind: &'static str,
-        check: &'static str,
-    },
+    /// What the check measures cannot be read from the table: no rows, no newest value, no
+    /// record of changes or files to date it by.
+    #[error("cannot measure {table}: {reason}")]
+    CannotMeasure { table: TableRef, reason: String },
     /// The table's history holds no commit time.
     #[error("{table} has no commit time in its history")]
     NoCommitTime { table: TableRef },
@@ -146,9 +142,30 @@ pub fn first_i64(rows: &Rows, source: &str, column: &str) -> Result<i64, CheckEr
         .map_err(|reason| CheckError::unexpected_answer(source, reason))
 }
 
+/// The time checks measure ages against: this machine's clock, or a moment fixed for the whole
+/// run (`lakecheck run --now`), for tests and for auditing a past moment again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The machine's clock, read when a check asks.
+    #[default]
+    System,
+    /// Every check sees this moment.
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(at) => *at,
+        }
+    }
+}
+
 /// A check's access to its sources during evaluation.
 pub struct Probe {
     sources: Arc<SourceSet>,
+    clock: Clock,
     log: Mutex<Vec<ExecutedQuery>>,
 }
 
@@ -156,8 +173,19 @@ impl Probe {
     pub fn new(sources: Arc<SourceSet>) -> Self {
         Self {
             sources,
+            clock: Clock::System,
             log: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The probe with every check seeing `clock`.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The run's time: what ages are measured against.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn source(&self, name: &str) -> Result<&Arc<dyn Source>, CheckError> {
@@ -323,10 +351,9 @@ mod tests {
         "cannot profile pg.t against lake.t: `x` is not a column of pg.t (exclude such columns \
          or fix the mapping)"
     )]
-    #[case::no_commit_history(
-        CheckError::NoCommitHistory { source_name: "pg".into(), kind: "postgres", check: "commit_freshness" },
-        "source `pg` (postgres) keeps no commit history for its tables; commit_freshness needs a \
-         delta or hudi source"
+    #[case::cannot_measure(
+        CheckError::CannotMeasure { table: table("pg.orders"), reason: "it holds no rows".into() },
+        "cannot measure pg.orders: it holds no rows"
     )]
     #[case::no_commit_time(
         CheckError::NoCommitTime { table: table("delta.orders") },

@@ -8,7 +8,7 @@
 //! to be found by name.
 
 use crate::checks::{
-    accepted_values, aggregate_match, commit_freshness, condition, not_null, range, row_count,
+    accepted_values, aggregate_match, condition, freshness, not_null, range, row_count,
     row_count_match, schema_match, sql, table_match, unique, CheckKind,
 };
 use crate::reconcile::udf;
@@ -28,7 +28,8 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     schema_match::KIND,
     table_match::KIND,
     aggregate_match::KIND,
-    commit_freshness::KIND,
+    freshness::KIND,
+    freshness::COMMIT_FRESHNESS,
 ];
 
 /// Every source kind lakecheck knows.

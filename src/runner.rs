@@ -7,7 +7,7 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 
 use crate::checks::Evaluation;
-use crate::probe::{CheckError, Probe};
+use crate::probe::{CheckError, Clock, Probe};
 use crate::results::{CheckResult, RunReport, Status, SuiteResult};
 use crate::rules::{CheckDecl, RuleFile, Severity};
 use crate::sources::SourceSet;
@@ -95,11 +95,12 @@ pub fn plan(
 /// Called as each check finishes (for progress display).
 pub type OnResult<'a> = dyn Fn(&CheckResult) + Send + Sync + 'a;
 
-/// Runs the planned checks with at most `jobs` at once.
+/// Runs the planned checks with at most `jobs` at once, each measuring ages against `clock`.
 pub async fn run(
     files: &[RuleFile],
     planned: Vec<PlannedCheck>,
     jobs: usize,
+    clock: Clock,
     on_result: &OnResult<'_>,
 ) -> RunReport {
     let started_at = Utc::now();
@@ -108,7 +109,7 @@ pub async fn run(
             .map(|(order, check)| async move {
                 let suite = check.suite;
                 let file = files[suite].path.display().to_string();
-                (order, suite, run_one(check, file).await)
+                (order, suite, run_one(check, file, clock).await)
             })
             .buffer_unordered(jobs.max(1))
             .inspect(|(_, _, result)| on_result(result))
@@ -129,13 +130,13 @@ pub async fn run(
     RunReport::new(started_at, Utc::now(), suites)
 }
 
-async fn run_one(check: PlannedCheck, rule_file: String) -> CheckResult {
+async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckResult {
     let started_at = Utc::now();
-    let clock = Instant::now();
+    let timer = Instant::now();
     let decl = check.decl.clone();
     // Each check runs in its own task so a bug that panics becomes this check's error, not the run's.
     let task = tokio::spawn(async move {
-        let probe = Probe::new(check.sources.clone());
+        let probe = Probe::new(check.sources.clone()).with_clock(clock);
         let outcome = check.decl.check.evaluate(&probe).await;
         // Commit metadata of table-format tables, for audits (absent for other sources).
         let mut metadata = serde_json::Map::new();
@@ -181,7 +182,7 @@ async fn run_one(check: PlannedCheck, rule_file: String) -> CheckResult {
         queries,
         table_metadata,
         started_at,
-        duration_ms: clock.elapsed().as_millis() as u64,
+        duration_ms: timer.elapsed().as_millis() as u64,
     };
     match outcome {
         Ok(evaluation) => with_evaluation(base, evaluation),
@@ -194,12 +195,14 @@ async fn run_one(check: PlannedCheck, rule_file: String) -> CheckResult {
 }
 
 fn with_evaluation(base: CheckResult, evaluation: Evaluation) -> CheckResult {
-    let status = match (evaluation.passed, base.severity) {
-        (true, _) => Status::Pass,
-        (false, Severity::Warn) => Status::Warn,
-        (false, Severity::Error) => Status::Fail,
+    let status = match (evaluation.passed, &evaluation.warning, base.severity) {
+        (true, None, _) => Status::Pass,
+        (true, Some(_), _) | (false, _, Severity::Warn) => Status::Warn,
+        (false, _, Severity::Error) => Status::Fail,
     };
-    let message = if evaluation.passed {
+    let message = if let (true, Some(warning)) = (evaluation.passed, &evaluation.warning) {
+        format!("{warning}: {}", evaluation.observed)
+    } else if evaluation.passed {
         evaluation.observed.clone()
     } else {
         format!(

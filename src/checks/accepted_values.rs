@@ -101,6 +101,7 @@ impl Check for AcceptedValues {
             failing_rows: Some(failing),
             samples,
             metrics,
+            warning: None,
         })
     }
 }

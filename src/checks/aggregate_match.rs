@@ -422,6 +422,7 @@ impl Check for AggregateMatch {
             failing_rows: None,
             samples,
             metrics,
+            warning: None,
         })
     }
 }

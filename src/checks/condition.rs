@@ -65,6 +65,7 @@ impl Check for Condition {
             failing_rows: Some(found.count),
             samples: (found.count > 0).then_some(found.samples),
             metrics,
+            warning: None,
         })
     }
 }

@@ -14,8 +14,8 @@ use crate::sources::SourceSet;
 
 pub(crate) mod accepted_values;
 pub(crate) mod aggregate_match;
-pub(crate) mod commit_freshness;
 pub(crate) mod condition;
+pub(crate) mod freshness;
 pub(crate) mod not_null;
 mod pairing;
 pub(crate) mod range;
@@ -63,6 +63,10 @@ pub struct Evaluation {
     pub samples: Option<Rows>,
     /// Machine-readable figures (counts, differences) for JSON consumers.
     pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// A passing check that crossed a warning threshold of its own (`warn_after` of
+    /// `freshness`) says so here, e.g. "older than warn_after 10m": it is reported as `warn`,
+    /// whatever its severity.
+    pub warning: Option<String>,
 }
 
 /// Reads a check's own options, resolving table references against the file's sources.

@@ -99,6 +99,7 @@ impl Check for NotNull {
             failing_rows: Some(failing),
             samples,
             metrics,
+            warning: None,
         })
     }
 }

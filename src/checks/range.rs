@@ -124,6 +124,7 @@ impl Check for Range {
             failing_rows: Some(found.count),
             samples: (found.count > 0).then_some(found.samples),
             metrics,
+            warning: None,
         })
     }
 }

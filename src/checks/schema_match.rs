@@ -161,6 +161,7 @@ impl Check for SchemaMatch {
             failing_rows: None,
             samples,
             metrics,
+            warning: None,
         })
     }
 }

@@ -78,6 +78,7 @@ impl Check for SqlCheck {
             failing_rows: Some(failing),
             samples,
             metrics,
+            warning: None,
         })
     }
 }

@@ -588,6 +588,7 @@ impl Check for TableMatch {
             ),
             samples,
             metrics,
+            warning: None,
         })
     }
 }

@@ -93,6 +93,7 @@ impl Check for Unique {
             failing_rows: Some(duplicate_rows),
             samples,
             metrics,
+            warning: None,
         })
     }
 }

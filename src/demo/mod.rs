@@ -104,6 +104,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
         jobs: options.jobs,
         outputs: app::report_outputs(&options.reports_dir, &[]),
         verbose: true,
+        clock: Default::default(),
     };
     let (exit, _) = app::execute(&files, &run_options).await;
     drop(cluster);

@@ -421,7 +421,8 @@ impl<'a> MapReader<'a> {
         Ok(Some(Spanned::new(parsed, value.location)))
     }
 
-    /// An optional duration written as `30s`, `500ms`, `5m`, `2h` or a bare number of seconds.
+    /// An optional duration written as `30s`, `500ms`, `5m`, `2h`, compound (`1h30m`) or a bare
+    /// number of seconds.
     pub fn duration(
         &mut self,
         key: &'static str,
@@ -437,7 +438,9 @@ impl<'a> MapReader<'a> {
                     self.what, value.value
                 ),
             )
-            .with_help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`")
+            .with_help(
+                "write numbers with units, largest first: `500ms`, `30s`, `5m`, `2h`, `1d`, `1h30m`",
+            )
         })?;
         Ok(Some(Spanned::new(parsed, value.location)))
     }
@@ -552,23 +555,114 @@ fn looks_numeric(text: &str) -> bool {
     !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
 }
 
-/// Parses `500ms`, `30s`, `5m`, `2h`, `1d` or bare seconds.
+/// A duration unit a rule may write, with its length in nanoseconds. Listed largest first: a
+/// compound duration names its units in this order, each once (`1h30m`, `2m30.5s`).
+const DURATION_UNITS: [(&[&str], u128); 5] = [
+    (&["d", "day", "days"], 86_400 * NANOS_PER_SECOND),
+    (&["h", "hour", "hours"], 3_600 * NANOS_PER_SECOND),
+    (
+        &["m", "min", "mins", "minute", "minutes"],
+        60 * NANOS_PER_SECOND,
+    ),
+    (&["s", "sec", "secs", "second", "seconds"], NANOS_PER_SECOND),
+    (&["ms"], 1_000_000),
+];
+
+const NANOS_PER_SECOND: u128 = 1_000_000_000;
+
+/// Parses `500ms`, `30s`, `5m`, `2h`, `1d`, compound forms with each unit once and largest
+/// first (`1h30m`, `1d 2h`, `2m30.5s`) or bare seconds (`45`, `1.5`). Decimal fractions are
+/// exact to the nanosecond; `None` for anything else (a unit out of order or repeated, a
+/// negative number, a number without a unit inside a compound).
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" | "secs" | "seconds" => number,
-        "ms" => number / 1000.0,
-        "m" | "min" | "mins" | "minutes" => number * 60.0,
-        "h" | "hours" => number * 3600.0,
-        "d" | "days" => number * 86400.0,
-        _ => return None,
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return to_duration(decimal_nanos(text, NANOS_PER_SECOND)?);
+    }
+    let mut rest = text;
+    let mut total: u128 = 0;
+    // Units already used: the next one must be smaller than every one of them.
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_end);
+        let after = after.trim_start();
+        let unit_end = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_end);
+        let index = DURATION_UNITS
+            .iter()
+            .position(|(names, _)| names.contains(&unit))?;
+        if number.is_empty() || index < next_unit {
+            return None;
+        }
+        total = total.checked_add(decimal_nanos(number, DURATION_UNITS[index].1)?)?;
+        next_unit = index + 1;
+        rest = after.trim_start();
+    }
+    if next_unit == 0 {
+        return None;
+    }
+    to_duration(total)
+}
+
+/// `number` (digits, at most one `.`) times `unit` nanoseconds, exactly; a fraction finer than
+/// a nanosecond is cut.
+fn decimal_nanos(number: &str, unit: u128) -> Option<u128> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') || fraction.len() > 18 {
+        return None;
+    }
+    let digits = |s: &str| -> Option<u128> {
+        if s.is_empty() {
+            Some(0)
+        } else {
+            s.parse::<u128>().ok()
+        }
     };
-    (seconds.is_finite() && seconds >= 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
+    let whole = digits(whole)?.checked_mul(unit)?;
+    let scale = 10u128.pow(fraction.len() as u32);
+    Some(whole + digits(fraction)? * unit / scale)
+}
+
+fn to_duration(nanos: u128) -> Option<std::time::Duration> {
+    let seconds = u64::try_from(nanos / NANOS_PER_SECOND).ok()?;
+    Some(std::time::Duration::new(
+        seconds,
+        (nanos % NANOS_PER_SECOND) as u32,
+    ))
+}
+
+/// A duration as a rule writes it and [`parse_duration`] reads it back: units largest first,
+/// zero units left out (`1h30m`, `2d3s`, `1m30.5s`, `500ms`, `0s`).
+pub fn format_duration(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    let nanos = duration.subsec_nanos();
+    let mut text = String::new();
+    for (value, unit) in [
+        (seconds / 86_400, "d"),
+        (seconds / 3_600 % 24, "h"),
+        (seconds / 60 % 60, "m"),
+    ] {
+        if value > 0 {
+            text.push_str(&format!("{value}{unit}"));
+        }
+    }
+    let whole = seconds % 60;
+    if nanos == 0 {
+        if whole > 0 || text.is_empty() {
+            text.push_str(&format!("{whole}s"));
+        }
+    } else if whole == 0 && nanos.is_multiple_of(1_000_000) {
+        text.push_str(&format!("{}ms", nanos / 1_000_000));
+    } else {
+        let fraction = format!("{nanos:09}");
+        text.push_str(&format!("{whole}.{}s", fraction.trim_end_matches('0')));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -584,9 +678,50 @@ mod tests {
     #[case("2h", Some(Duration::from_secs(7200)))]
     #[case("45", Some(Duration::from_secs(45)))]
     #[case("1.5s", Some(Duration::from_millis(1500)))]
+    #[case("1.5", Some(Duration::from_millis(1500)))]
+    #[case("90s", Some(Duration::from_secs(90)))]
+    #[case("1d", Some(Duration::from_secs(86_400)))]
+    #[case("15 minutes", Some(Duration::from_secs(900)))]
+    #[case::compound("1h30m", Some(Duration::from_secs(5400)))]
+    #[case::compound_spaced("1h 30m", Some(Duration::from_secs(5400)))]
+    #[case::every_unit("1d2h3m4s5ms", Some(Duration::new(93_784, 5_000_000)))]
+    #[case::fraction_in_compound("2m30.5s", Some(Duration::from_millis(150_500)))]
+    #[case::nanosecond("0.000000001s", Some(Duration::new(0, 1)))]
+    #[case::below_a_nanosecond("0.0000000001s", Some(Duration::ZERO))]
+    #[case::padded(" 5m ", Some(Duration::from_secs(300)))]
+    #[case::smaller_unit_first("30m1h", None)]
+    #[case::unit_twice("5m5m", None)]
+    #[case::trailing_number("1h30", None)]
+    #[case::no_number("h", None)]
+    #[case::two_points("1.2.3s", None)]
+    #[case::lone_point(".s", None)]
+    #[case::negative("-5m", None)]
+    #[case::months("1mo", None)]
     #[case("5 parsecs", None)]
     #[case("", None)]
     fn parses_durations(#[case] text: &str, #[case] expected: Option<Duration>) {
         assert_eq!(parse_duration(text), expected);
+    }
+
+    #[rstest]
+    #[case(Duration::ZERO, "0s")]
+    #[case(Duration::from_secs(90), "1m30s")]
+    #[case(Duration::from_secs(5400), "1h30m")]
+    #[case(Duration::from_secs(2 * 86_400 + 3), "2d3s")]
+    #[case(Duration::from_millis(500), "500ms")]
+    #[case(Duration::from_millis(90_500), "1m30.5s")]
+    #[case(Duration::new(0, 1), "0.000000001s")]
+    fn formats_durations_as_rules_write_them(#[case] duration: Duration, #[case] text: &str) {
+        assert_eq!(format_duration(duration), text);
+    }
+
+    proptest::proptest! {
+        /// Every duration reads back as itself from its written form.
+        #[test]
+        fn formatted_durations_read_back(seconds in 0u64..10_000_000_000_000, nanos in 0u32..1_000_000_000) {
+            let duration = Duration::new(seconds, nanos);
+            let text = format_duration(duration);
+            proptest::prop_assert_eq!(parse_duration(&text), Some(duration), "{}", text);
+        }
     }
 }

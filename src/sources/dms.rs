@@ -28,6 +28,10 @@
 //!   approximate: DMS buffers changes before writing a file, so commits made shortly before `as_of`
 //!   may sit in a later file and are left out. A CDC file whose name is not a DMS time is then an
 //!   error; without `as_of` such a file is read and ordered by its name.
+//! - **Newest change** (`freshness`): the newest file (the last CDC file by name, else the last
+//!   full-load file) dated by its largest `timestamp_column` value (every row needs one, as for
+//!   `as_of`), else by the time in its name (a full-load name carries none: an error). Read from
+//!   that one file, without rebuilding the table, so no `keys` are needed.
 //!
 //! The rebuilt table is held in memory (decoded Arrow), so this suits raw tables that fit in
 //! memory; a later version can stream the second pass.
@@ -53,7 +57,9 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::pin::Pin;
-use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+use super::table_format::{
+    NewestTime, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
+};
 use crate::model::{MapReader, RuleError};
 
 /// The operation column DMS writes first in CDC files.
@@ -145,6 +151,149 @@ impl TableFormat for DmsFormat {
         });
         Ok(table)
     }
+
+    /// The newest file (by the order changes apply in: the last CDC file, else the last
+    /// full-load file) dated by its largest `timestamp_column` value when the source names one,
+    /// else by the time in its name.
+    async fn newest_change(
+        &self,
+        folder: &TableFolder<'_>,
+    ) -> Result<Option<NewestTime>, TableError> {
+        if folder.pin.is_some() {
+            return Err(TableError::Unsupported {
+                reference: folder.name.to_string(),
+                reason: "the newest change is read from the table as it is now: remove the pin \
+                         (`lakecheck run --now` sets the moment ages are measured against)"
+                    .into(),
+            });
+        }
+        let files = parquet_files(folder.store.as_ref(), folder.prefix)
+            .await
+            .map_err(|e| folder.unreachable(e))?;
+        let Some(newest) = files.last() else {
+            return Err(folder.unreadable("DMS", format!("no .parquet files under {}", folder.url)));
+        };
+        let url = folder.object_url(newest);
+        let dated = match &self.0.timestamp_column {
+            Some(column) => newest_commit_time(folder.store.as_ref(), newest, column)
+                .await
+                .map(|at| (at, format!("`{column}` of {url}"))),
+            None => file_time(newest)
+                .map(|at| (at, format!("the name of {url}")))
+                .ok_or_else(|| unnamed_newest_file(newest)),
+        };
+        let (at, origin) = dated.map_err(|cause| TableError::Unreadable {
+            format: "DMS",
+            table: folder.name.to_string(),
+            file: Some(url.clone()),
+            cause,
+        })?;
+        Ok(Some(NewestTime { at, origin }))
+    }
+}
+
+/// Why the newest file of a table without `timestamp_column` gives no time.
+fn unnamed_newest_file(path: &StorePath) -> String {
+    if is_full_load(path) {
+        "the table holds only full-load files, whose names carry no time; set `timestamp_column` \
+         (the DMS `TimestampColumnName`) to date changes by their commit time, or date the table \
+         by its files' arrival"
+            .into()
+    } else {
+        "the newest file is not named by the time DMS wrote it (`20261121-080000123.parquet`); \
+         set `timestamp_column` (the DMS `TimestampColumnName`) to date changes by their commit \
+         time, or move the file out of the table folder"
+            .into()
+    }
+}
+
+/// The largest commit time in `column` of the file at `path`. Every row needs one: a NULL, a
+/// value that is not a time or a file without rows is an error naming the row, never skipped.
+async fn newest_commit_time(
+    store: &dyn ObjectStore,
+    path: &StorePath,
+    column: &str,
+) -> Result<DateTime<Utc>, String> {
+    let mut newest: Option<DateTime<Utc>> = None;
+    let mut row = 0;
+    for batch in read_parquet(store, path).await? {
+        let Some(times) = batch.column_by_name(column) else {
+            return Err(format!(
+                "no column `{column}` (the `timestamp_column`); its columns are {}",
+                column_list(&batch)
+            ));
+        };
+        for time in commit_times(times.as_ref()).map_err(|e| format!("column `{column}` {e}"))? {
+            row += 1;
+            match time {
+                Ok(at) => newest = newest.max(Some(at)),
+                Err(BadCommitTime::Null) => {
+                    return Err(format!(
+                    "row {row}: commit time `{column}` is NULL, so the newest change is unknown; \
+                         DMS fills `TimestampColumnName` for every full-load and CDC row"
+                ))
+                }
+                Err(BadCommitTime::NotATime(value)) => {
+                    return Err(format!(
+                        "row {row}: commit time `{column}` = `{value}` is not a time; expected \
+                         `yyyy-MM-dd HH:mm:ss[.ffffff]` (UTC, as DMS writes it), RFC 3339 or a \
+                         timestamp column"
+                    ))
+                }
+            }
+        }
+    }
+    newest.ok_or_else(|| "the newest file holds no rows, so it dates no change".to_string())
+}
+
+/// The names of a batch's columns, for messages: `` `a`, `b` ``.
+fn column_list(batch: &RecordBatch) -> String {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every Parquet file under `prefix`, at any depth, in the order changes apply
+/// ([`file_order`]).
+async fn parquet_files(
+    store: &dyn ObjectStore,
+    prefix: &StorePath,
+) -> Result<Vec<StorePath>, String> {
+    use futures::TryStreamExt;
+    let mut files: Vec<StorePath> = store
+        .list(Some(prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|p| p.as_ref().ends_with(".parquet"))
+        .collect();
+    files.sort_by_key(file_order);
+    Ok(files)
+}
+
+/// Every batch of the Parquet file at `path`.
+async fn read_parquet(
+    store: &dyn ObjectStore,
+    path: &StorePath,
+) -> Result<Vec<RecordBatch>, String> {
+    let bytes = store
+        .get(path)
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| format!("{path}: {e}"))?
+        .map(|batch| batch.map_err(|e| format!("{path}: {e}")))
+        .collect()
 }
 
 /// What the files of one table say about how it can be read.
@@ -283,18 +432,12 @@ fn committed_by(
     as_of: DateTime<Utc>,
 ) -> Result<Vec<bool>, String> {
     let Some(times) = batch.column_by_name(column) else {
-        let names: Vec<String> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| format!("`{}`", f.name()))
-            .collect();
         return Err(format!(
             "`{path}` has no column `{column}` (the `timestamp_column`), so `as_of` cannot tell when its \
              rows were committed; its columns are {}. Check the name against the DMS endpoint's \
              `TimestampColumnName` (DMS writes it to full-load and CDC files alike), reload the table \
              with it set, or remove `as_of`",
-            names.join(", ")
+            column_list(batch)
         ));
     };
     let times =
@@ -366,17 +509,7 @@ pub async fn rebuild(
     table: &str,
     options: &DmsOptions,
 ) -> Result<Rebuilt, String> {
-    use futures::TryStreamExt;
-    let mut files: Vec<StorePath> = store
-        .list(Some(prefix))
-        .map_ok(|meta| meta.location)
-        .try_collect::<Vec<_>>()
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|p| p.as_ref().ends_with(".parquet"))
-        .collect();
-    files.sort_by_key(file_order);
+    let files = parquet_files(store, prefix).await?;
     if files.is_empty() {
         return Err(format!("no .parquet files under {prefix}"));
     }
@@ -400,19 +533,8 @@ pub async fn rebuild(
                 }
             }
         }
-        let bytes = store
-            .get(path)
-            .await
-            .map_err(|e| e.to_string())?
-            .bytes()
-            .await
-            .map_err(|e| e.to_string())?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.build())
-            .map_err(|e| format!("{path}: {e}"))?;
         let mut first_row = 0;
-        for batch in reader {
-            let batch = batch.map_err(|e| format!("{path}: {e}"))?;
+        for batch in read_parquet(store, path).await? {
             let rows = batch.num_rows();
             batches.push(FileBatch {
                 file,

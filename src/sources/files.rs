@@ -166,7 +166,7 @@ impl TableFormat for Files {
                 }
             };
             if let Some(error) = error {
-                return Some((file_url(folder, &file), error));
+                return Some((folder.object_url(&file.location), error));
             }
         }
         None
@@ -247,14 +247,4 @@ async fn read_csv(
         batch.map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// A file as a URL (`file:///…`, `s3://bucket/…`), as a user would open it.
-fn file_url(folder: &TableFolder<'_>, file: &ObjectMeta) -> String {
-    format!(
-        "{}://{}/{}",
-        folder.url.scheme(),
-        folder.url.host_str().unwrap_or_default(),
-        file.location
-    )
 }

@@ -29,7 +29,9 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::pin::Pin;
-use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+use super::table_format::{
+    NewestTime, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
+};
 use super::{Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column};
 use crate::model::sql::quote_ident;
@@ -391,6 +393,21 @@ impl Source for LakeSource {
         opened.remove(&format!("{table}{TEXT_TWIN}"));
     }
 
+    async fn newest_change(&self, table: &str) -> Result<Option<NewestTime>, SourceError> {
+        self.tables
+            .newest_change(table)
+            .await
+            .map_err(|e| SourceError::table(self, e))
+    }
+
+    async fn newest_object(&self, table: &str) -> Result<Option<NewestTime>, SourceError> {
+        self.tables
+            .newest_object(table)
+            .await
+            .map(Some)
+            .map_err(|e| SourceError::table(self, e))
+    }
+
     fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
         format!(
             "lakecheck_canon('{}', {})",
@@ -622,6 +639,46 @@ impl TableFolders {
         })
     }
 
+    /// The newest change `reference`'s format records (`TableFormat::newest_change`).
+    async fn newest_change(&self, reference: &str) -> Result<Option<NewestTime>, TableError> {
+        let (name, pin) = Pin::split(reference).map_err(TableError::BadReference)?;
+        let place = self.place(name)?;
+        let folder = self.folder(name, pin.as_ref(), &place, false);
+        if !self.format.exists(&folder).await? {
+            return Err(self.not_found(name, &place).await);
+        }
+        self.format.newest_change(&folder).await
+    }
+
+    /// The newest object at any depth below the folder `reference` names, whatever the format
+    /// (a CSV drop's `_SUCCESS` marker counts as much as its data). A folder without objects is
+    /// a table not found.
+    async fn newest_object(&self, reference: &str) -> Result<NewestTime, TableError> {
+        let (name, pin) = Pin::split(reference).map_err(TableError::BadReference)?;
+        if pin.is_some() {
+            return Err(TableError::Unsupported {
+                reference: reference.to_string(),
+                reason: "stored objects keep only their last-modified time, not versions: remove the pin".into(),
+            });
+        }
+        let place = self.place(name)?;
+        let folder = self.folder(name, None, &place, false);
+        let newest = folder
+            .objects()
+            .await?
+            .into_iter()
+            .max_by(|a, b| (a.last_modified, &a.location).cmp(&(b.last_modified, &b.location)));
+        match newest {
+            Some(object) => Ok(NewestTime {
+                at: object.last_modified,
+                origin: folder.object_url(&object.location),
+            }),
+            None => Err(self
+                .not_found_marked(name, &place, "file (of any kind, at any depth)".into())
+                .await),
+        }
+    }
+
     /// After a query over `reference` failed: the file its format cannot read, if any.
     async fn find_unreadable_file(&self, reference: &str) -> Option<String> {
         let base = reference.strip_suffix(TEXT_TWIN).unwrap_or(reference);
@@ -635,6 +692,17 @@ impl TableFolders {
     }
 
     async fn not_found(&self, name: &str, place: &FolderPlace) -> TableError {
+        self.not_found_marked(name, place, self.format.marker())
+            .await
+    }
+
+    /// A table not found, saying it lacks `marker` and naming the tables that are there.
+    async fn not_found_marked(
+        &self,
+        name: &str,
+        place: &FolderPlace,
+        marker: String,
+    ) -> TableError {
         let root = ListingTableUrl::parse(self.root.as_str()).ok();
         let mut siblings: Vec<String> = match root {
             Some(root) => place
@@ -653,7 +721,7 @@ impl TableFolders {
         siblings.sort();
         TableError::NotFound {
             table: name.to_string(),
-            marker: self.format.marker(),
+            marker,
             folder: place.url.to_string(),
             siblings,
         }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use datafusion::logical_expr::ScalarUDF;
 
 use crate::model::{Canon, Column, MapReader, Rows, RuleError};
-use table_format::{TableError, TableFormatKind};
+use table_format::{NewestTime, TableError, TableFormatKind};
 
 pub mod delta;
 pub mod dms;
@@ -86,6 +86,18 @@ pub trait Source: Send + Sync + fmt::Debug {
     /// Commit metadata of `table` (version, last commit time, commits, files, bytes) where the
     /// table format keeps a history.
     async fn table_metadata(&self, _table: &str) -> Result<Option<serde_json::Value>, SourceError> {
+        Ok(None)
+    }
+    /// The newest change `table` records of itself where its format keeps no commit history
+    /// (AWS DMS: the newest change file). `None` for sources and formats without such a record;
+    /// Delta and Hudi report their last commit in [`Source::table_metadata`].
+    async fn newest_change(&self, _table: &str) -> Result<Option<NewestTime>, SourceError> {
+        Ok(None)
+    }
+    /// The newest object (by its last-modified time) at any depth below `table`'s folder: when
+    /// data last arrived. `None` for sources that keep no files (PostgreSQL); a folder without
+    /// objects is an error.
+    async fn newest_object(&self, _table: &str) -> Result<Option<NewestTime>, SourceError> {
         Ok(None)
     }
     /// A limit on what `table` can prove, e.g. insert-only change capture that hides updates

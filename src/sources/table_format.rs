@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 use object_store::path::Path as StorePath;
@@ -79,6 +80,16 @@ impl OpenedTable {
             caveat: None,
         }
     }
+}
+
+/// The newest moment a table can be dated by, with where that moment was read, for freshness:
+/// the newest change a format records, or the newest object stored in a table's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewestTime {
+    pub at: DateTime<Utc>,
+    /// Where the time was read, in words a user can check: "`commit_ts` of
+    /// file:///lake/orders/20261121-080000000.parquet".
+    pub origin: String,
 }
 
 /// Why a table could not be opened or read. The lake source adds the source's name.
@@ -157,6 +168,27 @@ impl TableFolder<'_> {
         }
     }
 
+    /// An object of the folder's store as a URL (`file:///…`, `s3://bucket/…`), as a user would
+    /// open it.
+    pub fn object_url(&self, path: &StorePath) -> String {
+        format!(
+            "{}://{}/{}",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or_default(),
+            path
+        )
+    }
+
+    /// Every object at any depth below the folder, in no particular order.
+    pub async fn objects(&self) -> Result<Vec<ObjectMeta>, TableError> {
+        use futures::TryStreamExt;
+        self.store
+            .list(Some(self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.unreachable(e))
+    }
+
     /// Whether the object `relative` (a path inside the table folder) exists.
     pub async fn has_object(&self, relative: &str) -> Result<bool, TableError> {
         let path = relative
@@ -216,5 +248,15 @@ pub trait TableFormat: Send + Sync + fmt::Debug {
     /// report a corrupt footer or a ragged CSV line without saying which file holds it.
     async fn find_unreadable_file(&self, _folder: &TableFolder<'_>) -> Option<(String, String)> {
         None
+    }
+    /// The newest change the table's files record without a commit history, read without
+    /// opening the table (AWS DMS: the newest change file). `None` where the format records no
+    /// such time; Delta and Hudi report their last commit in `OpenedTable::metadata`. A table
+    /// with nothing to date it by is an error, never `None`.
+    async fn newest_change(
+        &self,
+        _folder: &TableFolder<'_>,
+    ) -> Result<Option<NewestTime>, TableError> {
+        Ok(None)
     }
 }

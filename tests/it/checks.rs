@@ -4,18 +4,11 @@
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use lakecheck::results::{CheckResult, RunReport, Status};
+use lakecheck::results::{RunReport, Status};
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::{local_world, pg_world, world_with, World};
-
-fn result<'a>(report: &'a RunReport, name: &str) -> &'a CheckResult {
-    report
-        .results()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no result named {name}"))
-}
+use crate::harness::{assert_status, error_of, local_world, pg_world, result, world_with, World};
 
 /// A column of generated data as text (decimals as `12.50`), NULL as `None`.
 fn column(world: &World, table: &str, name: &str) -> Vec<Option<String>> {
@@ -39,14 +32,6 @@ fn qualified(src: &str, table: &str) -> String {
     } else {
         table.to_string()
     }
-}
-
-fn assert_status(result: &CheckResult, status: Status) {
-    assert_eq!(
-        result.status, status,
-        "{}: {} (error: {:?})",
-        result.name, result.message, result.error
-    );
 }
 
 #[rstest]
@@ -414,13 +399,6 @@ async fn csv_folders_of_several_files_are_one_table() {
     }
 }
 
-/// The error of the check `name`, asserting it could not run.
-fn error_of<'a>(report: &'a RunReport, name: &str) -> &'a str {
-    let result = result(report, name);
-    assert_status(result, Status::Error);
-    result.error.as_deref().unwrap()
-}
-
 #[tokio::test]
 async fn postgres_sessions_cannot_write() {
     let world = pg_world().await;
@@ -448,7 +426,14 @@ async fn postgres_sessions_cannot_write() {
         &lakecheck::runner::Selection::default(),
     )
     .unwrap();
-    let report = lakecheck::runner::run(std::slice::from_ref(&file), planned, 1, &|_| {}).await;
+    let report = lakecheck::runner::run(
+        std::slice::from_ref(&file),
+        planned,
+        1,
+        Default::default(),
+        &|_| {},
+    )
+    .await;
 
     let two = error_of(&report, "two statements");
     // The query is wrapped as a subquery, so a second statement cannot even parse.
@@ -614,6 +599,15 @@ async fn schema_match(#[values("lake", "s3")] src: &str) {
 
 /// Runs `checks` with an extra source declared before the standard ones.
 async fn run_with_source(world: &World, source: &str, checks: &str) -> RunReport {
+    run_with_source_at(world, source, checks, Default::default()).await
+}
+
+async fn run_with_source_at(
+    world: &World,
+    source: &str,
+    checks: &str,
+    clock: lakecheck::probe::Clock,
+) -> RunReport {
     let text = format!(
         "{}checks:\n{checks}",
         world
@@ -623,7 +617,7 @@ async fn run_with_source(world: &World, source: &str, checks: &str) -> RunReport
     let file =
         lakecheck::rules::parse_rule_text(std::path::Path::new("t.yml"), &text, &world.vars())
             .unwrap_or_else(|e| panic!("{}", e[0]));
-    crate::harness::run_files(&[file]).await
+    crate::harness::run_files_at(&[file], clock).await
 }
 
 /// A left column the right table lacks fails the check, named; `exclude` opts out, and a
@@ -805,13 +799,12 @@ async fn a_hudi_commit_in_the_future_names_the_timeline_zone() {
     assert!(zone.ends_with(&format!("UTC{offset})")), "{zone}");
     let last =
         chrono::DateTime::parse_from_rfc3339(facts["last_commit"].as_str().unwrap()).unwrap();
-    let hours_before = (last - chrono::Duration::hours(3)).to_rfc3339();
-    let report = run_with_source(
+    let hours_before = (last - chrono::Duration::hours(3)).to_utc();
+    let report = run_with_source_at(
         &world,
         &source,
-        &format!(
-            "  - {{ name: ahead, type: commit_freshness, table: hudi.customers, max_age: 1d, now: \"{hours_before}\" }}\n"
-        ),
+        "  - { name: ahead, type: commit_freshness, table: hudi.customers, max_age: 1d }\n",
+        lakecheck::probe::Clock::Fixed(hours_before),
     )
     .await;
     let ahead = result(&report, "ahead");

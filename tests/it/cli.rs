@@ -217,7 +217,7 @@ fn validate_accepts_the_shipped_rules_without_connecting() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("rules/autocorp.yml: 5 sources, 42 checks"),
+        text(&out).contains("rules/autocorp.yml: 5 sources, 45 checks"),
         "{}",
         text(&out)
     );
@@ -235,20 +235,20 @@ fn demo_runs_end_to_end() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(
-        all.contains("42 checks: 40 passed, 2 warned, 0 failed, 0 errors"),
+        all.contains("45 checks: 42 passed, 3 warned, 0 failed, 0 errors"),
         "{all}"
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(reports.path().join("lakecheck.json")).unwrap())
             .unwrap();
-    assert_eq!(json["summary"]["total"], 42);
+    assert_eq!(json["summary"]["total"], 45);
     let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
     assert!(
-        junit.contains("<testsuite name=\"rules/autocorp.yml\" tests=\"42\""),
+        junit.contains("<testsuite name=\"rules/autocorp.yml\" tests=\"45\""),
         "{junit}"
     );
     let html = std::fs::read_to_string(reports.path().join("lakecheck.html")).unwrap();
-    assert!(html.contains("All 42 checks passed, 2 with warnings"));
+    assert!(html.contains("All 45 checks passed, 3 with warnings"));
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "the HTML report is self-contained"

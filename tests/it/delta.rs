@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use deltalake::protocol::SaveMode;
+use lakecheck::probe::Clock;
 use lakecheck::results::{RunReport, Status};
 use lakecheck::rules::parse_rule_text;
 use rstest::rstest;
@@ -31,9 +32,14 @@ async fn write_auto_parts(world: &World, root: &Path) {
 }
 
 async fn run(world: &World, extra_sources: &str, checks: &str) -> RunReport {
+    run_at(world, extra_sources, checks, Clock::System).await
+}
+
+/// Runs `checks` with the run's clock at `clock` (`lakecheck run --now`).
+async fn run_at(world: &World, extra_sources: &str, checks: &str, clock: Clock) -> RunReport {
     let text = format!("{}{extra_sources}checks:\n{checks}", world.sources_yaml());
     let file = crate::harness::parse_rules("delta.yml", &text, &world.vars());
-    crate::harness::run_files(&[file]).await
+    crate::harness::run_files_at(&[file], clock).await
 }
 
 /// The last commit time of `curated.auto_parts` as lakecheck reports it.
@@ -141,17 +147,17 @@ async fn time_travel_and_commit_freshness() {
     write_auto_parts(&world, root.path()).await;
     let source = delta_source(&world, "local", root.path(), "");
     let last = last_commit(&world, &source).await;
-    let later = (last + chrono::Duration::minutes(10)).to_rfc3339();
+    let later = Clock::Fixed((last + chrono::Duration::minutes(10)).to_utc());
     let before = (last - chrono::Duration::days(1)).to_rfc3339();
     let checks = format!(
-        "  - {{ name: fresh, type: commit_freshness, table: curated.auto_parts, max_age: 1h, now: \"{later}\" }}\n\
-         \x20 - {{ name: stale, type: commit_freshness, table: curated.auto_parts, max_age: 5m, now: \"{later}\" }}\n\
-         \x20 - {{ name: not a table format, type: commit_freshness, table: lake.auto_parts, max_age: 5m }}\n\
+        "  - {{ name: fresh, type: freshness, table: curated.auto_parts, error_after: 1h }}\n\
+         \x20 - {{ name: stale, type: freshness, table: curated.auto_parts, commit: true, error_after: 5m }}\n\
+         \x20 - {{ name: not a table format, type: freshness, table: lake.auto_parts, error_after: 5m }}\n\
          \x20 - {{ name: as of now, type: row_count, table: \"curated.auto_parts@{last}\", equals: 400 }}\n\
          \x20 - {{ name: before the first commit, type: row_count, table: \"curated.auto_parts@{before}\", min: 0 }}\n",
         last = last.to_rfc3339()
     );
-    let report = run(&world, &source, &checks).await;
+    let report = run_at(&world, &source, &checks, later).await;
     let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
     assert_eq!(
         get("fresh").status,
@@ -159,11 +165,12 @@ async fn time_travel_and_commit_freshness() {
         "{}",
         get("fresh").message
     );
-    assert_eq!(get("fresh").metrics["age_seconds"], json!(600.0));
+    assert_eq!(get("fresh").metrics["lag_seconds"], json!(600.0));
+    assert_eq!(get("fresh").metrics["measure"], json!("commit"));
     assert_eq!(get("stale").status, Status::Fail);
     assert_eq!(
         get("stale").observed.as_deref().unwrap().split(" (").next(),
-        Some("last commit 10m ago")
+        Some("last commit 10m old")
     );
     let not_delta = get("not a table format");
     assert_eq!(not_delta.status, Status::Error);
@@ -172,7 +179,7 @@ async fn time_travel_and_commit_freshness() {
             .error
             .as_deref()
             .unwrap()
-            .contains("keeps no commit history"),
+            .contains("records no commits or changes of its tables"),
         "{:?}",
         not_delta.error
     );
@@ -209,14 +216,11 @@ async fn a_commit_in_the_future_beyond_max_skew_fails() {
     write_auto_parts(&world, root.path()).await;
     let source = delta_source(&world, "local", root.path(), "");
     let last = last_commit(&world, &source).await;
-    let hour_before = (last - chrono::Duration::hours(1)).to_rfc3339();
-    let moments_before = (last - chrono::Duration::seconds(30)).to_rfc3339();
-    let checks = format!(
-        "  - {{ name: an hour ahead, type: commit_freshness, table: curated.auto_parts, max_age: 2h, now: \"{hour_before}\" }}\n\
-         \x20 - {{ name: within skew, type: commit_freshness, table: curated.auto_parts, max_age: 2h, now: \"{moments_before}\" }}\n\
-         \x20 - {{ name: wide skew, type: commit_freshness, table: curated.auto_parts, max_age: 2h, max_skew: 2h, now: \"{hour_before}\" }}\n"
-    );
-    let report = run(&world, &source, &checks).await;
+    let hour_before = (last - chrono::Duration::hours(1)).to_utc();
+    let moments_before = (last - chrono::Duration::seconds(30)).to_utc();
+    let checks = "  - { name: an hour ahead, type: freshness, table: curated.auto_parts, error_after: 2h }\n\
+         \x20 - { name: wide skew, type: freshness, table: curated.auto_parts, error_after: 2h, max_skew: 2h }\n";
+    let report = run_at(&world, &source, checks, Clock::Fixed(hour_before)).await;
     crate::harness::assert_statuses(&report, |name| match name {
         "an hour ahead" => Status::Fail,
         _ => Status::Pass,
@@ -224,29 +228,37 @@ async fn a_commit_in_the_future_beyond_max_skew_fails() {
     let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
     let ahead = get("an hour ahead");
     let observed = ahead.observed.as_deref().unwrap();
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     assert_eq!(
         observed,
         format!(
-            "last commit 1h in the future ({}, now {hour_before}), beyond max_skew 1m: the writer's \
-             clock (or the time zone it stamped commits in) runs ahead of this machine's, or `now:` \
-             is set before the commit",
-            last.to_rfc3339()
+            "last commit 1h in the future ({}, now {}), beyond max_skew 1m: the writer's \
+             clock (or the time zone it stamped commits in) runs ahead of this machine's, or \
+             `--now` is set before the commit",
+            at(last.to_utc()),
+            at(hour_before)
         )
     );
     assert_eq!(
         ahead.expected.as_deref(),
-        Some("a commit within 2h (and no more than 1m in the future)")
+        Some("last commit no older than 2h, and no more than 1m in the future")
     );
-    assert_eq!(ahead.metrics["age_seconds"], json!(-3600.0));
+    assert_eq!(ahead.metrics["lag_seconds"], json!(-3600.0));
     assert_eq!(ahead.metrics["max_skew_seconds"], json!(60.0));
     assert_eq!(ahead.metrics["in_future"], json!(true));
+    assert_eq!(get("wide skew").metrics["max_skew_seconds"], json!(7200.0));
+    let checks =
+        "  - { name: within skew, type: freshness, table: curated.auto_parts, error_after: 2h }\n";
+    let report = run_at(&world, &source, checks, Clock::Fixed(moments_before)).await;
+    crate::harness::assert_all_pass(&report);
+    let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
     let within = get("within skew");
     assert_eq!(
         within.observed.as_deref().unwrap().split(" (").next(),
         Some("last commit 30s in the future")
     );
     assert_eq!(within.metrics["in_future"], json!(false));
-    assert_eq!(get("wide skew").metrics["max_skew_seconds"], json!(7200.0));
 }
 
 /// Delta commits on S3 are conditional puts: two writers that both start from version 0 each
@@ -474,9 +486,11 @@ async fn every_check_kind_fails_on_delta_where_it_should() {
   - { name: schema, type: schema_match, left: pg.auto_parts, right: curated.service }
   - { name: rows at version 0, type: table_match, left: pg.service_parts, right: curated.service_parts@0 }
   - { name: profile at version 0, type: aggregate_match, left: pg.service_parts, right: curated.service_parts@0 }
-  - { name: stale, type: commit_freshness, table: curated.auto_parts, max_age: 1m, now: "2100-01-01T00:00:00Z" }
+  - { name: stale, type: freshness, table: curated.auto_parts, error_after: 1m }
 "#;
-    let report = run(&world, &source, checks).await;
+    // The clock only moves the commit's age: every other check reads the tables as they are.
+    let clock = crate::harness::fixed_clock("2100-01-01T00:00:00Z");
+    let report = run_at(&world, &source, checks, clock).await;
     crate::harness::assert_statuses(&report, |_| Status::Fail);
     let get = |name: &str| report.results().find(|r| r.name == name).unwrap();
     let services = world.table("service").batch.num_rows() as i64;

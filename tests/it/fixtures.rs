@@ -4,7 +4,8 @@
 //! and CSV) and Delta, Hudi and DMS tables written from the same data. One test runs every
 //! fixture through the real runner, asserts each expected status and snapshots each check's
 //! finding (`snapshots/checks/<kind>__<case>__<status>.snap`); another fails when a registered
-//! kind has no fixture file, so a new kind cannot skip them.
+//! kind has no fixture file, so a new kind cannot skip them. Variants that fix the clock
+//! (`now:`) run in a run of their own per clock, as `lakecheck run --now` would.
 
 mod fixture_file;
 pub mod snapshot;
@@ -12,8 +13,10 @@ mod table_formats;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use chrono::{DateTime, Utc};
+use lakecheck::probe::Clock;
 use lakecheck::registry::CHECK_KINDS;
-use lakecheck::results::RunReport;
+use lakecheck::results::CheckResult;
 use lakecheck::runner::{self, Selection};
 
 use crate::harness::{parse_rules, world};
@@ -80,19 +83,34 @@ async fn every_fixture_ends_as_its_case_states() {
     let formats = TableFormats::write(&world).await;
     let sources = formats.fixture_sources();
     let fixtures = load_all();
-    let files: Vec<_> = fixtures
-        .iter()
-        .map(|f| parse_rules(&f.path, &f.rule_text(&sources), &world.vars()))
-        .collect();
-    // One check at a time: see `TableFormats::fixture_sources`.
-    let planned = runner::plan(&files, &Selection::default()).expect("fixture checks");
-    let report = runner::run(&files, planned, 1, &|_| {}).await;
+    // One run per clock: the machine's, and each `now:` the fixtures fix.
+    let mut clocks: Vec<Option<DateTime<Utc>>> = vec![None];
+    for variant in fixtures.iter().flat_map(Fixture::variants) {
+        if !clocks.contains(&variant.now) {
+            clocks.push(variant.now);
+        }
+    }
+    let mut results: Vec<CheckResult> = Vec::new();
+    for now in clocks {
+        let files: Vec<_> = fixtures
+            .iter()
+            .filter_map(|f| {
+                let text = f.rule_text(&sources, now)?;
+                Some(parse_rules(&f.path, &text, &world.vars()))
+            })
+            .collect();
+        // One check at a time: see `TableFormats::fixture_sources`.
+        let planned = runner::plan(&files, &Selection::default()).expect("fixture checks");
+        let clock = now.map_or(Clock::System, Clock::Fixed);
+        let report = runner::run(&files, planned, 1, clock, &|_| {}).await;
+        results.extend(report.suites.into_iter().flat_map(|s| s.results));
+    }
     let redactions = Redactions::new(started, chrono::Utc::now())
         .literal(world.lake_dir.path().display().to_string(), "[lake]")
         .literal(formats.root().display().to_string(), "[formats]");
     let mut problems = Vec::new();
     for fixture in &fixtures {
-        problems.extend(check_fixture(fixture, &report, &redactions));
+        problems.extend(check_fixture(fixture, &results, &redactions));
     }
     assert!(
         problems.is_empty(),
@@ -105,17 +123,18 @@ async fn every_fixture_ends_as_its_case_states() {
 
 /// Asserts the status of every variant of `fixture` and snapshots its finding; returns what
 /// differed, so one run names every problem (and writes every new snapshot) at once.
-fn check_fixture(fixture: &Fixture, report: &RunReport, redactions: &Redactions) -> Vec<String> {
+fn check_fixture(
+    fixture: &Fixture,
+    results: &[CheckResult],
+    redactions: &Redactions,
+) -> Vec<String> {
     let mut problems = Vec::new();
     for case in &fixture.cases {
         for variant in &case.variants {
             let at = format!("{}:{} `{}`", fixture.path, variant.line, variant.check_name);
-            let Some(result) = report
-                .suites
+            let Some(result) = results
                 .iter()
-                .filter(|s| s.rule_file == fixture.path)
-                .flat_map(|s| &s.results)
-                .find(|r| r.name == variant.check_name)
+                .find(|r| r.rule_file == fixture.path && r.name == variant.check_name)
             else {
                 problems.push(format!("{at}: no result"));
                 continue;
@@ -130,7 +149,10 @@ fn check_fixture(fixture: &Fixture, report: &RunReport, redactions: &Redactions)
                 ));
             }
             let name = snapshot_name(&fixture.kind, &case.name, variant.expected.as_str());
-            let description = format!("{at}: {}", variant.check);
+            let description = match variant.now {
+                Some(now) => format!("{at} at now {}: {}", now.to_rfc3339(), variant.check),
+                None => format!("{at}: {}", variant.check),
+            };
             let snapshot = catch_unwind(AssertUnwindSafe(|| {
                 assert_check_snapshot!(name.as_str(), result, redactions, description);
             }));

@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use lakecheck::demo::autocorp::{self, TableData};
 use lakecheck::demo::{self, ThrowawayPostgres};
-use lakecheck::results::{RunReport, Status};
+use lakecheck::probe::Clock;
+use lakecheck::results::{CheckResult, RunReport, Status};
 use lakecheck::rules::{parse_rule_text, RuleFile, Vars};
 use lakecheck::runner::{self, Selection};
 use object_store::path::Path as StorePath;
@@ -229,8 +230,13 @@ impl World {
 
     /// Runs `checks` and returns the report.
     pub async fn run(&self, checks: &str) -> RunReport {
+        self.run_at(checks, Clock::System).await
+    }
+
+    /// Runs `checks` with the run's clock at `clock`.
+    pub async fn run_at(&self, checks: &str, clock: Clock) -> RunReport {
         let file = self.rules(checks);
-        run_files(&[file]).await
+        run_files_at(&[file], clock).await
     }
 }
 
@@ -250,8 +256,22 @@ pub fn parse_rules(path: &str, text: &str, vars: &Arc<Vars>) -> RuleFile {
 
 /// Runs every check of `files`.
 pub async fn run_files(files: &[RuleFile]) -> RunReport {
+    run_files_at(files, Clock::System).await
+}
+
+/// Runs every check of `files` with the run's clock at `clock` (`lakecheck run --now`).
+pub async fn run_files_at(files: &[RuleFile], clock: Clock) -> RunReport {
     let planned = runner::plan(files, &Selection::default()).expect("checks selected");
-    runner::run(files, planned, 4, &|_| {}).await
+    runner::run(files, planned, 4, clock, &|_| {}).await
+}
+
+/// The clock fixed at an RFC 3339 time.
+pub fn fixed_clock(at: &str) -> Clock {
+    Clock::Fixed(
+        chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap_or_else(|e| panic!("`{at}`: {e}"))
+            .to_utc(),
+    )
 }
 
 /// Asserts each result's status is `expected(name)`, naming the check and its message if not.
@@ -266,6 +286,30 @@ pub fn assert_statuses(report: &RunReport, expected: impl Fn(&str) -> Status) {
             result.error
         );
     }
+}
+
+/// The result of the check `name`.
+pub fn result<'a>(report: &'a RunReport, name: &str) -> &'a CheckResult {
+    report
+        .results()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no result named {name}"))
+}
+
+/// Asserts the check ended `status`, naming its message and error if not.
+pub fn assert_status(result: &CheckResult, status: Status) {
+    assert_eq!(
+        result.status, status,
+        "{}: {} (error: {:?})",
+        result.name, result.message, result.error
+    );
+}
+
+/// The error of the check `name`, asserting it could not run.
+pub fn error_of<'a>(report: &'a RunReport, name: &str) -> &'a str {
+    let result = result(report, name);
+    assert_status(result, Status::Error);
+    result.error.as_deref().unwrap()
 }
 
 /// Asserts every check passed.

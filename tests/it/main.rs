@@ -11,6 +11,7 @@ mod errors;
 mod exactness;
 mod exactness_property;
 mod fixtures;
+mod freshness;
 mod harness;
 mod hudi;
 mod layers;

@@ -54,6 +54,33 @@ fn case_name() -> String {
     "checks:\n  - { type: row_count_match, left: pg.a, right: raw.a, tolerance: some }\n"
 )]
 #[case::several_errors_at_once("checks:\n  - { type: row_cont, table: pg.a }\n  - { type: unique, table: nowhere.a, columns: [id] }\n")]
+#[case::freshness_without_a_limit(
+    "checks:\n  - { type: freshness, table: pg.sales_order, column: updated_at }\n"
+)]
+#[case::freshness_warn_after_not_shorter(
+    "checks:\n  - { type: freshness, table: pg.sales_order, column: updated_at, warn_after: 1h, error_after: 15m }\n"
+)]
+#[case::freshness_two_measures(
+    "checks:\n  - { type: freshness, table: raw.orders, column: updated_at, arrival: true, error_after: 15m }\n"
+)]
+#[case::freshness_measure_false(
+    "checks:\n  - { type: freshness, table: raw.orders, arrival: false, error_after: 15m }\n"
+)]
+#[case::freshness_where_without_column(
+    "checks:\n  - { type: freshness, table: raw.orders, where: \"id > 0\", error_after: 15m }\n"
+)]
+#[case::freshness_unknown_time_zone(
+    "checks:\n  - { type: freshness, table: pg.sales_order, column: updated_at, timezone: America/Chicgo, error_after: 15m }\n"
+)]
+#[case::freshness_not_a_time_zone(
+    "checks:\n  - { type: freshness, table: pg.sales_order, column: updated_at, timezone: Central Time, error_after: 15m }\n"
+)]
+#[case::freshness_compound_duration_out_of_order(
+    "checks:\n  - { type: freshness, table: pg.sales_order, column: updated_at, error_after: 30m1h }\n"
+)]
+#[case::commit_freshness_with_now(
+    "checks:\n  - { type: commit_freshness, table: raw.orders, max_age: 1h, now: \"2026-11-22T00:00:00Z\" }\n"
+)]
 fn check_errors(#[case] checks: &str) {
     let text = if checks.starts_with("sources") {
         checks.to_string()

@@ -437,7 +437,7 @@ async fn a_row_landing_in_the_lake_during_the_run_is_in_flight() {
 )]
 #[case::not_a_duration(
     "settle: soon",
-    "rules/bad.yml:5:80: error: `settle` in check #1 is not a duration: `soon`\n  help: write a number with a unit: `500ms`, `30s`, `5m`, `2h`"
+    "rules/bad.yml:5:80: error: `settle` in check #1 is not a duration: `soon`\n  help: write numbers with units, largest first: `500ms`, `30s`, `5m`, `2h`, `1d`, `1h30m`"
 )]
 fn settle_mistakes_are_located_with_a_fix(#[case] options: &str, #[case] expected: &str) {
     let text = format!(
