@@ -8,8 +8,8 @@
 //! to be found by name.
 
 use crate::checks::{
-    accepted_values, aggregate_match, commit_freshness, condition, not_null, range, row_count,
-    row_count_match, schema_match, sql, table_match, unique, CheckKind,
+    accepted_values, aggregate_match, cdc_latency, commit_freshness, condition, not_null, range,
+    row_count, row_count_match, schema_match, sql, table_match, unique, CheckKind,
 };
 use crate::reconcile::udf;
 use crate::sources::table_format::TableFormatKind;
@@ -29,6 +29,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     table_match::KIND,
     aggregate_match::KIND,
     commit_freshness::KIND,
+    cdc_latency::KIND,
 ];
 
 /// Every source kind lakecheck knows.

@@ -2,6 +2,7 @@
 //! runs against real servers the harness starts: a throwaway PostgreSQL and an S3 server
 //! (moto) on 127.0.0.1, plus a local lake written from the same AutoCorp data.
 
+mod cdc;
 mod checks;
 mod cli;
 mod delta;
