@@ -6,12 +6,14 @@
 //! and `checks` evaluate through it, so it can live neither in the leaf `model` nor in `checks`
 //! (which `reconcile` must not import).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use crate::model::{Column, Rows, TableRef};
+use crate::sources::changes::HeartbeatMarker;
 use crate::sources::{Source, SourceError, SourceSet};
 
 /// Why a check could not run. Each variant carries what a user needs to act on it; its message
@@ -59,6 +61,15 @@ pub enum CheckError {
     /// that is not a number).
     #[error("unexpected answer from source `{source_name}`: {reason}")]
     UnexpectedAnswer { source_name: String, reason: String },
+    /// A stage of a change pipeline whose table does not exist: the pipeline does not carry the
+    /// table there, which no amount of waiting mends.
+    #[error("stage `{stage}` ({table}): {cause}; {help}")]
+    MissingStage {
+        stage: String,
+        table: TableRef,
+        cause: String,
+        help: String,
+    },
     /// A bug in lakecheck: a check panicked or an invariant broke.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -220,18 +231,42 @@ impl Probe {
     /// start, so reports list them the same way on every run even when they run concurrently.
     pub async fn query(&self, source: &str, sql: String) -> Result<Rows, CheckError> {
         let target = self.source(source)?.clone();
+        self.logged(source, sql.clone(), target.query(&sql)).await
+    }
+
+    /// Writes a heartbeat marker of probe `probe_id` to the named source
+    /// (`Source::write_heartbeat`, the only write lakecheck makes) and records the SQL it runs
+    /// like a query.
+    pub async fn write_heartbeat(
+        &self,
+        source: &str,
+        probe_id: &str,
+    ) -> Result<HeartbeatMarker, CheckError> {
+        let target = self.source(source)?.clone();
+        let sql = target.heartbeat_sql(probe_id).unwrap_or_default();
+        self.logged(source, sql, target.write_heartbeat(probe_id))
+            .await
+    }
+
+    /// Records `sql` for `source`, then its duration and error once `work` (which runs it) ends.
+    async fn logged<T>(
+        &self,
+        source: &str,
+        sql: String,
+        work: impl Future<Output = Result<T, SourceError>>,
+    ) -> Result<T, CheckError> {
         let slot = {
             let mut log = self.log();
             log.push(ExecutedQuery {
                 source: source.to_string(),
-                sql: sql.clone(),
+                sql,
                 duration_ms: 0,
                 error: None,
             });
             log.len() - 1
         };
         let started = Instant::now();
-        let result = target.query(&sql).await;
+        let result = work.await;
         let mut log = self.log();
         log[slot].duration_ms = started.elapsed().as_millis() as u64;
         log[slot].error = result.as_ref().err().map(|e| e.cause.clone());

@@ -8,8 +8,8 @@
 //! to be found by name.
 
 use crate::checks::{
-    accepted_values, aggregate_match, condition, freshness, not_null, range, row_count,
-    row_count_match, schema_match, sql, table_match, unique, CheckKind,
+    accepted_values, aggregate_match, cdc_latency, condition, freshness, not_null, range,
+    row_count, row_count_match, schema_match, sql, table_match, unique, CheckKind,
 };
 use crate::reconcile::udf;
 use crate::sources::table_format::TableFormatKind;
@@ -30,6 +30,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     aggregate_match::KIND,
     freshness::KIND,
     freshness::COMMIT_FRESHNESS,
+    cdc_latency::KIND,
 ];
 
 /// Every source kind lakecheck knows.

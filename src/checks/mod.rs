@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::model::{suggest, Location, MapReader, Rows, RuleError, TableRef};
+use crate::model::{suggest, Location, MapReader, Rows, RuleError, Spanned, TableRef};
 use crate::probe::{CheckError, Probe};
-use crate::sources::SourceSet;
+use crate::sources::{Source, SourceSet};
 
 pub(crate) mod accepted_values;
 pub(crate) mod aggregate_match;
+pub(crate) mod cdc_latency;
 pub(crate) mod condition;
 pub(crate) mod freshness;
 pub(crate) mod not_null;
@@ -103,6 +104,12 @@ impl<'a> CheckReader<'a> {
     /// A required `source.table` reference.
     pub fn table(&mut self, key: &'static str) -> Result<TableRef, RuleError> {
         let text = self.map.required_string(key, "pg.sales_order")?;
+        self.table_ref(key, text)
+    }
+
+    /// `text`, written under `key` (here or in a mapping nested in the check), as a
+    /// `source.table` reference to a declared source.
+    pub fn table_ref(&self, key: &str, text: Spanned<String>) -> Result<TableRef, RuleError> {
         let Some((source, table)) = text
             .value
             .split_once('.')
@@ -122,6 +129,11 @@ impl<'a> CheckReader<'a> {
             source: source.to_string(),
             table: table.to_string(),
         })
+    }
+
+    /// A source the rule file declares, for checks that need more than its name at parse time.
+    pub fn declared_source(&self, name: &str) -> Option<&Arc<dyn Source>> {
+        self.sources.get(name)
     }
 
     /// A required source name.

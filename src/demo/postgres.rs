@@ -40,6 +40,12 @@ pub struct ThrowawayPostgres {
 impl ThrowawayPostgres {
     /// Creates and starts a cluster on a free port of 127.0.0.1.
     pub fn start() -> Result<Self, ThrowawayError> {
+        Self::start_with(&[])
+    }
+
+    /// Like [`ThrowawayPostgres::start`], with extra server settings (`-c name=value`), e.g.
+    /// `("wal_level", "logical")` for a cluster whose changes can be decoded.
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Self, ThrowawayError> {
         let bin = find_binaries().ok_or(ThrowawayError::BinariesNotFound)?;
         let run_as = if is_root() {
             Some(postgres_user()?)
@@ -77,11 +83,14 @@ impl ThrowawayPostgres {
         let mut last_error = None;
         for _ in 0..5 {
             cluster.port = free_port()?;
-            let options = format!(
+            let mut options = format!(
                 "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
                 cluster.port,
                 cluster.dir.path().display()
             );
+            for (name, value) in settings {
+                options.push_str(&format!(" -c {name}={value}"));
+            }
             let log = cluster.dir.path().join("server.log");
             let started = cluster.run(
                 "pg_ctl start",

@@ -7,13 +7,19 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::TableProvider;
 use deltalake::DeltaTableBuilder;
-use object_store::ObjectStore;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use super::changes::{Arrival, ChangeCursor, ChangePosition, Changes};
 use super::pin::Pin;
-use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+use super::table_format::{
+    read_parquet, OpenedTable, TableChanges, TableError, TableFolder, TableFormat, TableFormatKind,
+};
 
 /// `type: delta` (or `format: delta` on a lake): every folder is a Delta table.
 pub const FORMAT: TableFormatKind = TableFormatKind {
@@ -47,6 +53,10 @@ impl TableFormat for DeltaFormat {
         let mut table = OpenedTable::new(provider);
         table.metadata = Some(metadata);
         Ok(table)
+    }
+
+    async fn changes(&self, folder: &TableFolder<'_>, from: &ChangePosition) -> TableChanges {
+        changes_after(folder, from).await
     }
 }
 
@@ -147,4 +157,293 @@ fn metadata(table: &deltalake::DeltaTable) -> Result<serde_json::Value, String> 
         "files": files.num_files(),
         "bytes": bytes,
     }))
+}
+
+/// The commits after `from`, each with the rows of the data files it added, read from the log
+/// (`_delta_log/<version>.json`) without loading the table: from a cursor (the last version read)
+/// only the commit files after it are listed (`list_with_offset`); from a time, the log is read
+/// backwards from its latest version to the last commit made before that time. Files a commit
+/// adds without new data (`dataChange: false`, e.g. compaction) or re-adds with a deletion
+/// vector (rows deleted from a file already there) hold no arrivals and are not read.
+async fn changes_after(folder: &TableFolder<'_>, from: &ChangePosition) -> TableChanges {
+    use futures::TryStreamExt;
+    let log = folder.prefix.clone().join("_delta_log");
+    let after =
+        match from {
+            ChangePosition::After(cursor) => Some(cursor.0.parse::<u64>().map_err(|_| {
+                folder.unreadable("Delta", format!("`{}` is not a version", cursor.0))
+            })?),
+            ChangePosition::Since(at) => version_before(folder, &log, *at).await?,
+        };
+    let listing = match after {
+        Some(version) => folder
+            .store
+            .list_with_offset(Some(&log), &log.clone().join(commit_name(version).as_str())),
+        None => folder.store.list(Some(&log)),
+    };
+    let listed: Vec<_> = listing
+        .try_collect()
+        .await
+        .map_err(|e| folder.unreachable(e))?;
+    let mut versions: Vec<u64> = listed
+        .iter()
+        .filter_map(|meta| commit_version(&meta.location))
+        .filter(|v| after.is_none_or(|after| *v > after))
+        .collect();
+    versions.sort_unstable();
+    let mut arrivals = Vec::new();
+    let mut last = after;
+    for version in versions {
+        // A commit is visible only once the one before it is: stop at a hole.
+        if last.is_some_and(|last| version != last + 1) {
+            break;
+        }
+        let Some(commit) = read_commit(folder, &log, version).await? else {
+            break;
+        };
+        let mut batches = Vec::new();
+        for add in &commit.adds {
+            batches.extend(read_added_file(folder, add).await?);
+        }
+        arrivals.push(Arrival {
+            found_in: format!("version {version}"),
+            landed_at: commit.landed_at,
+            rows: batches,
+        });
+        last = Some(version);
+    }
+    let next = match last {
+        Some(version) => ChangePosition::After(ChangeCursor(version.to_string())),
+        None => from.clone(),
+    };
+    Ok(Changes { arrivals, next })
+}
+
+/// The last version committed before `at`, reading commits backwards from the latest; `None`
+/// when every commit the log keeps was made at or after `at`.
+async fn version_before(
+    folder: &TableFolder<'_>,
+    log: &StorePath,
+    at: DateTime<Utc>,
+) -> Result<Option<u64>, TableError> {
+    let Some(mut version) = latest_version(folder, log).await? else {
+        return Ok(None);
+    };
+    loop {
+        match read_commit(folder, log, version).await? {
+            // Cleaned up by log retention: older than anything kept.
+            None => return Ok(Some(version)),
+            Some(commit) if commit.landed_at < at => return Ok(Some(version)),
+            Some(_) if version == 0 => return Ok(None),
+            Some(_) => version -= 1,
+        }
+    }
+}
+
+/// The latest version in the log: commit files listed from the last checkpoint on
+/// (`_last_checkpoint`), or the whole log when it has none.
+async fn latest_version(
+    folder: &TableFolder<'_>,
+    log: &StorePath,
+) -> Result<Option<u64>, TableError> {
+    use futures::TryStreamExt;
+    let checkpoint = match folder
+        .store
+        .get(&log.clone().join("_last_checkpoint"))
+        .await
+    {
+        Ok(got) => {
+            let bytes = got.bytes().await.map_err(|e| folder.unreachable(e))?;
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["version"].as_u64())
+        }
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => return Err(folder.unreachable(e)),
+    };
+    let listing = match checkpoint {
+        Some(version) => folder.store.list_with_offset(
+            Some(log),
+            &log.clone().join(format!("{version:020}").as_str()),
+        ),
+        None => folder.store.list(Some(log)),
+    };
+    let listed: Vec<_> = listing
+        .try_collect()
+        .await
+        .map_err(|e| folder.unreachable(e))?;
+    Ok(listed
+        .iter()
+        .filter_map(|meta| commit_version(&meta.location))
+        .chain(checkpoint)
+        .max())
+}
+
+/// A commit's file name in `_delta_log/`.
+fn commit_name(version: u64) -> String {
+    format!("{version:020}.json")
+}
+
+/// The version a `_delta_log/` path is the commit file of, if it is one.
+fn commit_version(path: &StorePath) -> Option<u64> {
+    let stem = path.filename()?.strip_suffix(".json")?;
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
+}
+
+/// One commit as the changes read it.
+struct Commit {
+    /// Its in-commit timestamp, else its commit file's modification time (as time travel
+    /// resolves versions).
+    landed_at: DateTime<Utc>,
+    adds: Vec<AddedFile>,
+}
+
+/// A data file a commit added with new rows.
+struct AddedFile {
+    /// Relative to the table folder, percent-encoded as the log writes it.
+    path: String,
+    partition_values: Vec<(String, Option<String>)>,
+}
+
+/// Reads commit `version`; `None` when its file is gone.
+async fn read_commit(
+    folder: &TableFolder<'_>,
+    log: &StorePath,
+    version: u64,
+) -> Result<Option<Commit>, TableError> {
+    let path = log.clone().join(commit_name(version).as_str());
+    let got = match folder.store.get(&path).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(folder.unreachable(e)),
+    };
+    let modified = got.meta.last_modified;
+    let bytes = got.bytes().await.map_err(|e| folder.unreachable(e))?;
+    let unreadable = |cause: String| TableError::Unreadable {
+        format: "Delta",
+        table: folder.name.to_string(),
+        file: Some(folder.file_url(&path)),
+        cause,
+    };
+    let mut in_commit_timestamp = None;
+    let mut adds = Vec::new();
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let action: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| unreadable(e.to_string()))?;
+        if let Some(info) = action.get("commitInfo") {
+            in_commit_timestamp = info["inCommitTimestamp"].as_i64();
+        }
+        let Some(add) = action.get("add") else {
+            continue;
+        };
+        if add["dataChange"].as_bool() == Some(false) || !add["deletionVector"].is_null() {
+            continue;
+        }
+        let file = add["path"]
+            .as_str()
+            .ok_or_else(|| unreadable("an `add` action has no `path`".into()))?;
+        let partition_values = add["partitionValues"]
+            .as_object()
+            .map(|values| {
+                values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        adds.push(AddedFile {
+            path: file.to_string(),
+            partition_values,
+        });
+    }
+    let landed_at = in_commit_timestamp
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .unwrap_or(modified);
+    Ok(Some(Commit { landed_at, adds }))
+}
+
+/// The rows of a file a commit added, with its partition values as text columns.
+async fn read_added_file(
+    folder: &TableFolder<'_>,
+    add: &AddedFile,
+) -> Result<Vec<RecordBatch>, TableError> {
+    let unreadable = |cause: String| TableError::Unreadable {
+        format: "Delta",
+        table: folder.name.to_string(),
+        file: Some(add.path.clone()),
+        cause,
+    };
+    if add.path.contains("://") {
+        return Err(unreadable(
+            "files outside the table folder (absolute paths, as shallow clones write) cannot be \
+             read for changes"
+                .into(),
+        ));
+    }
+    let relative = StorePath::from_url_path(&add.path).map_err(|e| unreadable(e.to_string()))?;
+    let path = relative
+        .parts()
+        .fold(folder.prefix.clone(), |path, part| path.join(part));
+    let batches = read_parquet(folder.store.as_ref(), &path)
+        .await
+        .map_err(unreadable)?;
+    batches
+        .into_iter()
+        .map(|batch| with_partition_values(batch, &add.partition_values))
+        .collect::<Result<_, _>>()
+        .map_err(|e| unreadable(e.to_string()))
+}
+
+/// `batch` with a text column per partition value its file does not hold itself.
+fn with_partition_values(
+    batch: RecordBatch,
+    values: &[(String, Option<String>)],
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let missing: Vec<_> = values
+        .iter()
+        .filter(|(name, _)| batch.schema().column_with_name(name).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(batch);
+    }
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    for (name, value) in missing {
+        fields.push(Field::new(name, DataType::Utf8, true));
+        columns.push(Arc::new(StringArray::from(vec![
+            value.clone();
+            batch.num_rows()
+        ])));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("t/_delta_log/00000000000000000007.json", Some(7))]
+    #[case("t/_delta_log/00000000000000000000.json", Some(0))]
+    #[case("t/_delta_log/00000000000000000007.crc", None)]
+    #[case("t/_delta_log/00000000000000000010.checkpoint.parquet", None)]
+    #[case("t/_delta_log/_last_checkpoint", None)]
+    #[case("t/_delta_log/7.json", None)]
+    fn commit_files_are_named_by_their_version(#[case] path: &str, #[case] version: Option<u64>) {
+        assert_eq!(commit_version(&StorePath::from(path)), version);
+        if let Some(version) = version {
+            assert!(path.ends_with(&commit_name(version)));
+        }
+    }
 }

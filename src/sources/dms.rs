@@ -52,13 +52,14 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::arrow::temporal_conversions::as_datetime;
 use datafusion::datasource::MemTable;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 
+use super::changes::{Arrival, ChangeCursor, ChangePosition, Changes};
 use super::pin::Pin;
 use super::table_format::{
-    NewestTime, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
+    read_parquet, NewestTime, OpenedTable, TableChanges, TableError, TableFolder, TableFormat,
+    TableFormatKind,
 };
 use crate::model::{MapReader, RuleError};
 
@@ -152,6 +153,10 @@ impl TableFormat for DmsFormat {
         Ok(table)
     }
 
+    async fn changes(&self, folder: &TableFolder<'_>, from: &ChangePosition) -> TableChanges {
+        changes_after(folder, from).await
+    }
+
     /// The newest file (by the order changes apply in: the last CDC file, else the last
     /// full-load file) dated by its largest `timestamp_column` value when the source names one,
     /// else by the time in its name.
@@ -173,7 +178,7 @@ impl TableFormat for DmsFormat {
         let Some(newest) = files.last() else {
             return Err(folder.unreadable("DMS", format!("no .parquet files under {}", folder.url)));
         };
-        let url = folder.object_url(newest);
+        let url = folder.file_url(newest);
         let dated = match &self.0.timestamp_column {
             Some(column) => newest_commit_time(folder.store.as_ref(), newest, column)
                 .await
@@ -275,25 +280,6 @@ async fn parquet_files(
         .collect();
     files.sort_by_key(file_order);
     Ok(files)
-}
-
-/// Every batch of the Parquet file at `path`.
-async fn read_parquet(
-    store: &dyn ObjectStore,
-    path: &StorePath,
-) -> Result<Vec<RecordBatch>, String> {
-    let bytes = store
-        .get(path)
-        .await
-        .map_err(|e| e.to_string())?
-        .bytes()
-        .await
-        .map_err(|e| e.to_string())?;
-    ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.build())
-        .map_err(|e| format!("{path}: {e}"))?
-        .map(|batch| batch.map_err(|e| format!("{path}: {e}")))
-        .collect()
 }
 
 /// What the files of one table say about how it can be read.
@@ -671,6 +657,130 @@ pub async fn rebuild(
     })
 }
 
+/// The CDC files written after `from`, each read whole; full-load files are not changes. A CDC
+/// file's name is the time DMS wrote it, so from a cursor (the last file read) only the names
+/// after it are listed (`list_with_offset`), and from a time only the names from that second on
+/// (see [`listing_offset`]).
+async fn changes_after(folder: &TableFolder<'_>, from: &ChangePosition) -> TableChanges {
+    use futures::TryStreamExt;
+    let store = folder.store.as_ref();
+    let (offset, since) = match from {
+        ChangePosition::After(cursor) => {
+            let last = StorePath::parse(&cursor.0).map_err(|e| folder.unreadable("DMS", e))?;
+            (Some(last), None)
+        }
+        ChangePosition::Since(at) => (listing_offset(folder, *at).await?, Some(*at)),
+    };
+    let listing = match &offset {
+        Some(offset) => store.list_with_offset(Some(folder.prefix), offset),
+        None => store.list(Some(folder.prefix)),
+    };
+    let listed: Vec<_> = listing
+        .try_collect()
+        .await
+        .map_err(|e| folder.unreachable(e))?;
+    let mut files: Vec<(DateTime<Utc>, StorePath)> = Vec::new();
+    for path in listed.into_iter().map(|meta| meta.location) {
+        if !path.as_ref().ends_with(".parquet") || is_full_load(&path) {
+            continue;
+        }
+        let written = file_time(&path).ok_or_else(|| {
+            folder.unreadable(
+                "DMS",
+                format!(
+                    "`{path}` is neither a full-load file (`LOAD00000001.parquet`) nor named by the \
+                     time DMS wrote it (`20261121-080000123.parquet`), so it cannot be placed among \
+                     the changes; move it out of the table folder"
+                ),
+            )
+        })?;
+        if since.is_none_or(|since| written >= since) {
+            files.push((written, path));
+        }
+    }
+    files.sort();
+    let mut arrivals = Vec::with_capacity(files.len());
+    for (written, path) in &files {
+        let batches = read_parquet(store, path)
+            .await
+            .map_err(|e| folder.unreadable("DMS", e))?;
+        arrivals.push(Arrival {
+            found_in: folder.file_url(path),
+            landed_at: *written,
+            rows: batches,
+        });
+    }
+    // Names sort as their times in the layouts `listing_offset` places; in others every file is
+    // listed each time, from just after the last one's time.
+    let next = match (files.last(), &offset) {
+        (None, _) => from.clone(),
+        (Some((_, path)), Some(_)) => ChangePosition::After(ChangeCursor(path.to_string())),
+        (Some((written, _)), None) => {
+            ChangePosition::Since(*written + chrono::Duration::nanoseconds(1))
+        }
+    };
+    Ok(Changes { arrivals, next })
+}
+
+/// Where to list from for the CDC files written at or after `at`: the name DMS gives a file
+/// written in that second (without fraction digits, so it sorts before every such file), inside
+/// the table's date folders (`2026/11/21/`) as a CDC file already there shows them. `None` (list
+/// the whole folder) when the table has no CDC file yet, or when its date folders do not sort by
+/// time (DMS `DatePartitionSequence` `MMYYYYDD`, `DDMMYYYY`).
+async fn listing_offset(
+    folder: &TableFolder<'_>,
+    at: DateTime<Utc>,
+) -> Result<Option<StorePath>, TableError> {
+    use futures::StreamExt;
+    let mut listing = folder.store.list(Some(folder.prefix));
+    while let Some(meta) = listing.next().await {
+        let path = meta.map_err(|e| folder.unreachable(e))?.location;
+        if is_full_load(&path) || file_time(&path).is_none() {
+            continue;
+        }
+        let Some(parts) = path.prefix_match(folder.prefix) else {
+            continue;
+        };
+        let parts: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
+        let Some((name, folders)) = parts.split_last() else {
+            continue;
+        };
+        return Ok(offset_parts(folders, name, at).map(|parts| {
+            parts
+                .iter()
+                .fold(folder.prefix.clone(), |path, part| path.join(part.as_str()))
+        }));
+    }
+    Ok(None)
+}
+
+/// The offset of [`listing_offset`] below the table folder, from a CDC file already there (its
+/// date folders and name): the folders with their digits replaced by those of `at`, then
+/// `yyyyMMdd-HHmmss` of `at`. `None` when the folders' digits are not the leading digits of the
+/// file's name, i.e. do not sort as its time.
+fn offset_parts(folders: &[String], name: &str, at: DateTime<Utc>) -> Option<Vec<String>> {
+    let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+    let in_folders: String = folders.iter().map(|f| digits(f)).collect();
+    let at_digits = at.format("%Y%m%d%H%M%S").to_string();
+    if !digits(name).starts_with(&in_folders) || in_folders.len() > at_digits.len() {
+        return None;
+    }
+    let mut replacement = at_digits.chars();
+    let mut parts: Vec<String> = folders
+        .iter()
+        .map(|f| {
+            f.chars()
+                .map(|c| match c.is_ascii_digit() {
+                    true => replacement.next().unwrap_or(c),
+                    false => c,
+                })
+                .collect()
+        })
+        .collect();
+    parts.push(at.format("%Y%m%d-%H%M%S").to_string());
+    Some(parts)
+}
+
 /// Data columns of all files (the `Op` column dropped), first appearance order, first type.
 fn unified_schema(batches: &[FileBatch]) -> SchemaRef {
     let mut fields: Vec<Field> = Vec::new();
@@ -707,6 +817,33 @@ mod tests {
         TimestampNanosecondArray,
     };
     use rstest::rstest;
+
+    /// The offset changes are listed from, for a time, in the folders of a file already there.
+    #[rstest]
+    #[case::flat(&[], Some(&["20261121-080000"][..]))]
+    #[case::date_folders(&["2026", "11", "21"], Some(&["2026", "11", "20", "20261120-235959"][..]))]
+    #[case::hour_folders(&["2026", "11", "21", "08"], Some(&["2026", "11", "20", "23", "20261120-235959"][..]))]
+    #[case::one_folder_with_dashes(&["2026-11-21"], Some(&["2026-11-20", "20261120-235959"][..]))]
+    #[case::month_first(&["11", "2026", "21"], None)]
+    #[case::not_digits(&["archive"], Some(&["archive", "20261120-235959"][..]))]
+    fn cdc_listing_starts_at_the_name_dms_gives_that_second(
+        #[case] folders: &[&str],
+        #[case] expected: Option<&[&str]>,
+    ) {
+        let folders: Vec<String> = folders.iter().map(|f| f.to_string()).collect();
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let (name, time) = match folders.is_empty() {
+            true => ("20261121-080002153.parquet", at("2026-11-21T08:00:00.900Z")),
+            false => ("20261121-080002153.parquet", at("2026-11-20T23:59:59.500Z")),
+        };
+        let expected: Option<Vec<String>> =
+            expected.map(|parts| parts.iter().map(|p| p.to_string()).collect());
+        assert_eq!(offset_parts(&folders, name, time), expected);
+    }
 
     #[test]
     fn orders_load_files_before_cdc_files_by_name() {

@@ -14,10 +14,11 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use object_store::{ObjectMeta, ObjectStoreExt};
 
-use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+use super::table_format::{
+    self, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
+};
 use crate::model::{MapReader, RuleError};
 
 pub const PARQUET: TableFormatKind = TableFormatKind {
@@ -166,7 +167,7 @@ impl TableFormat for Files {
                 }
             };
             if let Some(error) = error {
-                return Some((folder.object_url(&file.location), error));
+                return Some((folder.file_url(&file.location), error));
             }
         }
         None
@@ -208,13 +209,9 @@ async fn fetch(folder: &TableFolder<'_>, file: &ObjectMeta) -> Result<bytes::Byt
 
 /// Decodes every row group of a Parquet file, so a damaged page fails as a damaged footer does.
 async fn read_parquet(folder: &TableFolder<'_>, file: &ObjectMeta) -> Result<(), String> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(fetch(folder, file).await?)
-        .and_then(|b| b.build())
-        .map_err(|e| e.to_string())?;
-    for batch in reader {
-        batch.map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    table_format::read_parquet(folder.store.as_ref(), &file.location)
+        .await
+        .map(|_| ())
 }
 
 /// Parses a CSV file with the table's options, every column as text.

@@ -9,12 +9,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::catalog::TableProvider;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use super::changes::{Arrival, ChangeCursor, ChangePosition, Changes};
 use super::pin::Pin;
-use super::table_format::{OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind};
+use super::table_format::{
+    OpenedTable, TableChanges, TableError, TableFolder, TableFormat, TableFormatKind,
+};
 
 /// Hudi table versions this reader understands.
 pub const SUPPORTED_VERSIONS: [u32; 3] = [6, 8, 9];
@@ -84,6 +88,110 @@ impl TableFormat for HudiFormat {
     async fn open(&self, folder: &TableFolder<'_>) -> Result<OpenedTable, TableError> {
         open(folder).await
     }
+
+    async fn changes(&self, folder: &TableFolder<'_>, from: &ChangePosition) -> TableChanges {
+        changes_after(folder, from).await
+    }
+}
+
+/// The meta column holding the instant that wrote a record.
+const COMMIT_TIME_COLUMN: &str = "_hoodie_commit_time";
+
+/// The commits completed after `from`, each with the records it wrote: Hudi's incremental query
+/// over (`from`, latest completion], which reads only the file slices those commits touched,
+/// its records grouped by `_hoodie_commit_time`. From a cursor, `from` is the completion time
+/// read up to last time; from a time, that time as an instant in the timeline's zone.
+async fn changes_after(folder: &TableFolder<'_>, from: &ChangePosition) -> TableChanges {
+    use hudi::config::{QueryType, ReadOptions};
+    use hudi::timeline::instant::Instant;
+    let unreadable = |e: String| folder.unreadable("Hudi", e);
+    let properties = properties(folder.store.as_ref(), folder.prefix)
+        .await
+        .map_err(unreadable)?;
+    let zone = timeline_zone(&properties);
+    let uri = folder.url.as_str().trim_end_matches('/').to_string();
+    let table = hudi::table::Table::new_with_options(&uri, folder.storage.to_vec())
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    let instants = completed_instants(&table).await.map_err(unreadable)?;
+    // Tables before version 8 keep no completion time: their instants are their own.
+    let completion = |i: &Instant| {
+        i.completion_timestamp
+            .clone()
+            .unwrap_or_else(|| i.timestamp.clone())
+    };
+    let start = match from {
+        ChangePosition::After(cursor) => cursor.0.clone(),
+        ChangePosition::Since(at) => instant(&Pin::Time(*at), zone),
+    };
+    let end = instants.iter().map(completion).max();
+    let Some(end) = end.filter(|end| *end > start) else {
+        return Ok(Changes {
+            arrivals: Vec::new(),
+            next: ChangePosition::After(ChangeCursor(start)),
+        });
+    };
+    let read = ReadOptions::new()
+        .with_query_type(QueryType::Incremental)
+        .with_start_timestamp(&start)
+        .with_end_timestamp(&end);
+    let batches = table
+        .read(&read)
+        .await
+        .map_err(|e| unreadable(format!("cannot read the commits after {start}: {e}")))?;
+    let mut arrivals: Vec<Arrival<Vec<RecordBatch>>> = Vec::new();
+    for (commit, rows) in by_commit(&batches).map_err(unreadable)? {
+        let completed = instants
+            .iter()
+            .find(|i| i.timestamp == commit)
+            .map(completion)
+            .unwrap_or_else(|| commit.clone());
+        let landed_at = Instant::parse_datetime(&completed, zone)
+            .map_err(|e| unreadable(format!("instant `{completed}`: {e}")))?;
+        arrivals.push(Arrival {
+            found_in: format!("instant {commit}"),
+            landed_at,
+            rows,
+        });
+    }
+    arrivals.sort_by_key(|a| a.landed_at);
+    Ok(Changes {
+        arrivals,
+        next: ChangePosition::After(ChangeCursor(end)),
+    })
+}
+
+/// Records grouped by the instant that wrote them, in instant order.
+fn by_commit(batches: &[RecordBatch]) -> Result<Vec<(String, Vec<RecordBatch>)>, String> {
+    let mut groups: Vec<(String, Vec<RecordBatch>)> = Vec::new();
+    for batch in batches {
+        let column = batch.column_by_name(COMMIT_TIME_COLUMN).ok_or_else(|| {
+            format!(
+                "records carry no `{COMMIT_TIME_COLUMN}` (written with \
+                 `hoodie.populate.meta.fields=false`?), so they cannot be told apart by commit"
+            )
+        })?;
+        let column =
+            datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)
+                .map_err(|e| e.to_string())?;
+        let commits = column.as_string::<i32>();
+        let mut distinct: Vec<&str> = commits.iter().flatten().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for commit in distinct {
+            let mask = BooleanArray::from_iter(
+                (0..commits.len()).map(|i| Some(!commits.is_null(i) && commits.value(i) == commit)),
+            );
+            let rows = datafusion::arrow::compute::filter_record_batch(batch, &mask)
+                .map_err(|e| e.to_string())?;
+            match groups.iter_mut().find(|(c, _)| c == commit) {
+                Some((_, batches)) => batches.push(rows),
+                None => groups.push((commit.to_string(), vec![rows])),
+            }
+        }
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(groups)
 }
 
 /// Opens a Hudi table, checking its version first.

@@ -28,9 +28,10 @@ use object_store::ObjectStore;
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::changes::{ChangePosition, Changes};
 use super::pin::Pin;
 use super::table_format::{
-    NewestTime, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
+    NewestTime, OpenedTable, TableChanges, TableError, TableFolder, TableFormat, TableFormatKind,
 };
 use super::{Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column};
@@ -427,6 +428,19 @@ impl Source for LakeSource {
         )
     }
 
+    async fn changes(
+        &self,
+        table: &str,
+        from: &ChangePosition,
+    ) -> Result<Changes<Rows>, SourceError> {
+        self.tables
+            .changes(table, from)
+            .await
+            .map_err(|e| SourceError::table(self, e))?
+            .try_map(|batches| batches_to_rows(&batches))
+            .map_err(|e| SourceError::new(self, format!("table `{table}`: {e}")))
+    }
+
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
         refuse_ddl(sql).map_err(|e| SourceError::new(self, e))?;
         let frame = self
@@ -548,6 +562,34 @@ pub(crate) fn batches_to_text(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<
     Ok(rows)
 }
 
+/// Batches of one file or commit as text rows: the columns of every batch, in order of first
+/// appearance, a column a batch lacks NULL in its rows.
+fn batches_to_rows(batches: &[RecordBatch]) -> Result<Rows, String> {
+    let mut columns: Vec<String> = Vec::new();
+    for batch in batches {
+        for field in batch.schema().fields() {
+            if !columns.contains(field.name()) {
+                columns.push(field.name().clone());
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for batch in batches {
+        let schema = batch.schema();
+        let positions: Vec<Option<usize>> =
+            columns.iter().map(|c| schema.index_of(c).ok()).collect();
+        for row in batches_to_text(std::slice::from_ref(batch))? {
+            rows.push(
+                positions
+                    .iter()
+                    .map(|p| p.and_then(|p| row[p].clone()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(Rows { columns, rows })
+}
+
 /// The schema of a lake source: every folder under the root is a table, opened on first use.
 struct TableFolders {
     root: Url,
@@ -595,6 +637,26 @@ impl TableFolders {
         let table = Arc::new(self.format.open(&folder).await?);
         opened.insert(reference.to_string(), table.clone());
         Ok(table)
+    }
+
+    /// What arrived in table `name` after `from`, as its format reads changes.
+    async fn changes(&self, name: &str, from: &ChangePosition) -> TableChanges {
+        if Pin::split(name)
+            .map_err(TableError::BadReference)?
+            .1
+            .is_some()
+        {
+            return Err(TableError::Unsupported {
+                reference: name.to_string(),
+                reason: "changes are read from the latest state on; remove the pin".into(),
+            });
+        }
+        let place = self.place(name)?;
+        let folder = self.folder(name, None, &place, false);
+        if !self.format.exists(&folder).await? {
+            return Err(self.not_found(name, &place).await);
+        }
+        self.format.changes(&folder, from).await
     }
 
     /// The table folder `name` as its format sees it.
@@ -671,7 +733,7 @@ impl TableFolders {
         match newest {
             Some(object) => Ok(NewestTime {
                 at: object.last_modified,
-                origin: folder.object_url(&object.location),
+                origin: folder.file_url(&object.location),
             }),
             None => Err(self
                 .not_found_marked(name, &place, "file (of any kind, at any depth)".into())

@@ -11,8 +11,10 @@ use async_trait::async_trait;
 use datafusion::logical_expr::ScalarUDF;
 
 use crate::model::{Canon, Column, MapReader, Rows, RuleError};
+use changes::{ChangePosition, Changes, HeartbeatMarker};
 use table_format::{NewestTime, TableError, TableFormatKind};
 
+pub mod changes;
 pub mod delta;
 pub mod dms;
 pub mod files;
@@ -123,6 +125,40 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn parallel_queries(&self) -> usize {
         1
     }
+    /// What arrived in `table` after `from` (see `changes.rs`), reading only what is new: DMS
+    /// CDC files, Delta versions, Hudi instants. Tables without a change history say so.
+    async fn changes(
+        &self,
+        _table: &str,
+        _from: &ChangePosition,
+    ) -> Result<Changes<Rows>, SourceError> {
+        Err(SourceError::named(
+            self.name(),
+            self.describe(),
+            changes::no_change_history(self.kind()),
+        ))
+    }
+    /// The table heartbeat markers may be written to, schema-qualified, when the rule opted in
+    /// (`heartbeat:` of a postgres source); `None` for every source that takes no writes.
+    fn heartbeat_table(&self) -> Option<String> {
+        None
+    }
+    /// The SQL [`Source::write_heartbeat`] runs for `probe`, as the report shows it.
+    fn heartbeat_sql(&self, _probe: &str) -> Option<String> {
+        None
+    }
+    /// Writes one heartbeat marker for `probe` in its own short read-write transaction: the only
+    /// write lakecheck ever makes to a source, and only to one that opted in.
+    async fn write_heartbeat(&self, _probe: &str) -> Result<HeartbeatMarker, SourceError> {
+        Err(SourceError::named(
+            self.name(),
+            self.describe(),
+            format!(
+                "{} sources take no heartbeat writes; name a postgres source with `heartbeat:`",
+                self.kind()
+            ),
+        ))
+    }
 }
 
 /// A source that could not answer, with the source named and the cause in words.
@@ -139,9 +175,15 @@ pub struct SourceError {
 
 impl SourceError {
     pub fn new(source: &dyn Source, cause: impl Into<String>) -> Self {
+        Self::named(source.name(), source.describe(), cause)
+    }
+
+    /// An error of the source called `name`, described as `description`: for a source's default
+    /// methods, which cannot pass themselves as `&dyn Source`.
+    pub fn named(name: &str, description: String, cause: impl Into<String>) -> Self {
         Self {
-            source_name: source.name().to_string(),
-            description: source.describe(),
+            source_name: name.to_string(),
+            description,
             cause: cause.into(),
             table: None,
         }

@@ -3,15 +3,22 @@
 //! Every session is read-only twice over: the session default is `default_transaction_read_only`
 //! and each query runs inside an explicit `READ ONLY` transaction that is rolled back, so even a
 //! user query that changes session settings cannot write. A statement timeout bounds every query.
+//!
+//! The one exception is opted into per source (`heartbeat: { table: ..., create: true }`): a
+//! `cdc_latency` probe writes one marker row to that table, in its own `BEGIN READ WRITE` …
+//! `COMMIT` on a connection of its own (the same settings, read-only by default, statement
+//! timeout), closed afterwards. No other statement lakecheck sends can write.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, Semaphore};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
+use super::changes::{HeartbeatMarker, PROBE_COLUMN, SEQ_COLUMN, WRITTEN_AT_COLUMN};
 use super::{postgres_canon, Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column, LogicalType};
 use crate::model::sql::{quote_ident, quote_literal, strip_trailing_semicolons};
@@ -36,6 +43,17 @@ pub struct PostgresSource {
     permits: Semaphore,
     /// `server_version_num` (e.g. 150004), read on the first connection.
     server_version: OnceLock<u32>,
+    /// Where `cdc_latency` may write its markers, if the rule opted in.
+    heartbeat: Option<Heartbeat>,
+}
+
+/// A source's `heartbeat:` option: the table heartbeat markers go to.
+#[derive(Debug, Clone)]
+struct Heartbeat {
+    /// As the rule names it: `lakecheck_heartbeat` (in the source's schema) or `ops.heartbeat`.
+    table: String,
+    /// Create the table (`CREATE TABLE IF NOT EXISTS`) when it is missing.
+    create: bool,
 }
 
 impl std::fmt::Debug for PostgresSource {
@@ -73,6 +91,7 @@ fn parse(
         .map(|n| n.value)
         .unwrap_or(DEFAULT_MAX_CONNECTIONS)
         .max(1);
+    let heartbeat = parse_heartbeat(name, options)?;
     options.finish()?;
 
     let mut config: Config = url.value.parse().map_err(|e: tokio_postgres::Error| {
@@ -103,7 +122,35 @@ fn parse(
         idle: Mutex::new(Vec::new()),
         permits: Semaphore::new(max_connections as usize),
         server_version: OnceLock::new(),
+        heartbeat,
     }))
+}
+
+/// `heartbeat: { table: lakecheck_heartbeat, create: true }`: the opt-in to the one write.
+fn parse_heartbeat(name: &str, options: &mut MapReader) -> Result<Option<Heartbeat>, RuleError> {
+    let Some(node) = options.node("heartbeat") else {
+        return Ok(None);
+    };
+    let mut heartbeat = MapReader::new(
+        options.context(),
+        node,
+        format!("`heartbeat` of source `{name}`"),
+    )?;
+    let table = heartbeat.required_string("table", "lakecheck_heartbeat")?;
+    let create = heartbeat.bool("create")?.is_some_and(|c| c.value);
+    heartbeat.finish()?;
+    Ok(Some(Heartbeat {
+        table: table.value,
+        create,
+    }))
+}
+
+/// A time as PostgreSQL renders a `timestamptz` under `DateStyle = ISO` (`2026-11-21
+/// 08:00:00.123456+00`).
+fn parse_timestamptz(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z")
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl PostgresSource {
@@ -144,6 +191,28 @@ impl PostgresSource {
             }
         }
         Ok(client)
+    }
+
+    /// Why the heartbeat write failed, and what to do about it.
+    fn heartbeat_error(&self, table: &str, error: &tokio_postgres::Error) -> String {
+        let code = error.code();
+        let help = if code == Some(&SqlState::UNDEFINED_TABLE) {
+            "; create it (the README gives its DDL) or set `create: true` under `heartbeat:`"
+        } else if code == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            "; grant the role SELECT and INSERT on it (and CREATE on its schema for `create: true`)"
+        } else if code == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) {
+            "; the server takes no writes (a standby?): point the source at the primary the \
+             pipeline replicates"
+        } else if code == Some(&SqlState::UNIQUE_VIOLATION) {
+            "; another probe with the same `probe:` id wrote at the same moment: give each \
+             cdc_latency check an id of its own"
+        } else {
+            ""
+        };
+        format!(
+            "cannot write the heartbeat to {table}: {}{help}",
+            describe_error(error)
+        )
     }
 
     /// The server's `server_version_num` (e.g. `150004` for 15.4), once a connection was made.
@@ -343,6 +412,100 @@ impl Source for PostgresSource {
             LogicalType::Bool => format!("bool_or({ident})"),
             _ => format!("{function}({ident})"),
         }
+    }
+
+    fn heartbeat_table(&self) -> Option<String> {
+        let table = &self.heartbeat.as_ref()?.table;
+        Some(match table.contains('.') {
+            true => table.clone(),
+            false => format!("{}.{table}", self.schema),
+        })
+    }
+
+    fn heartbeat_sql(&self, probe: &str) -> Option<String> {
+        let heartbeat = self.heartbeat.as_ref()?;
+        let table = self.table_sql(&heartbeat.table);
+        let (p, s, w) = (PROBE_COLUMN, SEQ_COLUMN, WRITTEN_AT_COLUMN);
+        let create = match heartbeat.create {
+            true => format!(
+                "CREATE TABLE IF NOT EXISTS {table} ({p} text NOT NULL, {s} bigint NOT NULL, \
+                 {w} timestamptz NOT NULL, PRIMARY KEY ({p}, {s}));\n"
+            ),
+            false => String::new(),
+        };
+        let probe = quote_literal(probe);
+        Some(format!(
+            "BEGIN READ WRITE;\n{create}\
+             WITH previous AS (\n  SELECT {s}, {w} FROM {table} WHERE {p} = {probe} ORDER BY {s} DESC LIMIT 1\n), \
+             marker AS (\n  INSERT INTO {table} ({p}, {s}, {w})\n  \
+             SELECT {probe}, coalesce((SELECT {s} FROM previous), 0) + 1, clock_timestamp()\n  \
+             RETURNING {s}, {w}\n)\n\
+             SELECT marker.{s}, marker.{w}, previous.{s} AS previous_{s}, previous.{w} AS previous_{w}\n\
+             FROM marker LEFT JOIN previous ON true;\n\
+             COMMIT;\n\
+             SELECT clock_timestamp() AS committed_by"
+        ))
+    }
+
+    async fn write_heartbeat(&self, probe: &str) -> Result<HeartbeatMarker, SourceError> {
+        let (Some(table), Some(sql)) = (self.heartbeat_table(), self.heartbeat_sql(probe)) else {
+            return Err(SourceError::new(
+                self,
+                "no heartbeat table: add `heartbeat: { table: lakecheck_heartbeat, create: true }` \
+                 to the source to let cdc_latency write its marker",
+            ));
+        };
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SourceError::new(self, "connection pool closed"))?;
+        // A connection of its own, never pooled, closed when done: the one read-write
+        // transaction lakecheck runs happens on it and nowhere else.
+        let client = self.connect().await?;
+        let messages = client
+            .simple_query(&sql)
+            .await
+            .map_err(|e| SourceError::new(self, self.heartbeat_error(&table, &e)))?;
+        drop(client);
+        let rows: Vec<_> = messages
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .collect();
+        let value = |column: &str| {
+            rows.iter()
+                .find_map(|row| row.try_get(column).ok().flatten())
+        };
+        let time = |column: &str| value(column).and_then(parse_timestamptz);
+        let unexpected = || {
+            SourceError::new(
+                self,
+                format!("the heartbeat write to {table} answered without its marker"),
+            )
+        };
+        let seq = value(SEQ_COLUMN)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(unexpected)?;
+        let previous = match value(&format!("previous_{SEQ_COLUMN}")) {
+            None => None,
+            Some(previous) => Some((
+                previous.parse().map_err(|_| unexpected())?,
+                time(&format!("previous_{WRITTEN_AT_COLUMN}")).ok_or_else(unexpected)?,
+            )),
+        };
+        let written_at = time(WRITTEN_AT_COLUMN).ok_or_else(unexpected)?;
+        let committed_by = time("committed_by").ok_or_else(unexpected)?;
+        Ok(HeartbeatMarker {
+            table,
+            probe: probe.to_string(),
+            seq,
+            written_at,
+            committed_by,
+            previous,
+        })
     }
 
     fn parallel_queries(&self) -> usize {

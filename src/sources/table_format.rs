@@ -12,18 +12,24 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use super::changes::{no_change_history, ChangePosition, Changes};
 use super::pin::Pin;
 use crate::model::{MapReader, RuleError};
 
 /// Reads a format's own options from a lake source's mapping (`delimiter` of CSV, `keys` of DMS).
 pub type ParseFormat =
     fn(source: &str, options: &mut MapReader) -> Result<Arc<dyn TableFormat>, RuleError>;
+
+/// What a format read of a table's changes (`TableFormat::changes`): each file or commit that
+/// landed, with its rows.
+pub type TableChanges = Result<Changes<Vec<RecordBatch>>, TableError>;
 
 /// A table format a rule file can name.
 #[derive(Debug)]
@@ -168,17 +174,6 @@ impl TableFolder<'_> {
         }
     }
 
-    /// An object of the folder's store as a URL (`file:///…`, `s3://bucket/…`), as a user would
-    /// open it.
-    pub fn object_url(&self, path: &StorePath) -> String {
-        format!(
-            "{}://{}/{}",
-            self.url.scheme(),
-            self.url.host_str().unwrap_or_default(),
-            path
-        )
-    }
-
     /// Every object at any depth below the folder, in no particular order.
     pub async fn objects(&self) -> Result<Vec<ObjectMeta>, TableError> {
         use futures::TryStreamExt;
@@ -202,6 +197,17 @@ impl TableFolder<'_> {
         }
     }
 
+    /// A file of the table's store as a URL (`file:///…`, `s3://bucket/…`), as a user would
+    /// open it.
+    pub fn file_url(&self, path: &StorePath) -> String {
+        format!(
+            "{}://{}/{}",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or_default(),
+            path
+        )
+    }
+
     /// An error reading the table as `format` says, naming no file.
     pub fn unreadable(&self, format: &'static str, cause: impl fmt::Display) -> TableError {
         TableError::Unreadable {
@@ -211,6 +217,26 @@ impl TableFolder<'_> {
             cause: cause.to_string(),
         }
     }
+}
+
+/// Every batch of one Parquet file, an error naming the file when it cannot be read.
+pub async fn read_parquet(
+    store: &dyn ObjectStore,
+    path: &StorePath,
+) -> Result<Vec<RecordBatch>, String> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let bytes = store
+        .get(path)
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| format!("{path}: {e}"))?
+        .map(|batch| batch.map_err(|e| format!("{path}: {e}")))
+        .collect()
 }
 
 fn tables_here(siblings: &[String]) -> String {
@@ -258,5 +284,14 @@ pub trait TableFormat: Send + Sync + fmt::Debug {
         _folder: &TableFolder<'_>,
     ) -> Result<Option<NewestTime>, TableError> {
         Ok(None)
+    }
+
+    /// What arrived in the table after `from`, each file or commit with its rows, reading only
+    /// what is new (see `changes.rs`). Formats without a change history say so.
+    async fn changes(&self, folder: &TableFolder<'_>, _from: &ChangePosition) -> TableChanges {
+        Err(TableError::Unsupported {
+            reference: folder.name.to_string(),
+            reason: no_change_history(self.name()),
+        })
     }
 }

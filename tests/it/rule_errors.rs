@@ -6,6 +6,9 @@ use std::sync::Arc;
 use lakecheck::rules::{parse_rule_text, Vars};
 use rstest::rstest;
 
+/// Sources for `cdc_latency`: PostgreSQL opted in to heartbeat writes, and a DMS raw zone.
+const HEARTBEAT_SOURCES: &str = "sources:\n  pg: { type: postgres, url: \"postgres://writer@db.example:5432/autocorp\", heartbeat: { table: lakecheck_heartbeat, create: true } }\n  raw: { type: lake, url: /data/raw, layout: dms }\n";
+
 const SOURCES: &str = "sources:\n  pg: { type: postgres, url: \"postgres://reader@db.example:5432/autocorp\", schema: autocorp }\n  raw: { type: lake, url: /data/raw, format: parquet }\n";
 
 /// Every error of a rule file's `text`, one a line (panics if it parses).
@@ -81,6 +84,21 @@ fn case_name() -> String {
 #[case::commit_freshness_with_now(
     "checks:\n  - { type: commit_freshness, table: raw.orders, max_age: 1h, now: \"2026-11-22T00:00:00Z\" }\n"
 )]
+#[case::cdc_latency_without_a_heartbeat(
+    "checks:\n  - { type: cdc_latency, source: pg, stages: [ { name: raw, table: raw.lakecheck_heartbeat } ], max_latency: 5m }\n"
+)]
+#[case::cdc_latency_on_a_lake(
+    "checks:\n  - { type: cdc_latency, source: raw, stages: [ { name: raw, table: raw.lakecheck_heartbeat } ], max_latency: 5m }\n"
+)]
+#[case::cdc_latency_timeout_below_max_latency(&format!(
+    "{HEARTBEAT_SOURCES}checks:\n  - {{ type: cdc_latency, source: pg, stages: [ {{ name: raw, table: raw.lakecheck_heartbeat }} ], max_latency: 5m, timeout: 1m }}\n"
+))]
+#[case::cdc_latency_two_stages_one_name(&format!(
+    "{HEARTBEAT_SOURCES}checks:\n  - {{ type: cdc_latency, source: pg, stages: [ {{ name: raw, table: raw.a }}, {{ name: raw, table: raw.b }} ], max_latency: 5m }}\n"
+))]
+#[case::cdc_latency_without_stages(&format!(
+    "{HEARTBEAT_SOURCES}checks:\n  - {{ type: cdc_latency, source: pg, max_latency: 5m }}\n"
+))]
 fn check_errors(#[case] checks: &str) {
     let text = if checks.starts_with("sources") {
         checks.to_string()
@@ -114,6 +132,9 @@ fn check_errors(#[case] checks: &str) {
 )]
 #[case::not_a_mapping("- just\n- a list\n")]
 #[case::empty_file("\n")]
+#[case::heartbeat_with_a_misspelt_key(
+    "sources:\n  pg: { type: postgres, url: \"postgres://w@db/x\", heartbeat: { tabel: lakecheck_heartbeat } }\nchecks: []\n"
+)]
 fn source_errors(#[case] text: &str) {
     let case = case_name();
     insta::assert_snapshot!(format!("source_error_{case}"), errors_of(text), text);
