@@ -141,11 +141,15 @@ fn validate(paths: Vec<PathBuf>) -> u8 {
     match load(paths) {
         Ok(files) => {
             for file in &files {
+                let count = |n: usize, what: &str| match n {
+                    1 => format!("1 {what}"),
+                    n => format!("{n} {what}s"),
+                };
                 println!(
-                    "{}: {} sources, {} checks",
+                    "{}: {}, {}",
                     file.path.display(),
-                    file.sources.iter().count(),
-                    file.checks.len()
+                    count(file.sources.iter().count(), "source"),
+                    count(file.checks.len(), "check")
                 );
                 for check in &file.checks {
                     println!("  {:<16} {}", check.kind, check.name);
