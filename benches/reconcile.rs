@@ -224,6 +224,26 @@ async fn main() {
         metrics["changed_keys"],
         json["suites"][0]["results"][0]["message"]
     );
+    // Where the time goes: each query of the last run, slowest first.
+    if let Some(queries) = json["suites"][0]["results"][0]["queries"].as_array() {
+        let mut queries: Vec<&serde_json::Value> = queries.iter().collect();
+        queries.sort_by_key(|q| std::cmp::Reverse(q["duration_ms"].as_u64().unwrap_or(0)));
+        println!("queries of the last run, slowest first (source, ms, SQL start):");
+        for query in queries.iter().take(8) {
+            let sql: String = query["sql"]
+                .as_str()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            println!(
+                "  {:<5} {:>5}  {}",
+                query["source"].as_str().unwrap_or_default(),
+                query["duration_ms"],
+                sql.chars().take(100).collect::<String>()
+            );
+        }
+    }
     println!(
         "{:<24} {:>4} {:>9} {:>12}",
         "scenario", "run", "wall (s)", "peak RSS (MB)"
