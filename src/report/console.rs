@@ -38,13 +38,17 @@ pub fn render(report: &RunReport, color: bool) -> String {
         out.push_str(&format!("error: {error}\n"));
     }
     let s = &report.summary;
+    let plural = |n: usize, word: &str| match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    };
     out.push_str(&format!(
-        "\n{} checks: {} passed, {} warned, {} failed, {} errors in {:.2}s (exit {})\n",
-        s.total,
+        "\n{}: {} passed, {} warned, {} failed, {} in {:.2}s (exit {})\n",
+        plural(s.total, "check"),
         s.passed,
         s.warned,
         s.failed,
-        s.errored,
+        plural(s.errored, "error"),
         report.duration_ms as f64 / 1000.0,
         report.exit_code
     ));

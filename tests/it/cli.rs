@@ -281,7 +281,7 @@ async fn an_unwritable_report_is_exit_2_in_every_report_and_the_console() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(
-        all.contains("1 checks: 1 passed, 0 warned, 0 failed, 0 errors in "),
+        all.contains("1 check: 1 passed, 0 warned, 0 failed, 0 errors in "),
         "{all}"
     );
     assert!(all.contains("(exit 2)"), "{all}");
