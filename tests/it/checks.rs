@@ -774,15 +774,7 @@ async fn an_infinite_float_sum_differs_from_a_finite_one() {
 #[tokio::test]
 async fn a_hudi_commit_in_the_future_names_the_timeline_zone() {
     let world = local_world().await;
-    let root = tempfile::tempdir().unwrap();
-    let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
-    lakecheck::demo::autocorp::write_curated_hudi(root.path(), &world.tables, &changes)
-        .await
-        .unwrap();
-    let source = format!(
-        "  hudi: {{ type: hudi, url: \"{}\" }}\n",
-        root.path().display()
-    );
+    let (_root, source) = crate::harness::curated_hudi(&world).await;
     let probe = run_with_source(
         &world,
         &source,

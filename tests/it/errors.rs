@@ -235,14 +235,9 @@ async fn corrupt_parquet_and_malformed_csv_name_the_file() {
 #[tokio::test]
 async fn missing_tables_in_hudi_csv_and_dms_sources_are_named() {
     let world = local_world().await;
-    let curated = tempfile::tempdir().unwrap();
-    let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
-    lakecheck::demo::autocorp::write_curated_hudi(curated.path(), &world.tables, &changes)
-        .await
-        .unwrap();
+    let (_curated, hudi) = crate::harness::curated_hudi(&world).await;
     let sources = format!(
-        "  hudi: {{ type: hudi, url: \"{}\" }}\n  dms: {{ type: lake, url: \"{}/raw/database/autocorp\", layout: dms }}\n",
-        curated.path().display(),
+        "{hudi}  dms: {{ type: lake, url: \"{}/raw/database/autocorp\", layout: dms }}\n",
         world.lake_url()
     );
     let report = run_with(

@@ -316,3 +316,19 @@ pub fn error_of<'a>(report: &'a RunReport, name: &str) -> &'a str {
 pub fn assert_all_pass(report: &RunReport) {
     assert_statuses(report, |_| Status::Pass);
 }
+
+/// The curated Hudi tables the demo writes (hudi-rs, orders with `total_amount <= 0` dropped,
+/// the CDC inserts and updates upserted) under a fresh folder, and the YAML line declaring them
+/// as source `hudi`.
+pub async fn curated_hudi(world: &World) -> (tempfile::TempDir, String) {
+    let root = tempfile::tempdir().unwrap();
+    let changes = autocorp::cdc_changes(&world.tables);
+    autocorp::write_curated_hudi(root.path(), &world.tables, &changes)
+        .await
+        .unwrap();
+    let source = format!(
+        "  hudi: {{ type: hudi, url: \"{}\" }}\n",
+        root.path().display()
+    );
+    (root, source)
+}

@@ -10,7 +10,7 @@ use lakecheck::sources::Source;
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::{local_world, pg_world, s3_world, World};
+use crate::harness::{curated_hudi, local_world, pg_world, s3_world};
 
 /// The Spark-written samples: `LAKECHECK_HUDI_SAMPLES`, else `../shared/hudi-samples` beside the
 /// clone. Tests that read them are `#[ignore]`d; `scripts/test` includes them when they exist.
@@ -491,21 +491,6 @@ fn a_local_timeline_is_pinned_in_the_process_time_zone(#[case] declared: Option<
         .unwrap_or_else(|| panic!("{first_commit}"));
     assert_eq!(facts["version"], json!("20250713010535797"), "{facts}");
     assert_eq!(facts["commits"], json!(1), "{facts}");
-}
-
-/// The curated Hudi tables the demo writes (hudi-rs, orders with `total_amount <= 0` dropped,
-/// the CDC inserts and updates upserted) under a fresh folder, as source `hudi`.
-async fn curated_hudi(world: &World) -> (tempfile::TempDir, String) {
-    let root = tempfile::tempdir().unwrap();
-    let changes = lakecheck::demo::autocorp::cdc_changes(&world.tables);
-    lakecheck::demo::autocorp::write_curated_hudi(root.path(), &world.tables, &changes)
-        .await
-        .unwrap();
-    let source = format!(
-        "  hudi: {{ type: hudi, url: \"{}\" }}\n",
-        root.path().display()
-    );
-    (root, source)
 }
 
 async fn run_with_hudi(
