@@ -76,6 +76,41 @@ pub struct CheckResult {
     pub duration_ms: u64,
 }
 
+impl CheckResult {
+    /// A result that found nothing yet: status `error` (not evaluated), severity `error`, no
+    /// findings, queries or figures. Callers set what they know with struct update syntax.
+    pub fn new(
+        name: impl Into<String>,
+        kind: impl Into<String>,
+        rule_file: impl Into<String>,
+        line: usize,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            kind: kind.into(),
+            status: Status::Error,
+            severity: Severity::Error,
+            tags: Vec::new(),
+            description: None,
+            rule_file: rule_file.into(),
+            line,
+            tables: Vec::new(),
+            message: String::new(),
+            observed: None,
+            expected: None,
+            failing_rows: None,
+            samples: None,
+            metrics: serde_json::Map::new(),
+            error: None,
+            queries: Vec::new(),
+            table_metadata: serde_json::Map::new(),
+            started_at,
+            duration_ms: 0,
+        }
+    }
+}
+
 /// The results of one rule file.
 #[derive(Debug, Clone, Serialize)]
 pub struct SuiteResult {

@@ -158,31 +158,25 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
         ),
     };
     let base = CheckResult {
-        name: decl.name.clone(),
-        kind: decl.kind.to_string(),
-        status: Status::Error,
         severity: decl.severity,
         tags: decl.tags.clone(),
         description: decl.description.clone(),
-        rule_file,
-        line: decl.location.line,
         tables: decl
             .check
             .tables()
             .iter()
             .map(ToString::to_string)
             .collect(),
-        message: String::new(),
-        observed: None,
-        expected: None,
-        failing_rows: None,
-        samples: None,
-        metrics: serde_json::Map::new(),
-        error: None,
         queries,
         table_metadata,
-        started_at,
         duration_ms: timer.elapsed().as_millis() as u64,
+        ..CheckResult::new(
+            decl.name.clone(),
+            decl.kind,
+            rule_file,
+            decl.location.line,
+            started_at,
+        )
     };
     match outcome {
         Ok(evaluation) => with_evaluation(base, evaluation),

@@ -47,26 +47,8 @@ fn metrics(value: serde_json::Value) -> serde_json::Map<String, serde_json::Valu
 /// A result with what every check has; each check below sets what it found.
 fn check(name: &str, kind: &str, rule_file: &str, line: usize, started: &str) -> CheckResult {
     CheckResult {
-        name: name.into(),
-        kind: kind.into(),
         status: Status::Pass,
-        severity: Severity::Error,
-        tags: Vec::new(),
-        description: None,
-        rule_file: rule_file.into(),
-        line,
-        tables: Vec::new(),
-        message: String::new(),
-        observed: None,
-        expected: None,
-        failing_rows: None,
-        samples: None,
-        metrics: serde_json::Map::new(),
-        error: None,
-        queries: Vec::new(),
-        table_metadata: serde_json::Map::new(),
-        started_at: at(started),
-        duration_ms: 0,
+        ..CheckResult::new(name, kind, rule_file, line, at(started))
     }
 }
 
