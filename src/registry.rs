@@ -13,7 +13,9 @@ use crate::checks::{
 };
 use crate::reconcile::udf;
 use crate::sources::table_format::TableFormatKind;
-use crate::sources::{delta, dms, files, hudi, lake, postgres, SourceContext, SourceKind};
+use crate::sources::{
+    delta, dms, files, hudi, lake, postgres, RunResources, SourceContext, SourceKind,
+};
 
 /// Every check kind lakecheck knows, in the order the docs list them.
 pub static CHECK_KINDS: &[CheckKind] = &[
@@ -81,11 +83,12 @@ pub fn source_type_names() -> impl Iterator<Item = &'static str> {
 /// What every source is built with: lakecheck's canon and row-hash SQL functions
 /// (`reconcile::udf`), which DataFusion sources register on their session, as DataFusion's
 /// `SessionStateBuilder` takes functions. Handing them over here keeps `sources` below
-/// `reconcile`.
-pub fn source_context() -> SourceContext {
+/// `reconcile`. `resources` are shared by every source of the run.
+pub fn source_context(resources: &RunResources) -> SourceContext {
     SourceContext {
         functions: udf::functions(),
         formats: TABLE_FORMATS,
         format: None,
+        resources: resources.clone(),
     }
 }

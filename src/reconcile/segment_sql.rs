@@ -395,6 +395,7 @@ mod tests {
             functions: Vec::new(),
             formats: &[files::PARQUET],
             format: None,
+            resources: Default::default(),
         };
         (kind.parse)(name, &mut reader, &context).unwrap()
     }

@@ -9,7 +9,7 @@ use crate::checks::{Check, CheckReader};
 use crate::model::reader::node_kind;
 use crate::model::{suggest, FileContext, Location, MapReader, RuleError, Spanned, Vars};
 use crate::registry::{self, CHECK_KINDS};
-use crate::sources::{Source, SourceContext, SourceSet};
+use crate::sources::{RunResources, Source, SourceContext, SourceSet};
 
 /// How much a failing check matters: `error` fails the run, `warn` is reported but passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -40,8 +40,18 @@ pub struct RuleFile {
 }
 
 /// Loads rule files and folders (every `*.yml` / `*.yaml` inside, sorted). Returns every error
-/// found in every file, not only the first.
+/// found in every file, not only the first. The sources of all files share one set of run
+/// resources (see [`load_paths_with`]).
 pub fn load_paths(paths: &[PathBuf], vars: &Arc<Vars>) -> Result<Vec<RuleFile>, Vec<RuleError>> {
+    load_paths_with(paths, vars, &RunResources::default())
+}
+
+/// [`load_paths`] with the resources the run's sources share (connection pools, memory).
+pub fn load_paths_with(
+    paths: &[PathBuf],
+    vars: &Arc<Vars>,
+    resources: &RunResources,
+) -> Result<Vec<RuleFile>, Vec<RuleError>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -53,7 +63,7 @@ pub fn load_paths(paths: &[PathBuf], vars: &Arc<Vars>) -> Result<Vec<RuleFile>, 
     let mut loaded = Vec::new();
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => match parse_rule_text(&file, &text, vars) {
+            Ok(text) => match parse_rule_text_with(&file, &text, vars, resources) {
                 Ok(rules) => loaded.push(rules),
                 Err(mut e) => errors.append(&mut e),
             },
@@ -108,11 +118,22 @@ fn expand(path: &Path) -> Result<Vec<PathBuf>, RuleError> {
     Ok(found)
 }
 
-/// Parses one rule file's text. `path` is used for messages only.
+/// Parses one rule file's text, its sources sharing nothing with other files. `path` is used for
+/// messages only.
 pub fn parse_rule_text(
     path: &Path,
     text: &str,
     vars: &Arc<Vars>,
+) -> Result<RuleFile, Vec<RuleError>> {
+    parse_rule_text_with(path, text, vars, &RunResources::default())
+}
+
+/// [`parse_rule_text`] with the resources its sources share with the rest of the run.
+pub fn parse_rule_text_with(
+    path: &Path,
+    text: &str,
+    vars: &Arc<Vars>,
+    resources: &RunResources,
 ) -> Result<RuleFile, Vec<RuleError>> {
     let ctx = FileContext::new(path, vars.clone());
     if text.trim().is_empty() {
@@ -136,7 +157,7 @@ pub fn parse_rule_text(
     }
 
     let mut sources = SourceSet::default();
-    let source_context = registry::source_context();
+    let source_context = registry::source_context(resources);
     match sources_node {
         None => errors.push(
             RuleError::new(Location::file_start(path), "rule file has no `sources:`")

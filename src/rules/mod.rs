@@ -6,4 +6,7 @@
 mod load;
 
 pub use crate::model::Vars;
-pub use load::{load_paths, parse_rule_text, CheckDecl, RuleFile, Severity};
+pub use load::{
+    load_paths, load_paths_with, parse_rule_text, parse_rule_text_with, CheckDecl, RuleFile,
+    Severity,
+};

@@ -44,7 +44,14 @@ pub struct SourceContext {
     pub formats: &'static [TableFormatKind],
     /// The table format the source type itself names (`type: delta`), if any.
     pub format: Option<&'static TableFormatKind>,
+    /// What every source of one run shares, whichever rule file declares it.
+    pub resources: RunResources,
 }
+
+/// What the sources of one run share across rule files: limits that hold for the whole run, not
+/// per file (connections to one server, memory). Cheap to clone: every field is shared.
+#[derive(Debug, Clone, Default)]
+pub struct RunResources {}
 
 /// A kind of source that a rule file can declare with `type: <name>`.
 pub struct SourceKind {
