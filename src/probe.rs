@@ -70,6 +70,14 @@ pub enum CheckError {
         cause: String,
         help: String,
     },
+    /// The check ran past its `timeout` and was stopped; its queries were cancelled on the
+    /// servers that run them.
+    #[error(
+        "did not finish within its timeout of {}: stopped, and its running queries cancelled; \
+         raise `timeout:` on the check if it needs longer",
+        crate::model::format_duration(*.limit)
+    )]
+    TimedOut { limit: std::time::Duration },
     /// A bug in lakecheck: a check panicked or an invariant broke.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -145,6 +153,27 @@ pub struct ExecutedQuery {
     /// Present when the query failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What a query that never finished reads as: its check was stopped (its `timeout`) and the
+/// query future dropped, which cancels it on the server.
+const STOPPED: &str = "stopped before it finished (the check's timeout)";
+
+/// A query in the probe's log while it runs: its duration and outcome are written when it ends,
+/// or, if the check is stopped first, when it is dropped.
+struct Running<'a> {
+    probe: &'a Probe,
+    slot: usize,
+    started: Instant,
+    error: Option<String>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut log = self.probe.log();
+        log[self.slot].duration_ms = self.started.elapsed().as_millis() as u64;
+        log[self.slot].error = self.error.take();
+    }
 }
 
 /// The first row's `column` of an answer from `source`, as an integer (NULL reads as 0).
@@ -265,11 +294,15 @@ impl Probe {
             });
             log.len() - 1
         };
-        let started = Instant::now();
+        let mut running = Running {
+            probe: self,
+            slot,
+            started: Instant::now(),
+            error: Some(STOPPED.to_string()),
+        };
         let result = work.await;
-        let mut log = self.log();
-        log[slot].duration_ms = started.elapsed().as_millis() as u64;
-        log[slot].error = result.as_ref().err().map(|e| e.cause.clone());
+        running.error = result.as_ref().err().map(|e| e.cause.clone());
+        drop(running);
         Ok(result?)
     }
 
@@ -283,6 +316,12 @@ impl Probe {
         self.log
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every query sent so far, in order, while the probe may still be shared (a check stopped
+    /// at its timeout: queries it left running read as stopped).
+    pub fn queries(&self) -> Vec<ExecutedQuery> {
+        self.log().clone()
     }
 
     /// The query log. A check that panicked while holding it left whole entries behind (each

@@ -134,29 +134,39 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
     let started_at = Utc::now();
     let timer = Instant::now();
     let decl = check.decl.clone();
-    // Each check runs in its own task so a bug that panics becomes this check's error, not the run's.
-    let task = tokio::spawn(async move {
-        let probe = Probe::new(check.sources.clone()).with_clock(clock);
-        let outcome = check.decl.check.evaluate(&probe).await;
-        // Commit metadata of table-format tables, for audits (absent for other sources).
-        let mut metadata = serde_json::Map::new();
-        for table in check.decl.check.tables() {
-            if let Some(source) = check.sources.get(&table.source) {
-                if let Ok(Some(facts)) = source.table_metadata(&table.table).await {
-                    metadata.insert(table.to_string(), facts);
+    let probe = Arc::new(Probe::new(check.sources.clone()).with_clock(clock));
+    // Each check runs in its own task so a bug that panics becomes this check's error, not the
+    // run's, and so a check past its time limit can be stopped: aborting the task drops its
+    // query futures, which cancels the queries on the servers running them.
+    let mut task = tokio::spawn({
+        let probe = probe.clone();
+        async move {
+            let outcome = check.decl.check.evaluate(&probe).await;
+            // Commit metadata of table-format tables, for audits (absent for other sources).
+            let mut metadata = serde_json::Map::new();
+            for table in check.decl.check.tables() {
+                if let Some(source) = check.sources.get(&table.source) {
+                    if let Ok(Some(facts)) = source.table_metadata(&table.table).await {
+                        metadata.insert(table.to_string(), facts);
+                    }
                 }
             }
+            (outcome, metadata)
         }
-        (outcome, probe.into_queries(), metadata)
     });
-    let (outcome, queries, table_metadata) = match task.await {
-        Ok(done) => done,
-        Err(e) => (
-            Err(CheckError::Internal(e.to_string())),
-            Vec::new(),
-            serde_json::Map::new(),
-        ),
+    let (outcome, table_metadata) = match tokio::time::timeout(decl.time_limit, &mut task).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => (Err(CheckError::Internal(e.to_string())), Default::default()),
+        Err(_) => {
+            task.abort();
+            // Wait for the abort to drop the check's futures, so its queries are marked
+            // stopped (and their cancels sent) before the log is read.
+            let _ = task.await;
+            let limit = decl.time_limit;
+            (Err(CheckError::TimedOut { limit }), Default::default())
+        }
     };
+    let queries = probe.queries();
     let base = CheckResult {
         severity: decl.severity,
         tags: decl.tags.clone(),

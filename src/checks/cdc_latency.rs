@@ -89,7 +89,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     };
     let stages = parse_stages(reader)?;
     let max_latency = required_duration(&mut reader.map, "max_latency", "5m")?;
-    let timeout = match reader.map.duration("timeout")? {
+    let timeout = match reader.timeout.clone() {
         Some(t) if t.value < max_latency => return Err(RuleError::new(
             t.location,
             format!(
@@ -658,6 +658,12 @@ fn is_not_found(error: &SourceError) -> bool {
 
 #[async_trait]
 impl Check for CdcLatency {
+    /// The probe stops waiting at its own `timeout` and then reports which stage the marker
+    /// missed: the runner gives it one more poll and a margin for that before stopping it.
+    fn time_limit(&self, _declared: Option<Duration>) -> Duration {
+        self.timeout + self.poll_interval + Duration::from_secs(30)
+    }
+
     fn default_name(&self) -> String {
         let stages: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
         format!("cdc_latency {} -> {}", self.source, stages.join(" -> "))

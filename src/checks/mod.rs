@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -39,6 +40,10 @@ pub struct CheckKind {
 /// How many failing rows a result shows.
 pub const SAMPLE_LIMIT: usize = 10;
 
+/// How long a check may run when its rule states no `timeout`: long enough for a reconcile of
+/// a large table, short enough that a hung server does not hold a CI job for its whole budget.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
 /// A resolved check, ready to evaluate against its sources.
 #[async_trait]
 pub trait Check: Send + Sync + fmt::Debug {
@@ -48,6 +53,12 @@ pub trait Check: Send + Sync + fmt::Debug {
     fn tables(&self) -> Vec<TableRef>;
     /// Runs the check. An `Err` means it could not run, and is reported as an error.
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError>;
+    /// When the runner stops the check (an error result, its queries cancelled), given the
+    /// rule's `timeout`. A check that watches a deadline of its own (`cdc_latency` waiting for
+    /// its marker) is given time past it to report what it saw by then.
+    fn time_limit(&self, declared: Option<Duration>) -> Duration {
+        declared.unwrap_or(DEFAULT_TIMEOUT)
+    }
 }
 
 /// What a check found.
@@ -73,13 +84,25 @@ pub struct Evaluation {
 /// Reads a check's own options, resolving table references against the file's sources.
 pub struct CheckReader<'a> {
     pub map: MapReader<'a>,
+    /// The check's `timeout`, read by the loader for every kind (see [`Check::time_limit`]).
+    pub timeout: Option<Spanned<Duration>>,
     sources: &'a SourceSet,
     what: String,
 }
 
 impl<'a> CheckReader<'a> {
-    pub fn new(map: MapReader<'a>, sources: &'a SourceSet, what: String) -> Self {
-        Self { map, sources, what }
+    pub fn new(
+        map: MapReader<'a>,
+        timeout: Option<Spanned<Duration>>,
+        sources: &'a SourceSet,
+        what: String,
+    ) -> Self {
+        Self {
+            map,
+            timeout,
+            sources,
+            what,
+        }
     }
 
     /// Rejects unknown keys; called once the kind has read its options.

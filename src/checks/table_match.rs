@@ -28,7 +28,7 @@ use crate::model::TableRef;
 use crate::model::{Column, Rows};
 use crate::probe::{CheckError, ColumnProblem, Comparing, Probe};
 use crate::reconcile::{
-    self, Outcome, Plan, Segmenter, Settle, Settled, Side, SEGMENTS, SETTLE_KEYS,
+    self, Outcome, Plan, Segmenter, Settle, Settled, Side, MAX_DIFFERENCES, SEGMENTS, SETTLE_KEYS,
 };
 
 pub const KIND: CheckKind = CheckKind {
@@ -50,6 +50,7 @@ struct TableMatch {
     allow_empty: bool,
     precision: MillisecondColumns,
     settle: Option<Settle>,
+    max_differences: u64,
 }
 
 /// Default `settle_interval`: how long a settle waits before each look.
@@ -253,6 +254,19 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     let allow_empty = flag(reader, "allow_empty")?;
     let precision = MillisecondColumns::read(reader)?;
     let settle = read_settle(reader)?;
+    let max_differences = match reader.map.u64("max_differences")? {
+        Some(zero) if zero.value == 0 => {
+            return Err(RuleError::new(
+                zero.location,
+                format!("`max_differences` in {} must be at least 1", reader.what()),
+            )
+            .with_help(format!(
+                "leave it out for the default ({MAX_DIFFERENCES}), or give the differences worth counting"
+            )))
+        }
+        Some(n) => n.value,
+        None => MAX_DIFFERENCES,
+    };
     Ok(Arc::new(TableMatch {
         left,
         right,
@@ -265,6 +279,7 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
         allow_empty,
         precision,
         settle,
+        max_differences,
     }))
 }
 
@@ -449,6 +464,7 @@ impl TableMatch {
                 segmenter: Segmenter::KeyHash,
                 allow_duplicates: self.allow_duplicates,
                 settle: self.settle,
+                max_differences: self.max_differences,
             },
             ignored,
             schema_findings: findings,
@@ -502,6 +518,7 @@ impl Check for TableMatch {
             && outcome.null_keys() == 0
             && outcome.left_rows == outcome.right_rows
             && schema_findings.is_empty()
+            && outcome.capped.is_none()
             && !empty_fails
             && outcome
                 .settled
@@ -542,6 +559,17 @@ impl Check for TableMatch {
                 self.left,
                 outcome.right.duplicate_keys,
                 self.right
+            ));
+        }
+        if let Some(capped) = &outcome.capped {
+            also.push(format!(
+                "more than {} differences (at least {}): stopped reading rows after {} of {} \
+                 differing segments, so the counts are of those; raise `max_differences` to count \
+                 them all",
+                capped.max_differences,
+                capped.at_least,
+                capped.segments_read,
+                outcome.differing_segments
             ));
         }
         if let Some(finding) = outcome.settled.as_ref().and_then(settle_finding) {
@@ -611,6 +639,11 @@ impl TableMatch {
         put("missing_in_target", json!(outcome.missing));
         put("extra_in_target", json!(outcome.extra));
         put("changed", json!(outcome.changed));
+        put("max_differences", json!(plan.max_differences));
+        if let Some(capped) = &outcome.capped {
+            put("differences_at_least", json!(capped.at_least));
+            put("differing_segments_read", json!(capped.segments_read));
+        }
         put("null_keys", json!(outcome.null_keys()));
         put("null_keys_left", json!(outcome.left.null_keys));
         put("null_keys_right", json!(outcome.right.null_keys));

@@ -82,12 +82,26 @@ pub async fn compare(probe: &Probe, plan: &Plan) -> Result<Outcome, CheckError> 
     matcher.settling = plan
         .settle
         .map(|settle| Settling::new(settle, plan.allow_duplicates, SETTLE_KEYS));
+    let mut unread = tally.differing.len() as u64;
     for chunk in matching::chunks(&tally.differing) {
+        // Each unread differing segment holds at least one difference. Once the differences
+        // certain pass the cap, more reads (each a scan, with key-hash segments) would only
+        // count further: stop, with at least one chunk read for samples.
+        let at_least = matcher.outcome.differences() + unread;
+        if unread < tally.differing.len() as u64 && at_least > plan.max_differences {
+            matcher.outcome.capped = Some(matching::Capped {
+                max_differences: plan.max_differences,
+                at_least,
+                segments_read: tally.differing.len() as u64 - unread,
+            });
+            break;
+        }
         let (l, r) = tokio::try_join!(
             plan.left.keyed(probe, plan, &chunk),
             plan.right.keyed(probe, plan, &chunk)
         )?;
         matcher.match_chunk(&l, &r);
+        unread -= chunk.len() as u64;
     }
     if let Some(settling) = matcher.settling.take() {
         let (settled, held) = settle(probe, plan, settling).await?;

@@ -60,9 +60,29 @@ pub struct Outcome {
     /// What settling found, when the plan asks for it (`settle`). The counts above are then
     /// those of each key's last read.
     pub settled: Option<Settled>,
+    /// Set when reading stopped at `max_differences`: the counts above are then those of the
+    /// segments read, and the table holds at least [`Capped::at_least`] differences.
+    pub capped: Option<Capped>,
+}
+
+/// Where a reconcile stopped reading rows because more than `max_differences` differences
+/// were certain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capped {
+    pub max_differences: u64,
+    /// Differences certain: those counted plus one for each differing segment not read (a
+    /// segment whose checksums differ holds at least one).
+    pub at_least: u64,
+    /// Differing segments whose rows were read.
+    pub segments_read: u64,
 }
 
 impl Outcome {
+    /// Rows counted as missing, extra or changed so far, and repeated keys.
+    pub fn differences(&self) -> u64 {
+        self.missing + self.extra + self.changed + self.duplicate_keys()
+    }
+
     pub fn null_keys(&self) -> u64 {
         self.left.null_keys + self.right.null_keys
     }

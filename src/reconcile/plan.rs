@@ -42,7 +42,13 @@ pub struct Plan {
     /// Re-read differing keys until both sides agree (`settle`), for tables written live;
     /// `None` compares once.
     pub settle: Option<Settle>,
+    /// Stop reading rows once more differences than this are certain (`max_differences`): a
+    /// badly mismatched table is reported as such without reading it again chunk after chunk.
+    pub max_differences: u64,
 }
+
+/// Differences a reconcile looks for before it stops reading rows, unless the rule says.
+pub const MAX_DIFFERENCES: u64 = 100_000;
 
 /// How long a comparison lets differing keys settle, and how often it looks again (`settle`,
 /// `settle_interval`): rows of a live change stream can be on one side and not yet on the other.

@@ -454,6 +454,7 @@ mod tests {
             segmenter: Segmenter::KeyRange { min: 100, width: 3 },
             allow_duplicates: false,
             settle: None,
+            max_differences: crate::reconcile::MAX_DIFFERENCES,
         }
     }
 
@@ -482,6 +483,7 @@ mod tests {
             segmenter: Segmenter::KeyHash,
             allow_duplicates: false,
             settle: None,
+            max_differences: crate::reconcile::MAX_DIFFERENCES,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use marked_yaml::{LoadError, Node};
 
@@ -28,6 +29,8 @@ pub struct CheckDecl {
     pub tags: Vec<String>,
     pub description: Option<String>,
     pub location: Location,
+    /// When the runner stops the check as an error (`timeout:`, or the kind's default).
+    pub time_limit: Duration,
     pub check: Arc<dyn Check>,
 }
 
@@ -293,7 +296,16 @@ fn parse_check(
         .map(|t| t.value)
         .collect();
     let description = reader.string("description")?.map(|d| d.value);
-    let mut check_reader = CheckReader::new(reader, sources, what);
+    let timeout = reader.duration("timeout")?;
+    if let Some(zero) = timeout.as_ref().filter(|t| t.value.is_zero()) {
+        return Err(RuleError::new(
+            zero.location.clone(),
+            format!("`timeout` of {what} is zero"),
+        )
+        .with_help("give the check time to run, e.g. `timeout: 10m`, or leave it out"));
+    }
+    let declared = timeout.as_ref().map(|t| t.value);
+    let mut check_reader = CheckReader::new(reader, timeout, sources, what);
     let check = (kind.parse)(&mut check_reader)?;
     check_reader.finish()?;
     Ok(CheckDecl {
@@ -305,6 +317,7 @@ fn parse_check(
         tags,
         description,
         location,
+        time_limit: check.time_limit(declared),
         check,
     })
 }

@@ -16,6 +16,7 @@ mod freshness;
 mod harness;
 mod hudi;
 mod layers;
+mod pg_faults;
 mod reconcile;
 mod reports;
 mod rule_errors;

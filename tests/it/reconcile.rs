@@ -906,3 +906,73 @@ async fn composite_keys_are_segmented_by_key_hash_and_find_the_same_differences(
         vec!["email"]
     );
 }
+
+/// A badly mismatched table with a text key (segments by key hash, so every read of rows is a
+/// scan) stops reading at `max_differences`: one read of rows per side, not one per chunk, and
+/// the result says how many differences are certain.
+#[tokio::test]
+async fn a_reconcile_stops_reading_past_max_differences() {
+    let world = pg_world().await;
+    let url = scratch_database(
+        |d| world.pg.url(d),
+        "max_differences",
+        "CREATE TABLE a (code text PRIMARY KEY, amount int NOT NULL);
+         INSERT INTO a SELECT 'k' || g, g FROM generate_series(1, 250000) g;
+         CREATE TABLE b (code text PRIMARY KEY, amount int NOT NULL);
+         INSERT INTO b SELECT 'k' || g, g + 1 FROM generate_series(1, 250000) g;",
+    )
+    .await;
+    let run = |max: &str| {
+        let text = format!(
+            "sources:\n  db: {{ type: postgres, url: \"{url}\" }}\nchecks:\n\
+             \x20 - {{ name: mismatched, type: table_match, left: db.a, right: db.b{max} }}\n"
+        );
+        async move {
+            let file =
+                parse_rule_text(Path::new("cap.yml"), &text, &Arc::new(Vars::new())).unwrap();
+            crate::harness::run_files(&[file]).await
+        }
+    };
+    // Rows of differing segments are read by a list of key-hash buckets.
+    let segment_list = format!("& {}) IN (", lakecheck::reconcile::SEGMENTS - 1);
+    let rows_reads = |result: &lakecheck::results::CheckResult| {
+        result
+            .queries
+            .iter()
+            .filter(|q| q.sql.contains(&segment_list))
+            .count()
+    };
+
+    let capped = run(", max_differences: 1000").await;
+    let result = crate::harness::result(&capped, "mismatched");
+    crate::harness::assert_status(result, lakecheck::results::Status::Fail);
+    let metrics = &result.metrics;
+    assert_eq!(metrics["max_differences"], 1000);
+    let at_least = metrics["differences_at_least"].as_u64().unwrap();
+    assert!(at_least > 1000, "{metrics:?}");
+    assert!(
+        result.message.contains("more than 1000 differences")
+            && result.message.contains("raise `max_differences`"),
+        "{}",
+        result.message
+    );
+    let changed = metrics["changed"].as_u64().unwrap();
+    assert!(
+        changed > 0 && changed < 250_000,
+        "one chunk was read: {metrics:?}"
+    );
+    assert!(!result.samples.as_ref().unwrap().rows.is_empty());
+    assert_eq!(rows_reads(result), 2, "one read of rows per side");
+
+    // The default cap (100,000) stops this one too; above the differences, every one is read
+    // and counted.
+    let default = run("").await;
+    let result = crate::harness::result(&default, "mismatched");
+    assert_eq!(result.metrics["max_differences"], 100_000);
+    assert!(result.metrics["differences_at_least"].as_u64().unwrap() > 100_000);
+    let uncapped = run(", max_differences: 1000000").await;
+    let result = crate::harness::result(&uncapped, "mismatched");
+    assert_eq!(result.metrics["changed"], 250_000);
+    assert!(result.metrics.get("differences_at_least").is_none());
+    assert!(rows_reads(result) > 2, "every chunk was read");
+}

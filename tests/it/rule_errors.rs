@@ -99,6 +99,15 @@ fn case_name() -> String {
 #[case::cdc_latency_without_stages(&format!(
     "{HEARTBEAT_SOURCES}checks:\n  - {{ type: cdc_latency, source: pg, max_latency: 5m }}\n"
 ))]
+#[case::zero_timeout(
+    "checks:\n  - { type: row_count, table: pg.sales_order, min: 1, timeout: 0s }\n"
+)]
+#[case::bad_timeout(
+    "checks:\n  - { type: row_count, table: pg.sales_order, min: 1, timeout: soon }\n"
+)]
+#[case::zero_max_differences(
+    "checks:\n  - { type: table_match, left: pg.a, right: raw.a, max_differences: 0 }\n"
+)]
 fn check_errors(#[case] checks: &str) {
     let text = if checks.starts_with("sources") {
         checks.to_string()
