@@ -19,4 +19,6 @@ mod layers;
 mod reconcile;
 mod reports;
 mod rule_errors;
+mod rule_fuzz;
+mod secrets;
 mod settle;
