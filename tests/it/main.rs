@@ -14,6 +14,7 @@ mod exactness_property;
 mod fixtures;
 mod freshness;
 mod harness;
+mod hostile_names;
 mod hudi;
 mod layers;
 mod reconcile;
