@@ -15,6 +15,8 @@ use crate::harness::{pg_world, s3_world, S3Server};
 const PASSWORD: &str = "S3cretPassw0rd";
 /// With `/`, `+` and `=`, so the encoded forms differ from the raw one.
 const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYS3cretK3y=";
+/// A password with a raw `@`, which a URL cannot hold unencoded (its tail would become the host).
+const AT_PASSWORD: &str = "S3cret@Passw0rd";
 /// The role the password belongs to, and one whose password is another (so ours is wrong).
 const ROLE: &str = "lakecheck_secret_reader";
 const WRONG_ROLE: &str = "lakecheck_secret_other";
@@ -54,7 +56,7 @@ fn forms(secret: &str) -> Vec<String> {
 /// Fails naming each output that holds a form of a secret.
 fn assert_no_secret(outputs: &[(String, String)]) {
     let mut leaks = Vec::new();
-    for secret in [PASSWORD, SECRET_KEY] {
+    for secret in [PASSWORD, SECRET_KEY, AT_PASSWORD] {
         for form in forms(secret) {
             for (what, text) in outputs {
                 if text.contains(&form) {
@@ -209,9 +211,25 @@ async fn a_postgres_password_stays_out_of_every_output() {
     );
 }
 
+/// A lake source `secret` (Parquet) on S3 at `endpoint` with the secret key, and Delta and Hudi
+/// sources `secret_delta` and `secret_hudi` (which open storage their own way) beside it.
 fn s3_source(endpoint: &str) -> String {
+    let storage = format!(
+        "{{ endpoint: \"{endpoint}\", allow_http: \"true\", region: us-east-1, access_key_id: AKIASECRETTEST, secret_access_key: \"{SECRET_KEY}\" }}"
+    );
     format!(
-        "  secret:\n    type: lake\n    url: s3://lake/raw/database/autocorp\n    storage: {{ endpoint: \"{endpoint}\", allow_http: \"true\", region: us-east-1, access_key_id: AKIASECRETTEST, secret_access_key: \"{SECRET_KEY}\" }}\n"
+        "  secret:\n    type: lake\n    url: s3://lake/raw/database/autocorp\n    storage: {storage}\n\
+         \x20 secret_delta: {{ type: delta, url: s3://lake/raw/database/autocorp, storage: {storage} }}\n\
+         \x20 secret_hudi: {{ type: hudi, url: s3://lake/raw/database/autocorp, storage: {storage} }}\n"
+    )
+}
+
+/// [`checks_on`] the Parquet source, and a count of a table the Delta and Hudi sources lack.
+fn s3_checks() -> String {
+    format!(
+        "{}  - {{ name: delta, type: row_count, table: secret_delta.customers, min: 1 }}\n\
+         \x20 - {{ name: hudi, type: row_count, table: secret_hudi.customers, min: 1 }}\n",
+        checks_on("secret")
     )
 }
 
@@ -225,20 +243,20 @@ async fn an_s3_secret_key_stays_out_of_every_output() {
         .unwrap();
     run_without_leaks(
         &format!("{sources}{}", s3_source(&locked.endpoint)),
-        &checks_on("secret"),
+        &s3_checks(),
         2,
-        &["InvalidAccessKeyId"],
+        &["InvalidAccessKeyId", "ERROR delta", "ERROR hudi"],
     );
     run_without_leaks(
         &format!("{sources}{}", s3_source("http://127.0.0.1:1")),
-        &checks_on("secret"),
+        &s3_checks(),
         2,
         &["127.0.0.1:1"],
     );
     // Accepted: queries run, and fail or err.
     run_without_leaks(
         &format!("{sources}{}", s3_source(&world.s3.endpoint)),
-        &checks_on("secret"),
+        &s3_checks(),
         2,
         &[
             "FAIL  counted",
@@ -258,6 +276,10 @@ async fn an_s3_secret_key_stays_out_of_every_output() {
 #[case::bad_port(
     "  pg: { type: postgres, url: \"postgres://user:S3cretPassw0rd@127.0.0.1:notaport/db\" }\n",
     "is not a valid Postgres URL"
+)]
+#[case::raw_at_in_the_password(
+    "  pg: { type: postgres, url: \"postgres://user:S3cret@Passw0rd@127.0.0.1:5432/db\" }\n",
+    "has more than one `@`"
 )]
 #[case::no_scheme(
     "  pg: { type: postgres, url: \"user:S3cretPassw0rd@127.0.0.1:5432/db\" }\n",
@@ -307,6 +329,18 @@ async fn an_s3_secret_key_stays_out_of_every_output() {
     "  s3:\n    type: lake\n    url: s3://lake/raw\n    storage:\n      secret_access_key: wJalrXUtnFEMI/K7MDENG+bPxRfiCYS3cretK3y=: x\n",
     "invalid YAML"
 )]
+#[case::credentials_in_the_s3_url(
+    "  s3: { type: lake, url: \"s3://AKIASECRETTEST:wJalrXUtnFEMI%2FK7MDENG%2BbPxRfiCYS3cretK3y%3D@lake/raw\" }\n",
+    "the URL holds credentials"
+)]
+#[case::credentials_in_the_endpoint(
+    "  s3: { type: lake, url: s3://lake/raw, storage: { endpoint: \"http://AKIASECRETTEST:wJalrXUtnFEMI%2FK7MDENG%2BbPxRfiCYS3cretK3y%3D@127.0.0.1:9000\" } }\n",
+    "`endpoint` holds credentials"
+)]
+#[case::endpoint_not_a_url(
+    "  s3: { type: lake, url: s3://lake/raw, storage: { endpoint: \"127.0.0.1 9000\", secret_access_key: \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYS3cretK3y=\" } }\n",
+    "`endpoint` must be an http:// or https:// URL"
+)]
 #[case::secret_key_on_a_folder(
     "  s3: { type: lake, url: /data/raw, storage: { region: us-east-1, secret_access_key: \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYS3cretK3y=\" } }\n",
     "storage"
@@ -336,5 +370,9 @@ fn validate_reports_a_mistake_beside_a_secret_without_it(
     ]);
     // The file really holds the secret next to the mistake.
     let written = std::fs::read_to_string(dir.path().join("rules.yml")).unwrap();
-    assert!(written.contains(PASSWORD) || written.contains(SECRET_KEY));
+    assert!(forms(PASSWORD)
+        .iter()
+        .chain(&forms(SECRET_KEY))
+        .chain(&forms(AT_PASSWORD))
+        .any(|form| written.contains(form.as_str())));
 }
