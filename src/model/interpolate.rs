@@ -5,7 +5,8 @@
 pub enum InterpolationError {
     /// `${NAME}` where NAME is not set; carries the variable name.
     Missing(String),
-    /// `${` without a closing `}` or with an invalid name; carries the offending text.
+    /// `${` without a closing `}` or with an invalid name; carries the reference's start
+    /// (`${NAME…`), never the text after the name, which can be a secret.
     Malformed(String),
 }
 
@@ -25,9 +26,7 @@ pub fn interpolate(
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| InterpolationError::Malformed(after.to_string()))?;
+            let end = tail.find('}').ok_or_else(|| malformed(tail, None))?;
             let inner = &tail[..end];
             let (name, fallback) = match inner.split_once(":-") {
                 Some((name, fallback)) => (name, Some(fallback)),
@@ -37,7 +36,7 @@ pub fn interpolate(
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
-                return Err(InterpolationError::Malformed(format!("${{{inner}}}")));
+                return Err(malformed(tail, Some(inner)));
             }
             match (
                 lookup(name).filter(|v| !v.is_empty() || fallback.is_none()),
@@ -55,6 +54,20 @@ pub fn interpolate(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The error for a malformed `${...}`: `${`, the name characters it starts with, and `…` for
+/// the rest, never the rest itself: what follows the name (a fallback, or a value typed where
+/// `:-` belongs, a missing `}`) can be a password, and the message is printed.
+fn malformed(tail: &str, inner: Option<&str>) -> InterpolationError {
+    let name: String = tail
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    InterpolationError::Malformed(match inner {
+        Some(inner) if inner == name => format!("${{{name}}}"),
+        _ => format!("${{{name}…"),
+    })
 }
 
 #[cfg(test)]
@@ -78,8 +91,11 @@ mod tests {
     #[case("price > $1 and $$body$$", Ok("price > $1 and $$body$$"))]
     #[case("literal $${HOST}", Ok("literal ${HOST}"))]
     #[case("${MISSING}", Err(InterpolationError::Missing("MISSING".into())))]
-    #[case("${HOST", Err(InterpolationError::Malformed("${HOST".into())))]
+    #[case("${HOST", Err(InterpolationError::Malformed("${HOST…".into())))]
     #[case("${1BAD}", Err(InterpolationError::Malformed("${1BAD}".into())))]
+    #[case("u:${PASS:-s3cret@host", Err(InterpolationError::Malformed("${PASS…".into())))]
+    #[case("${PG-PASS:-s3cret}", Err(InterpolationError::Malformed("${PG…".into())))]
+    #[case("${user:s3cret}@host", Err(InterpolationError::Malformed("${user…".into())))]
     fn interpolates(#[case] input: &str, #[case] expected: Result<&str, InterpolationError>) {
         assert_eq!(interpolate(input, env), expected.map(str::to_string));
     }

@@ -120,7 +120,7 @@ impl FileContext {
                     format!("malformed variable reference `{text}` in {what}"),
                 )
                 .with_help(
-                    "write `${NAME}` with letters, digits and `_`; use `$${` for a literal `${`",
+                    "write `${NAME}` or `${NAME:-fallback}`, the name of letters, digits and `_`, closed with `}`; use `$${` for a literal `${`",
                 ),
         })
     }

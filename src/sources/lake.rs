@@ -301,6 +301,14 @@ fn root_url(text: &str) -> Result<Url, String> {
     if url.scheme() == "s3" && url.host_str().is_none_or(str::is_empty) {
         return Err("s3:// URL has no bucket".into());
     }
+    // The URL is printed in every message about the source: it must not carry a secret.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "the URL holds credentials (`user:secret@`); give them as `storage:` options \
+                    (access_key_id, secret_access_key) or in the AWS environment variables"
+                .into(),
+        );
+    }
     if !url.path().ends_with('/') {
         url.set_path(&format!("{}/", url.path()));
     }
@@ -314,12 +322,33 @@ fn s3_store(root: &Url, storage: &[(String, String)]) -> Result<Arc<dyn ObjectSt
     for (key, value) in storage {
         let config_key =
             AmazonS3ConfigKey::from_str(key).map_err(|_| format!("unknown S3 option `{key}`"))?;
+        if config_key == AmazonS3ConfigKey::Endpoint {
+            check_endpoint(value)?;
+        }
         builder = builder.with_config(config_key, value);
     }
     builder
         .build()
         .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
         .map_err(|e| e.to_string())
+}
+
+/// object_store takes any endpoint text and panics on the first request if it is no URI; and
+/// credentials in it would reach error messages. Neither value is echoed: it may hold a secret.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let url = Url::parse(endpoint).ok().filter(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some_and(|h| !h.is_empty())
+            && endpoint.is_ascii()
+            && !endpoint.contains(char::is_whitespace)
+    });
+    match url {
+        None => Err("`endpoint` must be an http:// or https:// URL, e.g. http://127.0.0.1:9000".into()),
+        Some(url) if !url.username().is_empty() || url.password().is_some() => Err(
+            "`endpoint` holds credentials (`user:secret@`); give them as access_key_id and secret_access_key".into(),
+        ),
+        Some(_) => Ok(()),
+    }
 }
 
 #[async_trait]

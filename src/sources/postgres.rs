@@ -104,6 +104,19 @@ fn parse(
             "write postgres://user@host:5432/database (the password from PGPASSWORD or the URL)",
         )
     })?;
+    // The URL parser splits user from host at the first `@`: a password holding a raw `@`
+    // would leave its tail in the host name, which `describe` (and so every error) prints.
+    let host_has_at = config
+        .get_hosts()
+        .iter()
+        .any(|h| matches!(h, tokio_postgres::config::Host::Tcp(host) if host.contains('@')));
+    if host_has_at {
+        return Err(RuleError::new(
+            url.location.clone(),
+            format!("`url` of source `{name}` has more than one `@`"),
+        )
+        .with_help("percent-encode an `@` in the user or password as `%40`, or take the password from PGPASSWORD"));
+    }
     if config.get_password().is_none() {
         if let Ok(password) = std::env::var("PGPASSWORD") {
             config.password(password);

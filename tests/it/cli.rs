@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use crate::harness::{local_world, world, World};
 
-fn lakecheck(args: &[&str], dir: &Path) -> Output {
+pub fn lakecheck(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lakecheck"))
         .args(args)
         .current_dir(dir)
@@ -14,7 +14,7 @@ fn lakecheck(args: &[&str], dir: &Path) -> Output {
         .expect("run lakecheck")
 }
 
-fn text(output: &Output) -> String {
+pub fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -27,7 +27,7 @@ fn repo() -> PathBuf {
 }
 
 /// Writes a rule file with the harness's sources and `checks`, returning its folder.
-fn rule_dir(sources: &str, checks: &str) -> tempfile::TempDir {
+pub fn rule_dir(sources: &str, checks: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("rules.yml"),
@@ -38,7 +38,7 @@ fn rule_dir(sources: &str, checks: &str) -> tempfile::TempDir {
 }
 
 /// The world's `sources:` block with its variables written out, for a rule file on disk.
-fn literal_sources(world: &World) -> String {
+pub fn literal_sources(world: &World) -> String {
     let mut yaml = world.sources_yaml();
     for (name, value) in world.vars().iter() {
         yaml = yaml.replace(&format!("${{{name}}}"), value);

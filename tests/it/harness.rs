@@ -38,6 +38,9 @@ use shared::Shared;
 pub struct LocalLake {
     pub tables: Vec<TableData>,
     pub lake_dir: TempDir,
+    /// When the lake's files were written: the test that first asked for the lake may have
+    /// started minutes before the one reading their times.
+    pub written_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What a test runs against: the local lake, and the servers it asked for.
@@ -111,6 +114,7 @@ pub async fn world_with(sources: &[&str]) -> Arc<World> {
 }
 
 async fn start_local_lake() -> LocalLake {
+    let written_at = chrono::Utc::now();
     let tables = autocorp::generate();
     let lake_dir = tempfile::Builder::new()
         .prefix("lakecheck-test-lake-")
@@ -119,7 +123,11 @@ async fn start_local_lake() -> LocalLake {
     demo::write_local_lake(lake_dir.path(), &tables)
         .await
         .expect("local lake");
-    LocalLake { tables, lake_dir }
+    LocalLake {
+        tables,
+        lake_dir,
+        written_at,
+    }
 }
 
 async fn start_postgres(tables: &[TableData]) -> ThrowawayPostgres {
