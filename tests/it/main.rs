@@ -15,6 +15,7 @@ mod fixtures;
 mod freshness;
 mod harness;
 mod hudi;
+mod lake_faults;
 mod layers;
 mod reconcile;
 mod reports;
