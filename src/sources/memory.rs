@@ -83,8 +83,8 @@ impl MemoryLimit {
             format!("the default, {DEFAULT_MEMORY_PERCENT}% of RAM")
         };
         format!(
-            "memory limit of {self} reached ({origin}) by a query step that cannot spill to disk, or \
-             not enough: {detail}; \
+            "memory limit of {self} reached ({origin}): a query step that cannot spill to disk, or \
+             could not spill enough, needed more: {detail}; \
              raise it with `lakecheck run --memory-limit <size>` (e.g. `--memory-limit 8GiB`), \
              run fewer checks at once (`--jobs`), or read less (a `where:` filter, fewer columns)"
         )

@@ -286,6 +286,10 @@ fn timeline_dir(table: &Path) -> std::path::PathBuf {
     }
 }
 
+/// Every pair of customers' e-mail addresses in one array (tens of MB): an aggregate without
+/// groups keeps its whole state in memory and cannot spill.
+const GREEDY: &str = "SELECT a FROM (SELECT array_agg(concat(x.email, y.email)) AS a FROM customers x CROSS JOIN customers y) WHERE cardinality(a) < 0";
+
 /// A run whose memory limit is far below what one query needs: that check is an error naming
 /// the limit and how to raise it; the checks that fit still run and pass.
 #[tokio::test]
@@ -295,11 +299,10 @@ async fn the_memory_limit_reached_is_an_error_naming_the_limit() {
     let file = rules(
         &world,
         "",
-        // Every pair of customers' e-mail addresses in one array: an aggregate without groups
-        // keeps its whole state in memory and cannot spill.
-        "  - { name: greedy, type: sql, source: lake, query: \"SELECT a FROM (SELECT array_agg(concat(x.email, y.email)) AS a FROM customers x CROSS JOIN customers y) WHERE cardinality(a) < 0\" }\n\
-         \x20 - { name: count, type: row_count, table: lake.customers, min: 1 }\n",
-
+        &format!(
+            "  - {{ name: greedy, type: sql, source: lake, query: \"{GREEDY}\" }}\n\
+             \x20 - {{ name: count, type: row_count, table: lake.customers, min: 1 }}\n"
+        ),
         &RunResources::with_memory_limit(limit),
     );
     // One check at a time: checks running at once share the limit, and one running beside the
@@ -316,6 +319,47 @@ async fn the_memory_limit_reached_is_an_error_naming_the_limit() {
     );
     assert_status(result(&report, "count"), Status::Pass);
     assert_eq!(report.exit_code, 2);
+}
+
+/// `--memory-limit` on the command line: a size that is no size is refused before anything
+/// runs; a tiny one fails the check that needs memory, naming the limit, and the run exits 2.
+#[tokio::test]
+async fn memory_limit_on_the_command_line() {
+    let world = local_world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = format!("{}/raw/database/autocorp", world.lake_url());
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!(
+            "sources:\n  lake: {{ type: lake, url: \"{lake}\" }}\nchecks:\n\
+             \x20 - {{ name: greedy, type: sql, source: lake, query: \"{GREEDY}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let lakecheck = |limit: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakecheck"))
+            .args(["run", "rules.yml", "--memory-limit", limit, "-q"])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), text)
+    };
+    let (code, text) = lakecheck("lots");
+    assert_eq!(code, Some(2), "{text}");
+    assert_names(&text, &["`lots` is not a memory size", "`512MiB`"]);
+    let (code, text) = lakecheck("1MiB");
+    assert_eq!(code, Some(2), "{text}");
+    assert_names(
+        &text,
+        &["memory limit of 1.0 MiB reached (set by --memory-limit)"],
+    );
+    assert!(dir.path().join("reports/lakecheck.json").is_file());
 }
 
 /// A sort of far more data than the memory limit holds spills to disk and passes.
