@@ -12,6 +12,8 @@ use lakecheck::registry::CHECK_KINDS;
 use lakecheck::results::{EXIT_ERROR, EXIT_PASSED};
 use lakecheck::rules::{self, Vars};
 use lakecheck::runner::Selection;
+use lakecheck::sources::memory::MemoryLimit;
+use lakecheck::sources::RunResources;
 
 /// Prove a data lake matches its source.
 ///
@@ -47,7 +49,27 @@ enum Command {
         /// Checks running at once.
         #[arg(long, short = 'j', default_value_t = 4)]
         jobs: usize,
+        #[command(flatten)]
+        memory: MemoryArg,
     },
+}
+
+/// `--memory-limit`, on `run` and `demo`.
+#[derive(Args)]
+struct MemoryArg {
+    /// Memory every lake source of the run shares (one DataFusion pool; sorts and aggregates
+    /// spill to the temp directory beyond it): a size (`512MiB`, `8GiB`) or a share of RAM
+    /// (`25%`). Default: 50% of physical memory (4 GiB where it cannot be read).
+    #[arg(long, value_name = "SIZE", value_parser = MemoryLimit::parse)]
+    memory_limit: Option<MemoryLimit>,
+}
+
+impl MemoryArg {
+    fn resources(&self) -> RunResources {
+        self.memory_limit
+            .map(RunResources::with_memory_limit)
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Args)]
@@ -85,6 +107,8 @@ struct RunArgs {
     /// and for auditing a past moment again: an RFC 3339 time, e.g. 2026-12-02T10:15:00Z.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     now: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    memory: MemoryArg,
 }
 
 fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
@@ -101,18 +125,20 @@ fn rule_paths(given: Vec<PathBuf>) -> Vec<PathBuf> {
     }
 }
 
-fn load(paths: Vec<PathBuf>) -> Result<Vec<rules::RuleFile>, u8> {
-    rules::load_paths(&rule_paths(paths), &Arc::new(Vars::new())).map_err(|errors| {
-        for error in &errors {
-            eprintln!("{error}");
-        }
-        eprintln!("{} error(s) in rule files", errors.len());
-        EXIT_ERROR
-    })
+fn load(paths: Vec<PathBuf>, resources: &RunResources) -> Result<Vec<rules::RuleFile>, u8> {
+    rules::load_paths_with(&rule_paths(paths), &Arc::new(Vars::new()), resources).map_err(
+        |errors| {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!("{} error(s) in rule files", errors.len());
+            EXIT_ERROR
+        },
+    )
 }
 
 async fn run(args: RunArgs) -> u8 {
-    let files = match load(args.rules) {
+    let files = match load(args.rules, &args.memory.resources()) {
         Ok(files) => files,
         Err(code) => return code,
     };
@@ -138,7 +164,7 @@ async fn run(args: RunArgs) -> u8 {
 }
 
 fn validate(paths: Vec<PathBuf>) -> u8 {
-    match load(paths) {
+    match load(paths, &RunResources::default()) {
         Ok(files) => {
             for file in &files {
                 let count = |n: usize, what: &str| match n {
@@ -181,12 +207,14 @@ async fn main() -> ExitCode {
             rules,
             lake_dir,
             jobs,
+            memory,
         } => {
             let options = lakecheck::demo::DemoOptions {
                 reports_dir,
                 rules,
                 jobs,
                 lake_dir,
+                memory_limit: memory.memory_limit,
             };
             // Boxed: the demo future is deep (Delta and Hudi writers) and large on the stack.
             match Box::pin(lakecheck::demo::run(options)).await {

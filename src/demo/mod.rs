@@ -18,6 +18,8 @@ use object_store::path::Path as StorePath;
 use crate::app::{self, RunOptions};
 use crate::results::EXIT_ERROR;
 use crate::rules::{self, Vars};
+use crate::sources::memory::MemoryLimit;
+use crate::sources::RunResources;
 #[cfg(feature = "test-support")]
 pub use autocorp::{start_autocorp_postgres, write_local_lake};
 pub use postgres::ThrowawayPostgres;
@@ -34,6 +36,8 @@ pub struct DemoOptions {
     pub jobs: usize,
     /// Keep the generated lake in this folder instead of a temporary one.
     pub lake_dir: Option<PathBuf>,
+    /// Memory the lake sources share (`--memory-limit`); a share of RAM by default.
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// Runs the whole demo and returns the run's exit code.
@@ -80,13 +84,20 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
     );
     let vars = Arc::new(vars);
     let default_rules = PathBuf::from("rules/autocorp.yml");
+    let resources = options
+        .memory_limit
+        .map(RunResources::with_memory_limit)
+        .unwrap_or_default();
     let loaded = match &options.rules {
-        Some(path) => rules::load_paths(std::slice::from_ref(path), &vars),
-        None if default_rules.is_file() => rules::load_paths(&[default_rules], &vars),
-        None => rules::parse_rule_text(
+        Some(path) => rules::load_paths_with(std::slice::from_ref(path), &vars, &resources),
+        None if default_rules.is_file() => {
+            rules::load_paths_with(&[default_rules], &vars, &resources)
+        }
+        None => rules::parse_rule_text_with(
             Path::new("rules/autocorp.yml (embedded)"),
             EMBEDDED_RULES,
             &vars,
+            &resources,
         )
         .map(|f| vec![f]),
     };

@@ -47,9 +47,10 @@ impl TableFormat for DeltaFormat {
     }
 
     async fn open(&self, folder: &TableFolder<'_>) -> Result<OpenedTable, TableError> {
-        let (provider, metadata) = open(folder.store.clone(), folder.url, folder.pin)
+        let (provider, metadata, files) = open(folder.store.clone(), folder.url, folder.pin)
             .await
             .map_err(|e| folder.unreadable("Delta", e))?;
+        check_data_files(folder, &files).await?;
         let mut table = OpenedTable::new(provider);
         table.metadata = Some(metadata);
         Ok(table)
@@ -98,12 +99,13 @@ pub fn register_s3_log_store() {
     });
 }
 
-/// Opens a Delta table at `folder`, pinned or at its latest version.
+/// Opens a Delta table at `folder`, pinned or at its latest version: its provider, its
+/// metadata, and the data files the version reads (paths inside the table folder).
 async fn open(
     store: Arc<dyn ObjectStore>,
     folder: &Url,
     pin: Option<&Pin>,
-) -> Result<(Arc<dyn TableProvider>, serde_json::Value), String> {
+) -> Result<(Arc<dyn TableProvider>, serde_json::Value, Vec<String>), String> {
     register_s3_log_store();
     let mut builder = DeltaTableBuilder::from_url(folder.clone())
         .map_err(|e| e.to_string())?
@@ -135,8 +137,51 @@ async fn open(
         }
     }
     let metadata = metadata(&table)?;
+    let files = table
+        .snapshot()
+        .map_err(|e| e.to_string())?
+        .log_data()
+        .iter()
+        .map(|f| f.path().into_owned())
+        .collect();
     let provider = table.table_provider().await.map_err(|e| e.to_string())?;
-    Ok((provider, metadata))
+    Ok((provider, metadata, files))
+}
+
+/// Every data file the log names is in storage, or an error naming the first that is not. A
+/// count answered from the log's statistics would otherwise pass on a table whose files are
+/// gone. One listing of the folder (a request per 1000 objects), no read of the files.
+async fn check_data_files(folder: &TableFolder<'_>, files: &[String]) -> Result<(), TableError> {
+    let stored: std::collections::HashSet<String> = folder
+        .objects()
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            o.location.prefix_match(folder.prefix).map(|parts| {
+                parts
+                    .map(|p| p.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+        })
+        .collect();
+    // A path with a scheme lies outside the folder (a shallow clone's): not listed here.
+    let missing = files.iter().find(|f| {
+        let path = StorePath::from(f.trim_start_matches('/'));
+        !f.contains("://") && !stored.contains(path.as_ref())
+    });
+    match missing {
+        None => Ok(()),
+        Some(file) => Err(TableError::Unreadable {
+            format: "Delta",
+            table: folder.name.to_string(),
+            file: Some(format!("{}{file}", folder.url)),
+            cause: "the Delta log names this data file, and it is not in storage (deleted outside \
+                    Delta, or vacuumed while this version was still read?): restore the file, or \
+                    repair the table's log (Delta `FSCK REPAIR TABLE`)"
+                .into(),
+        }),
+    }
 }
 
 /// Audit facts about the loaded version. Versions are numbered from 0, one per commit, so the

@@ -140,9 +140,12 @@ impl TableFormat for DmsFormat {
         let rebuilt = rebuild(folder.store.as_ref(), folder.prefix, folder.name, &options)
             .await
             .map_err(|e| folder.unreadable("DMS", e))?;
+        // The rebuilt table stays in memory while the source caches it: it counts.
+        let held = folder.hold_memory("DMS", rebuilt.batch.get_array_memory_size())?;
         let provider = MemTable::try_new(rebuilt.batch.schema(), vec![vec![rebuilt.batch]])
             .map_err(|e| folder.unreadable("DMS", e))?;
         let mut table = OpenedTable::new(Arc::new(provider));
+        table.held = Some(held);
         table.caveat = (rebuilt.capture == ChangeCapture::InsertsOnly).then(|| {
             format!(
                 "`{}` holds insert-only DMS change data (CDC files without an `{OP_COLUMN}` column): updates and deletes \

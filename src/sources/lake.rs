@@ -19,6 +19,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::{SQLOptions, SessionContext, SessionState};
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -29,7 +30,9 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::changes::{ChangePosition, Changes};
+use super::memory::RunMemory;
 use super::pin::Pin;
+use super::retries::{RetryBudget, RetryCounts, RetryingConnector};
 use super::table_format::{
     NewestTime, OpenedTable, TableChanges, TableError, TableFolder, TableFormat, TableFormatKind,
 };
@@ -57,6 +60,10 @@ pub struct LakeSource {
     root: Url,
     ctx: SessionContext,
     tables: Arc<TableFolders>,
+    /// S3 requests sent again, by table (always zero for local files).
+    retries: Arc<RetryCounts>,
+    /// The run's memory, which the session's queries share with every other lake session.
+    memory: RunMemory,
 }
 
 impl LakeSource {
@@ -74,16 +81,25 @@ impl LakeSource {
                 Some(table) => SourceError::table(self, table.clone()),
                 None => SourceError::new(self, inner.to_string()),
             },
-            root => SourceError::new(self, root.to_string()),
+            root => SourceError::new(self, self.cause(root)),
+        }
+    }
+
+    /// What went wrong, in words: the run's memory limit, where that is what was reached.
+    fn cause(&self, error: &DataFusionError) -> String {
+        match error.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => self.memory.limit.exceeded(detail),
+            _ => describe_error(error),
         }
     }
 
     /// The error of a failed query, naming the tables it read and, where the format can find
     /// it, the file that could not be read.
     async fn query_error(&self, plan: &LogicalPlan, error: &DataFusionError) -> SourceError {
-        let cause = describe_error(error);
+        let cause = self.cause(error);
         let tables = scanned_tables(plan);
-        for table in &tables {
+        let memory = matches!(error.find_root(), DataFusionError::ResourcesExhausted(_));
+        for table in tables.iter().filter(|_| !memory) {
             if let Some(file) = self.tables.find_unreadable_file(table).await {
                 return SourceError::new(self, format!("table `{table}`, file `{file}`: {cause}"));
             }
@@ -119,10 +135,50 @@ fn parse(
     };
     let storage_location = options.location_of("storage");
     let storage = options.string_map("storage")?;
+    let retry = read_retry_budget(options)?;
     let format = (kind.parse)(name, options)?;
     reject_options_of_other_formats(name, options, kind, context.formats)?;
     options.finish()?;
-    build(name, &url, format, storage, storage_location, context)
+    let storage = Storage {
+        options: storage,
+        location: storage_location,
+        retry,
+    };
+    build(name, &url, format, storage, context)
+}
+
+/// The S3 options of a lake source: object_store's settings (`storage:`), and how often a
+/// failed request is sent again (`retries:`, `retry_timeout:`).
+struct Storage {
+    options: Vec<(String, String)>,
+    location: Location,
+    /// The budget, and where the rule set it (S3 sources only; `None` when not written).
+    retry: Option<(RetryBudget, Location)>,
+}
+
+/// `retries:` and `retry_timeout:`, each defaulting to [`RetryBudget::default`]'s.
+fn read_retry_budget(
+    options: &mut MapReader,
+) -> Result<Option<(RetryBudget, Location)>, RuleError> {
+    let retries = options.u64("retries")?;
+    let timeout = options.duration("retry_timeout")?;
+    let location = match (&retries, &timeout) {
+        (None, None) => return Ok(None),
+        (Some(r), _) => r.location.clone(),
+        (None, Some(t)) => t.location.clone(),
+    };
+    let default = RetryBudget::default();
+    let budget = RetryBudget {
+        retries: match retries {
+            Some(r) => u32::try_from(r.value).map_err(|_| {
+                RuleError::new(r.location, format!("`retries` of {} is too many", r.value))
+                    .with_help("a handful (the default is 3) rides out a brief outage")
+            })?,
+            None => default.retries,
+        },
+        timeout: timeout.map_or(default.timeout, |t| t.value),
+    };
+    Ok(Some((budget, location)))
 }
 
 /// The format named by `format:` (default Parquet); `layout: dms` is `format: dms`.
@@ -205,8 +261,7 @@ fn build(
     name: &str,
     url: &Spanned<String>,
     format: Arc<dyn TableFormat>,
-    storage: Vec<(String, String)>,
-    storage_location: Location,
+    storage: Storage,
     context: &SourceContext,
 ) -> Result<Arc<dyn Source>, RuleError> {
     let root = root_url(&url.value).map_err(|e| {
@@ -218,19 +273,24 @@ fn build(
     })?;
     // No list-files cache: DataFusion would otherwise keep a folder's file list for the whole
     // session, and a live table re-read (settle, freshness, probes) would never see new files.
-    let runtime = RuntimeEnvBuilder::new()
+    // Memory and spill space are the run's, shared by every lake session (`memory.rs`).
+    let memory = &context.resources.memory;
+    let mut runtime = RuntimeEnvBuilder::new()
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
-        .build_arc()
-        .map_err(|e| {
-            RuleError::new(
-                url.location.clone(),
-                format!("cannot set up source `{name}`: {e}"),
-            )
-        })?;
+        .with_memory_pool(memory.pool.clone());
+    runtime.disk_manager = Some(memory.disk.clone());
+    let runtime = runtime.build_arc().map_err(|e| {
+        RuleError::new(
+            url.location.clone(),
+            format!("cannot set up source `{name}`: {e}"),
+        )
+    })?;
+    let retries = Arc::new(RetryCounts::default());
     if root.scheme() == "s3" {
-        let store = s3_store(&root, &storage).map_err(|e| {
+        let budget = storage.retry.as_ref().map(|(b, _)| *b).unwrap_or_default();
+        let store = s3_store(&root, &storage.options, budget, retries.clone()).map_err(|e| {
             RuleError::new(
-                storage_location,
+                storage.location,
                 format!("storage options of source `{name}`: {e}"),
             )
         })?;
@@ -242,13 +302,25 @@ fn build(
                 )
             })?;
         runtime.register_object_store(&bucket, store);
-    } else if !storage.is_empty() {
+    } else if !storage.options.is_empty() {
         return Err(RuleError::new(
-            storage_location,
+            storage.location,
             format!("`storage` options of source `{name}` apply to s3:// URLs only"),
         ));
+    } else if let Some((_, location)) = storage.retry {
+        return Err(RuleError::new(
+            location,
+            format!("`retries` and `retry_timeout` of source `{name}` apply to s3:// URLs only"),
+        )
+        .with_help("local files are read without retries: remove them, or point `url` at s3://"));
     }
-    let config = SessionConfig::new().with_information_schema(false);
+    let mut config = SessionConfig::new().with_information_schema(false);
+    // A sort keeps this much back to merge what it spilled (DataFusion: 10 MiB each); under a
+    // small limit that reserve alone would fill the pool, and no sort could spill.
+    let options = &mut config.options_mut().execution;
+    options.sort_spill_reservation_bytes = options
+        .sort_spill_reservation_bytes
+        .min(memory.limit.sort_reserve());
     let state = SessionStateBuilder::new()
         .with_config(config.clone())
         .with_runtime_env(runtime.clone())
@@ -257,8 +329,9 @@ fn build(
     let tables = Arc::new(TableFolders {
         root: root.clone(),
         format,
-        storage,
+        storage: storage.options,
         state,
+        memory: memory.clone(),
         opened: Mutex::new(HashMap::new()),
     });
     let ctx = SessionContext::new_with_config_rt(config, runtime);
@@ -280,6 +353,8 @@ fn build(
         root,
         ctx,
         tables,
+        retries,
+        memory: memory.clone(),
     }))
 }
 
@@ -317,8 +392,19 @@ fn root_url(text: &str) -> Result<Url, String> {
 
 /// An S3 client from the standard AWS variables, overridden by the source's `storage` options
 /// (`endpoint`, `region`, `allow_http`, `access_key_id`, ... as object_store names them).
-fn s3_store(root: &Url, storage: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, String> {
-    let mut builder = AmazonS3Builder::from_env().with_url(root.as_str());
+/// Requests are retried within `budget` by the client, and counted in `retries` by table.
+fn s3_store(
+    root: &Url,
+    storage: &[(String, String)],
+    budget: RetryBudget,
+    retries: Arc<RetryCounts>,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    let bucket = root.host_str().unwrap_or_default();
+    let prefix = root.path().trim_start_matches('/');
+    let mut builder = AmazonS3Builder::from_env()
+        .with_url(root.as_str())
+        .with_retry(budget.object_store_config())
+        .with_http_connector(RetryingConnector::new(budget, retries, bucket, prefix));
     for (key, value) in storage {
         let config_key =
             AmazonS3ConfigKey::from_str(key).map_err(|_| format!("unknown S3 option `{key}`"))?;
@@ -406,8 +492,24 @@ impl Source for LakeSource {
         Ok(self.open_table(table).await?.key.clone())
     }
 
+    /// The format's commit metadata, plus `object_store_retries`: how many S3 requests for the
+    /// table's objects were sent again so far in the run, where any were.
     async fn table_metadata(&self, table: &str) -> Result<Option<serde_json::Value>, SourceError> {
-        Ok(self.open_table(table).await?.metadata.clone())
+        let metadata = self.open_table(table).await?.metadata.clone();
+        let folder = Pin::split(table.strip_suffix(TEXT_TWIN).unwrap_or(table))
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_else(|_| table.to_string());
+        let retries = self.retries.of_table(&folder);
+        if retries == 0 {
+            return Ok(metadata);
+        }
+        let mut metadata = match metadata {
+            Some(serde_json::Value::Object(map)) => map,
+            Some(other) => serde_json::Map::from_iter([("format".to_string(), other)]),
+            None => serde_json::Map::new(),
+        };
+        metadata.insert("object_store_retries".into(), retries.into());
+        Ok(Some(serde_json::Value::Object(metadata)))
     }
 
     async fn caveat(&self, table: &str) -> Result<Option<String>, SourceError> {
@@ -488,6 +590,12 @@ impl Source for LakeSource {
             Ok(batches) => batches,
             Err(e) => return Err(self.query_error(&plan, &e).await),
         };
+        // The answer is lakecheck's to hold now, outside DataFusion: it counts while it is
+        // turned into text rows.
+        let result = MemoryConsumer::new(format!("query result of source `{}`", self.name))
+            .register(&self.memory.pool);
+        let bytes = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        result.try_grow(bytes).map_err(|e| self.error(&e))?;
         let rows = batches_to_text(&batches).map_err(|e| SourceError::new(self, e))?;
         Ok(Rows { columns, rows })
     }
@@ -627,6 +735,8 @@ struct TableFolders {
     storage: Vec<(String, String)>,
     /// Used to infer file schemas; shares the object stores of the querying session.
     state: SessionState,
+    /// The run's memory (the pool `state` draws on too), for tables held in memory.
+    memory: RunMemory,
     /// Tables by reference (`orders`, `orders@3`, `orders#text`), once opened.
     opened: Mutex<HashMap<String, Arc<OpenedTable>>>,
 }
@@ -704,6 +814,7 @@ impl TableFolders {
             store: place.store.clone(),
             state: &self.state,
             storage: &self.storage,
+            memory: &self.memory,
             as_text,
         }
     }

@@ -20,9 +20,11 @@ pub mod dms;
 pub mod files;
 pub mod hudi;
 pub mod lake;
+pub mod memory;
 pub mod pin;
 pub mod postgres;
 mod postgres_canon;
+pub mod retries;
 pub mod table_format;
 
 /// Reads a source's options into a ready (not yet connected) source, built with `context`.
@@ -51,7 +53,20 @@ pub struct SourceContext {
 /// What the sources of one run share across rule files: limits that hold for the whole run, not
 /// per file (connections to one server, memory). Cheap to clone: every field is shared.
 #[derive(Debug, Clone, Default)]
-pub struct RunResources {}
+pub struct RunResources {
+    /// The one memory pool and spill directory of every lake session (`--memory-limit`; by
+    /// default a share of RAM, see `memory.rs`).
+    pub memory: memory::RunMemory,
+}
+
+impl RunResources {
+    /// Resources whose lake sessions share a pool of `limit` (`--memory-limit`).
+    pub fn with_memory_limit(limit: memory::MemoryLimit) -> Self {
+        Self {
+            memory: memory::RunMemory::new(limit),
+        }
+    }
+}
 
 /// A kind of source that a rule file can declare with `type: <name>`.
 pub struct SourceKind {

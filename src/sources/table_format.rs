@@ -14,12 +14,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use super::changes::{no_change_history, ChangePosition, Changes};
+use super::memory::RunMemory;
 use super::pin::Pin;
 use crate::model::{MapReader, RuleError};
 
@@ -62,6 +65,8 @@ pub struct TableFolder<'a> {
     pub state: &'a SessionState,
     /// The source's `storage` options, for formats that open their own storage (Hudi).
     pub storage: &'a [(String, String)],
+    /// The run's memory, for formats that hold a table in memory (DMS) to count it.
+    pub memory: &'a RunMemory,
     /// Open the all-text twin of the table (see [`TableFormat::keeps_text_only`]).
     pub as_text: bool,
 }
@@ -75,6 +80,9 @@ pub struct OpenedTable {
     pub key: Option<Vec<String>>,
     /// A limit on what the table can prove (see `Source::caveat`).
     pub caveat: Option<String>,
+    /// Memory the table holds outside DataFusion's own accounting (a DMS table rebuilt in
+    /// memory), counted in the run's pool until the table is dropped.
+    pub held: Option<MemoryReservation>,
 }
 
 impl OpenedTable {
@@ -84,7 +92,35 @@ impl OpenedTable {
             metadata: None,
             key: None,
             caveat: None,
+            held: None,
         }
+    }
+}
+
+impl TableFolder<'_> {
+    /// Counts `bytes` of the table that a `format` holds in memory (a DMS table rebuilt there)
+    /// against the run's memory limit, for as long as the returned reservation lives; an error
+    /// when they do not fit.
+    pub fn hold_memory(
+        &self,
+        format: &'static str,
+        bytes: usize,
+    ) -> Result<MemoryReservation, TableError> {
+        let what = format!("{format} table `{}` held in memory", self.name);
+        let reservation = MemoryConsumer::new(what).register(&self.memory.pool);
+        reservation.try_grow(bytes).map_err(|e| {
+            let detail = match e.find_root() {
+                DataFusionError::ResourcesExhausted(detail) => detail.clone(),
+                other => other.to_string(),
+            };
+            TableError::Unreadable {
+                format,
+                table: self.name.to_string(),
+                file: None,
+                cause: self.memory.limit.exceeded(&detail),
+            }
+        })?;
+        Ok(reservation)
     }
 }
 

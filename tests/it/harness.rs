@@ -15,6 +15,7 @@
 //! `world_with(&["pg", src])` picks by source name, for tests parameterised by source. Each piece
 //! starts on first use and is then shared by every test of the binary until it exits.
 
+mod fault_proxy;
 mod s3;
 mod shared;
 
@@ -31,6 +32,7 @@ use lakecheck::runner::{self, Selection};
 use object_store::path::Path as StorePath;
 use tempfile::TempDir;
 
+pub use fault_proxy::{Fault, FaultProxy};
 pub use s3::{upload_folder, venv_python, S3Server};
 use shared::Shared;
 

@@ -16,6 +16,7 @@ mod freshness;
 mod harness;
 mod hostile_names;
 mod hudi;
+mod lake_faults;
 mod layers;
 mod pg_faults;
 mod reconcile;
