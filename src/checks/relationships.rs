@@ -158,10 +158,20 @@ fn read_reference(reader: &mut CheckReader) -> Result<Reference, RuleError> {
             return Err(RuleError::new(
                 fields.location,
                 format!(
-                    "{} refers with {} columns to {} fields",
+                    "{} names {} referencing {} but {} referenced {}",
                     reader.what(),
                     columns.value.len(),
-                    fields.value.len()
+                    if columns.value.len() == 1 {
+                        "column"
+                    } else {
+                        "columns"
+                    },
+                    fields.value.len(),
+                    if fields.value.len() == 1 {
+                        "field"
+                    } else {
+                        "fields"
+                    },
                 ),
             )
             .with_help("name one referenced field per referencing column, in the same order"))
@@ -442,11 +452,13 @@ impl Reference {
             samples,
             differing_segments,
             keys_read,
+            segmented_by,
         } = key_sets::orphans(probe, &child, &parent, &canons, samples).await?;
         let mut figures = serde_json::Map::new();
         figures.insert("segments".into(), json!(crate::reconcile::SEGMENTS));
         figures.insert("differing_segments".into(), json!(differing_segments));
         figures.insert("keys_read".into(), json!(keys_read));
+        figures.insert("segmented_by".into(), json!(segmented_by));
         Ok(Finding {
             checked_rows,
             orphan_keys,

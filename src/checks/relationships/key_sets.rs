@@ -20,9 +20,10 @@ use std::sync::Arc;
 
 use crate::model::canon::{self, Canon};
 use crate::model::sql::quote_ident;
+use crate::model::LogicalType;
 use crate::model::{Column, Rows, TableRef};
 use crate::probe::{CheckError, Probe};
-use crate::reconcile::SEGMENTS;
+use crate::reconcile::{Segmenter, SEGMENTS};
 use crate::sources::Source;
 
 /// Segments whose keys one query reads, on each side.
@@ -54,12 +55,15 @@ pub(super) struct KeySetOutcome {
     pub differing_segments: usize,
     /// Distinct keys read from the differing segments, both sides together.
     pub keys_read: u64,
+    /// `key range` or `key hash`.
+    pub segmented_by: &'static str,
 }
 
 impl KeySide {
-    /// `lakecheck_k<i>` canonical fields and `lakecheck_kh`, the key hash, of every row with
-    /// a complete key (within the filter).
-    fn keyed_sql(&self, canons: &[Canon]) -> String {
+    /// `lakecheck_k<i>` canonical fields, `lakecheck_kh` (the key hash) and `lakecheck_seg`
+    /// (the segment) of every row with a complete key, within the filter and `condition` (on
+    /// the table's columns, next to the table so that an index or Parquet statistics serve it).
+    fn keyed_sql(&self, canons: &[Canon], segmenter: Segmenter, condition: Option<&str>) -> String {
         let fields: Vec<String> = self
             .columns
             .iter()
@@ -75,16 +79,37 @@ impl KeySide {
             .iter()
             .map(|c| format!("{} IS NOT NULL", quote_ident(&c.name)))
             .collect();
-        if let Some(filter) = &self.filter {
-            conditions.push(format!("({filter})"));
-        }
+        conditions.extend(self.filter.iter().map(|f| format!("({f})")));
+        conditions.extend(condition.map(|c| format!("({c})")));
+        let hash = self.source.row_hash_sql(&key, "0");
+        let segment = match segmenter {
+            Segmenter::KeyHash => format!("({hash} & {})", SEGMENTS - 1),
+            Segmenter::KeyRange { min, width } => format!(
+                "((CAST({} AS BIGINT) - {min}) / {width})",
+                quote_ident(&self.columns[0].name)
+            ),
+        };
         format!(
-            "SELECT {}, {} AS lakecheck_kh FROM {} WHERE {} OFFSET 0",
+            "SELECT {}, {hash} AS lakecheck_kh, {segment} AS lakecheck_seg FROM {} WHERE {} OFFSET 0",
             fields.join(", "),
-            self.source.row_hash_sql(&key, "0"),
             self.source.table_sql(&self.read_as),
             conditions.join(" AND ")
         )
+    }
+
+    /// The smallest and largest key, for key-range segments (`None` when there is none).
+    async fn bounds(&self, probe: &Probe) -> Result<Option<(i64, i64)>, CheckError> {
+        let key = quote_ident(&self.columns[0].name);
+        let mut sql = format!(
+            "SELECT min({key}) AS lo, max({key}) AS hi FROM {}",
+            self.source.table_sql(&self.read_as)
+        );
+        if let Some(filter) = &self.filter {
+            sql.push_str(&format!(" WHERE ({filter})"));
+        }
+        let rows = probe.query(&self.table.source, sql).await?;
+        let value = |name: &str| rows.first(name).and_then(|v| v.parse::<i64>().ok());
+        Ok(value("lo").zip(value("hi")))
     }
 
     fn key_fields(&self) -> String {
@@ -94,43 +119,57 @@ impl KeySide {
             .join(", ")
     }
 
-    /// Distinct keys with their row counts, kept to `segments` when given.
-    fn distinct_sql(&self, canons: &[Canon], segments: Option<&[i64]>) -> String {
-        let within = match segments {
-            Some(list) => format!(
-                " WHERE (lakecheck_kh & {}) IN ({})",
-                SEGMENTS - 1,
-                list.iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+    /// Distinct keys with their segment and row counts, kept to `segments` when given.
+    fn distinct_sql(
+        &self,
+        canons: &[Canon],
+        segmenter: Segmenter,
+        segments: Option<&[i64]>,
+    ) -> String {
+        let (on_columns, on_segment) = match (segmenter, segments) {
+            (_, None) => (None, String::new()),
+            (Segmenter::KeyRange { min, width }, Some(list)) => (
+                Some(key_ranges_sql(&self.columns[0].name, min, width, list)),
+                String::new(),
             ),
-            None => String::new(),
+            (Segmenter::KeyHash, Some(list)) => (
+                None,
+                format!(
+                    " WHERE lakecheck_seg IN ({})",
+                    list.iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
         };
         let fields = self.key_fields();
         format!(
-            "SELECT {fields}, lakecheck_kh, count(*) AS row_count FROM ({}) AS keyed{within} \
-             GROUP BY {fields}, lakecheck_kh",
-            self.keyed_sql(canons)
+            "SELECT {fields}, lakecheck_kh, lakecheck_seg, count(*) AS row_count FROM ({}) AS keyed\
+             {on_segment} GROUP BY {fields}, lakecheck_kh, lakecheck_seg",
+            self.keyed_sql(canons, segmenter, on_columns.as_deref())
         )
     }
 
     /// Per segment: distinct keys, rows, and the sum of the key hashes in two halves.
-    pub(super) fn checksums_sql(&self, canons: &[Canon]) -> String {
+    fn checksums_sql(&self, canons: &[Canon], segmenter: Segmenter) -> String {
         format!(
-            "SELECT segment, count(*) AS key_count, sum(row_count) AS row_count, \
+            "SELECT lakecheck_seg AS segment, count(*) AS key_count, sum(row_count) AS row_count, \
              sum(CAST(lakecheck_kh >> 32 AS INTEGER)) AS sum_high, \
-             sum(CAST((lakecheck_kh & 4294967295) - 2147483648 AS INTEGER)) AS sum_low FROM (\
-             SELECT (lakecheck_kh & {mask}) AS segment, lakecheck_kh, row_count FROM ({keys}) AS keys \
-             OFFSET 0) AS hashed GROUP BY segment",
-            mask = SEGMENTS - 1,
-            keys = self.distinct_sql(canons, None)
+             sum(CAST((lakecheck_kh & 4294967295) - 2147483648 AS INTEGER)) AS sum_low FROM ({}) \
+             AS keys GROUP BY lakecheck_seg",
+            self.distinct_sql(canons, segmenter, None)
         )
     }
 
-    async fn checksums(&self, probe: &Probe, canons: &[Canon]) -> Result<Checksums, CheckError> {
+    async fn checksums(
+        &self,
+        probe: &Probe,
+        canons: &[Canon],
+        segmenter: Segmenter,
+    ) -> Result<Checksums, CheckError> {
         let rows = probe
-            .query(&self.table.source, self.checksums_sql(canons))
+            .query(&self.table.source, self.checksums_sql(canons, segmenter))
             .await?;
         let mut segments = Checksums::new();
         for row in &rows.rows {
@@ -153,12 +192,13 @@ impl KeySide {
         &self,
         probe: &Probe,
         canons: &[Canon],
+        segmenter: Segmenter,
         segments: &[i64],
     ) -> Result<Vec<(Vec<String>, u64)>, CheckError> {
         let rows: Rows = probe
             .query(
                 &self.table.source,
-                self.distinct_sql(canons, Some(segments)),
+                self.distinct_sql(canons, segmenter, Some(segments)),
             )
             .await?;
         let n = self.columns.len();
@@ -171,7 +211,7 @@ impl KeySide {
                     .collect();
                 Ok((
                     key,
-                    number(&self.table.source, row, n + 1, "row count")? as u64,
+                    number(&self.table.source, row, n + 2, "row count")? as u64,
                 ))
             })
             .collect()
@@ -183,6 +223,56 @@ fn number(source: &str, row: &[Option<String>], i: usize, what: &str) -> Result<
     let text = row.get(i).cloned().flatten().unwrap_or_else(|| "0".into());
     text.parse::<i64>()
         .map_err(|e| CheckError::unexpected_answer(source, format!("bad {what} `{text}`: {e}")))
+}
+
+/// `column` within the key ranges of the listed segments (consecutive ones merged), kept
+/// inside BIGINT.
+fn key_ranges_sql(column: &str, min: i64, width: i64, segments: &[i64]) -> String {
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    for &segment in segments {
+        match ranges.last_mut() {
+            Some((_, hi)) if *hi + 1 == segment => *hi = segment,
+            _ => ranges.push((segment, segment)),
+        }
+    }
+    let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|&(lo, hi)| {
+            let low = clamp(min as i128 + lo as i128 * width as i128);
+            let high = clamp(min as i128 + (hi as i128 + 1) * width as i128 - 1);
+            format!("{} BETWEEN {low} AND {high}", quote_ident(column))
+        })
+        .collect();
+    format!("({})", parts.join(" OR "))
+}
+
+/// Key ranges when the key is one integer on both sides (an index or Parquet statistics then
+/// serve each read of differing segments); key-hash buckets otherwise.
+async fn segmenter(
+    probe: &Probe,
+    child: &KeySide,
+    parent: &KeySide,
+    canons: &[Canon],
+) -> Result<Segmenter, CheckError> {
+    let integer = |side: &KeySide| matches!(side.columns[0].logical, LogicalType::Int { .. });
+    if canons != [Canon::Int] || !integer(child) || !integer(parent) {
+        return Ok(Segmenter::KeyHash);
+    }
+    let (c, p) = tokio::try_join!(child.bounds(probe), parent.bounds(probe))?;
+    let bounds = match (c, p) {
+        (Some((a, b)), Some((x, y))) => Some((a.min(x), b.max(y))),
+        (one, other) => one.or(other),
+    };
+    let Some((min, max)) = bounds else {
+        return Ok(Segmenter::KeyHash);
+    };
+    let span = max as i128 - min as i128 + 1;
+    if span > i64::MAX as i128 {
+        return Ok(Segmenter::KeyHash);
+    }
+    let width = ((span + SEGMENTS as i128 - 1) / SEGMENTS as i128).max(1) as i64;
+    Ok(Segmenter::KeyRange { min, width })
 }
 
 /// Canonical keys in the order a reader expects: numbers by value, other fields as text.
@@ -206,11 +296,16 @@ pub(super) async fn orphans(
     canons: &[Canon],
     samples: usize,
 ) -> Result<KeySetOutcome, CheckError> {
+    let segmenter = segmenter(probe, child, parent, canons).await?;
     let (child_sums, parent_sums) = tokio::try_join!(
-        child.checksums(probe, canons),
-        parent.checksums(probe, canons)
+        child.checksums(probe, canons, segmenter),
+        parent.checksums(probe, canons, segmenter)
     )?;
     let mut outcome = KeySetOutcome {
+        segmented_by: match segmenter {
+            Segmenter::KeyRange { .. } => "key range",
+            Segmenter::KeyHash => "key hash",
+        },
         checked_rows: child_sums.values().map(|s| s.1 as u64).sum(),
         ..KeySetOutcome::default()
     };
@@ -228,8 +323,8 @@ pub(super) async fn orphans(
     outcome.differing_segments = differing.len();
     for batch in differing.chunks(SEGMENTS_PER_READ) {
         let (child_keys, parent_keys) = tokio::try_join!(
-            child.keys_of(probe, canons, batch),
-            parent.keys_of(probe, canons, batch)
+            child.keys_of(probe, canons, segmenter, batch),
+            parent.keys_of(probe, canons, segmenter, batch)
         )?;
         outcome.keys_read += (child_keys.len() + parent_keys.len()) as u64;
         let present: HashSet<Vec<String>> = parent_keys.into_iter().map(|(k, _)| k).collect();
