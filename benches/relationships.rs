@@ -12,8 +12,6 @@
 //! Like `benches/reconcile.rs`, the harness writes the data, then times `lakecheck run` as a
 //! child process of the binary built with the same profile.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +19,10 @@ use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch};
 use futures::SinkExt;
 use lakecheck::demo::ThrowawayPostgres;
+
+#[path = "support/timed_run.rs"]
+mod timed_run;
+use timed_run::{lakecheck_binary, measure};
 
 /// Orders referencing `customers`, one per customer id given.
 fn orders(customers: impl Iterator<Item = i32>) -> RecordBatch {
@@ -71,26 +73,6 @@ async fn load_customers(pg: &ThrowawayPostgres, keys: usize) {
         .unwrap();
 }
 
-/// Runs `lakecheck run` on `rules`: (wall seconds, peak RSS in MB, exit code).
-fn timed_run(binary: &Path, rules: &Path, out: &Path) -> (f64, f64, i32) {
-    let started = Instant::now();
-    let output = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
-        .arg(binary)
-        .args(["run", "-q", "--reports-dir"])
-        .arg(out)
-        .arg(rules)
-        .output()
-        .expect("run lakecheck under /usr/bin/time (Debian package `time`)");
-    let wall = started.elapsed().as_secs_f64();
-    let peak_kb: f64 = String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or(f64::NAN);
-    (wall, peak_kb / 1024.0, output.status.code().unwrap_or(-1))
-}
-
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
@@ -100,13 +82,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_200_000);
-    // target/<profile>/deps/relationships-<hash> → target/<profile>/lakecheck
-    let binary: PathBuf = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("lakecheck");
+    let binary = lakecheck_binary();
     assert!(
         binary.is_file(),
         "build the binary first (scripts/bench-relationships does)"
@@ -164,9 +140,9 @@ async fn main() {
         )
         .unwrap();
         let out = work.path().join(format!("reports_{i}"));
-        timed_run(&binary, &rules, &out); // warm the caches, as the reconcile figures are
+        measure(&binary, &rules, &out); // warm the caches, as the reconcile figures are
         for run in 0..3 {
-            let (wall, rss, code) = timed_run(&binary, &rules, &out);
+            let (wall, rss, code) = measure(&binary, &rules, &out);
             assert_eq!(code, *exit, "{scenario}: unexpected exit code");
             let json: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(out.join("lakecheck.json")).unwrap())
