@@ -400,13 +400,25 @@ async fn no_reference_to_check_fails_unless_allowed() {
     assert_status(result(&report, "allowed"), Status::Pass);
 }
 
-/// `from_schema` on a table that declares no foreign key cannot run: an error, not a pass.
+/// `from_schema` without `in` checks the keys in PostgreSQL itself (anti-joins there); on a
+/// table that declares no foreign key it cannot run: an error, not a pass.
 #[tokio::test]
-async fn from_schema_without_foreign_keys_is_an_error() {
+async fn from_schema_in_the_source_itself_and_without_foreign_keys() {
     let world = pg_world().await;
     let report = world
-        .run("  - { name: none, type: relationships, from_schema: true, table: pg.customers, in: lake }\n")
+        .run(
+            "  - { name: none, type: relationships, from_schema: true, table: pg.customers, in: lake }\n\
+             \x20 - { name: source, type: relationships, from_schema: true, source: pg }\n",
+        )
         .await;
+    let source = result(&report, "source");
+    assert_status(source, Status::Pass);
+    assert_eq!(source.metrics["foreign_keys"], json!(7));
+    let keys = source.metrics["by_foreign_key"].as_array().unwrap();
+    assert!(
+        keys.iter().all(|k| k["method"] == json!("anti-join")),
+        "{keys:?}"
+    );
     let error = crate::harness::error_of(&report, "none");
     assert!(
         error.contains("no foreign key is declared on pg.customers"),

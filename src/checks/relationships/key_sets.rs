@@ -3,9 +3,10 @@
 //!
 //! Both sides reduce their keys to the distinct canonical keys (`Source::canonical_sql`, so
 //! `42` in PostgreSQL and `42` in Parquet are one key) and hash each (`Source::row_hash_sql`,
-//! the same 64-bit hash on both engines). The hash places a key in one of [`SEGMENTS`]
-//! segments, and each side answers one query: per segment, its count of distinct keys and the
-//! sum of their hashes (split in two 32-bit halves, as `reconcile` sums them, so neither
+//! the same 64-bit hash on both engines). Keys fall in one of [`SEGMENTS`] segments (ranges of
+//! the key when it is one integer on both sides, so that an index or Parquet statistics serve
+//! the reads; buckets of the hash otherwise), and each side answers one query: per segment,
+//! its count of distinct keys and the sum of their hashes (split in two 32-bit halves, as `reconcile` sums them, so neither
 //! engine overflows). A segment whose child and parent checksums agree holds the same key set
 //! on both sides: nothing there is an orphan. Only the keys of segments that differ are read,
 //! a batch of segments per query on each side, and compared exactly by canonical key.
