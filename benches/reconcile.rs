@@ -9,8 +9,7 @@
 //! the figures are the tool's own and comparable with another tool's CLI.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +22,10 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::SinkExt;
 use lakecheck::demo::ThrowawayPostgres;
+
+#[path = "support/timed_run.rs"]
+mod timed_run;
+use timed_run::{lakecheck_binary, measure};
 
 const CITIES: [&str; 8] = [
     "Austin",
@@ -118,36 +121,6 @@ async fn load(pg: &ThrowawayPostgres, lake: &Path, rows: usize) {
         .batch_execute("VACUUM ANALYZE customers")
         .await
         .unwrap();
-}
-
-/// Runs `lakecheck run` on `rules` and returns (wall seconds, peak RSS in MB, exit code).
-fn measure(binary: &Path, rules: &Path, out: &Path) -> (f64, f64, i32) {
-    let started = Instant::now();
-    let output = Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
-        .arg(binary)
-        .args(["run", "-q", "--reports-dir"])
-        .arg(out)
-        .arg(rules)
-        .output()
-        .expect("run lakecheck under /usr/bin/time (Debian package `time`)");
-    let wall = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let rss_kb: f64 = stderr
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or(f64::NAN);
-    (wall, rss_kb / 1024.0, output.status.code().unwrap_or(-1))
-}
-
-fn lakecheck_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/reconcile-<hash> → target/<profile>/lakecheck
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("lakecheck")
 }
 
 #[tokio::main]

@@ -8,8 +8,8 @@
 //! to be found by name.
 
 use crate::checks::{
-    accepted_values, aggregate_match, cdc_latency, condition, freshness, not_null, range,
-    row_count, row_count_match, schema_match, sql, table_match, unique, CheckKind,
+    accepted_values, aggregate_match, cdc_latency, condition, freshness, not_null, pattern, range,
+    relationships, row_count, row_count_match, schema_match, sql, table_match, unique, CheckKind,
 };
 use crate::reconcile::udf;
 use crate::sources::table_format::TableFormatKind;
@@ -26,6 +26,8 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     accepted_values::KIND,
     range::KIND,
     condition::KIND,
+    pattern::KIND,
+    relationships::KIND,
     sql::KIND,
     schema_match::KIND,
     table_match::KIND,

@@ -217,7 +217,7 @@ fn validate_accepts_the_shipped_rules_without_connecting() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("rules/autocorp.yml: 5 sources, 46 checks")
+        text(&out).contains("rules/autocorp.yml: 5 sources, 53 checks")
             && text(&out).contains("rules/autocorp-latency.yml: 3 sources, 1 check\n"),
         "{}",
         text(&out)
@@ -236,20 +236,20 @@ fn demo_runs_end_to_end() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(
-        all.contains("46 checks: 42 passed, 4 warned, 0 failed, 0 errors"),
+        all.contains("53 checks: 49 passed, 4 warned, 0 failed, 0 errors"),
         "{all}"
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(reports.path().join("lakecheck.json")).unwrap())
             .unwrap();
-    assert_eq!(json["summary"]["total"], 46);
+    assert_eq!(json["summary"]["total"], 53);
     let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
     assert!(
-        junit.contains("<testsuite name=\"rules/autocorp.yml\" tests=\"46\""),
+        junit.contains("<testsuite name=\"rules/autocorp.yml\" tests=\"53\""),
         "{junit}"
     );
     let html = std::fs::read_to_string(reports.path().join("lakecheck.html")).unwrap();
-    assert!(html.contains("All 46 checks passed, 4 with warnings"));
+    assert!(html.contains("All 53 checks passed, 4 with warnings"));
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "the HTML report is self-contained"

@@ -15,7 +15,7 @@ use lakecheck::results::Status;
 use lakecheck::rules::parse_rule_text;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 use crate::harness::pg_world;
 use crate::reconcile::scratch_database;
@@ -294,11 +294,7 @@ fn lake_batch(rows: &[Row], dropped: &[&str]) -> RecordBatch {
 
 #[test]
 fn table_match_fails_exactly_when_the_sides_differ() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::harness::property_runtime();
     let world = runtime.block_on(pg_world());
     let database = format!("exact_property_{}", std::process::id());
     let url = runtime.block_on(scratch_database(
@@ -306,15 +302,7 @@ fn table_match_fails_exactly_when_the_sides_differ() {
         &database,
         "SELECT 1",
     ));
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = crate::harness::property_runner(256);
     let case = std::sync::atomic::AtomicU32::new(0);
     let outcome = runner.run(
         &(source_rows(), irregular_rows(), edits(), any::<bool>()),

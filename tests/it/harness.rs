@@ -342,3 +342,26 @@ pub async fn curated_hudi(world: &World) -> (tempfile::TempDir, String) {
     );
     (root, source)
 }
+
+/// The runtime a property test drives its async runs with (proptest's cases are synchronous).
+pub fn property_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A proptest runner for a property checked against real servers: `PROPTEST_CASES` cases
+/// (default `default_cases`, each case a real run), no failure-persistence files.
+pub fn property_runner(default_cases: u32) -> proptest::test_runner::TestRunner {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })
+}

@@ -99,6 +99,36 @@ fn case_name() -> String {
 #[case::cdc_latency_without_stages(&format!(
     "{HEARTBEAT_SOURCES}checks:\n  - {{ type: cdc_latency, source: pg, max_latency: 5m }}\n"
 ))]
+#[case::pattern_regex_read_differently(
+    "checks:\n  - { type: pattern, table: raw.customers, column: email, regex: '^[[:alpha:]]+$' }\n"
+)]
+#[case::pattern_word_boundary(
+    "checks:\n  - { type: pattern, table: raw.customers, column: email, regex: '\\bana' }\n"
+)]
+#[case::pattern_unknown_format(
+    "checks:\n  - { type: pattern, table: raw.customers, column: email, format: emial }\n"
+)]
+#[case::pattern_without_regex(
+    "checks:\n  - { type: pattern, table: raw.customers, column: email }\n"
+)]
+#[case::pattern_regex_and_format(
+    "checks:\n  - { type: pattern, table: raw.customers, column: email, format: email, regex: '@' }\n"
+)]
+#[case::relationships_without_column(
+    "checks:\n  - { type: relationships, table: raw.sales_order, to: raw.customers }\n"
+)]
+#[case::relationships_fields_do_not_pair(
+    "checks:\n  - { type: relationships, table: raw.lines, columns: [order_id, part_id], to: raw.parts, field: part_id }\n"
+)]
+#[case::relationships_from_schema_of_a_lake(
+    "checks:\n  - { type: relationships, from_schema: true, source: raw }\n"
+)]
+#[case::relationships_from_schema_of_nothing(
+    "checks:\n  - { type: relationships, from_schema: true, in: raw }\n"
+)]
+#[case::relationships_from_schema_in_an_unknown_source(
+    "checks:\n  - { type: relationships, from_schema: true, source: pg, in: rw }\n"
+)]
 #[case::zero_timeout(
     "checks:\n  - { type: row_count, table: pg.sales_order, min: 1, timeout: 0s }\n"
 )]
