@@ -23,6 +23,8 @@ pub mod lake;
 pub mod pin;
 pub mod postgres;
 mod postgres_canon;
+pub mod postgres_pool;
+pub mod postgres_tls;
 pub mod table_format;
 
 /// Reads a source's options into a ready (not yet connected) source, built with `context`.
@@ -51,7 +53,11 @@ pub struct SourceContext {
 /// What the sources of one run share across rule files: limits that hold for the whole run, not
 /// per file (connections to one server, memory). Cheap to clone: every field is shared.
 #[derive(Debug, Clone, Default)]
-pub struct RunResources {}
+pub struct RunResources {
+    /// One connection pool per PostgreSQL server (host, port, database, user), capped at the
+    /// smallest `max_connections` of the sources naming it.
+    pub postgres: Arc<postgres_pool::PostgresServers>,
+}
 
 /// A kind of source that a rule file can declare with `type: <name>`.
 pub struct SourceKind {
@@ -129,7 +135,7 @@ pub trait Source: Send + Sync + fmt::Debug {
     /// table re-read while rows arrive (`settle`, probes). Pinned references stay as they are.
     async fn refresh(&self, _table: &str) {}
     /// How many queries over disjoint parts of a table are worth running at once.
-    fn parallel_queries(&self) -> usize {
+    async fn parallel_queries(&self) -> usize {
         1
     }
     /// What arrived in `table` after `from` (see `changes.rs`), reading only what is new: DMS

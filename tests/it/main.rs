@@ -16,6 +16,7 @@ mod freshness;
 mod harness;
 mod hudi;
 mod layers;
+mod postgres_safety;
 mod reconcile;
 mod reports;
 mod rule_errors;
