@@ -29,7 +29,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{CancelToken, Client, Config, SimpleQueryMessage};
 
 use super::changes::{HeartbeatMarker, PROBE_COLUMN, SEQ_COLUMN, WRITTEN_AT_COLUMN};
-use super::postgres_pool::{Lease, ServerKey, ServerPool, Slot};
+use super::postgres_pool::{Lease, ServerFacts, ServerKey, ServerPool, Slot};
 use super::postgres_tls::{split_tls_params, RustlsConnector, TlsMode, TlsSettings};
 use super::{postgres_canon, Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column, LogicalType};
@@ -70,10 +70,6 @@ pub struct PostgresSource {
     pool: Arc<ServerPool>,
     /// `parallel_queries:` as the rule gives it; else the server's `max_parallel_workers`.
     parallel_queries: Option<usize>,
-    /// `server_version_num` (e.g. 150004), read on the first connection.
-    server_version: OnceLock<u32>,
-    /// The server's `max_parallel_workers`, read on the first connection.
-    max_parallel_workers: OnceLock<usize>,
     /// Where `cdc_latency` may write its markers, if the rule opted in.
     heartbeat: Option<Heartbeat>,
 }
@@ -188,8 +184,6 @@ fn parse(
         profile,
         pool,
         parallel_queries,
-        server_version: OnceLock::new(),
-        max_parallel_workers: OnceLock::new(),
         heartbeat,
     }))
 }
@@ -315,7 +309,7 @@ impl PostgresSource {
             .batch_execute(&self.session_setup)
             .await
             .map_err(failed("cannot prepare session"))?;
-        if self.server_version.get().is_none() {
+        if self.pool.facts().is_none() {
             let facts = client
                 .query_one(
                     "SELECT current_setting('server_version_num'), \
@@ -324,15 +318,14 @@ impl PostgresSource {
                 )
                 .await
                 .map_err(failed("cannot read the server version"))?;
-            if let Ok(number) = facts.get::<_, String>(0).parse() {
-                let _ = self.server_version.set(number);
-            }
-            // Absent before PostgreSQL 10 (no parallel query worth speaking of): one at a time.
-            let workers = facts
-                .get::<_, Option<String>>(1)
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(1);
-            let _ = self.max_parallel_workers.set(workers);
+            self.pool.learn(ServerFacts {
+                version_num: facts.get::<_, String>(0).parse().ok(),
+                // Absent before PostgreSQL 10 (no parallel query worth speaking of): one at a time.
+                max_parallel_workers: facts
+                    .get::<_, Option<String>>(1)
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(1),
+            });
         }
         Ok(client)
     }
@@ -370,7 +363,7 @@ impl PostgresSource {
     /// The server's `server_version_num` (e.g. `150004` for 15.4), once a connection was made.
     /// Some SQL lakecheck generates needs a recent server (see [`missing_function_hint`]).
     pub fn server_version_num(&self) -> Option<u32> {
-        self.server_version.get().copied()
+        self.pool.facts().and_then(|facts| facts.version_num)
     }
 
     /// A query error in words, naming the PostgreSQL version needed when the server is too old
@@ -654,12 +647,14 @@ impl Source for PostgresSource {
         let wanted = match self.parallel_queries {
             Some(n) => n,
             None => {
-                if self.max_parallel_workers.get().is_none() {
+                if self.pool.facts().is_none() {
                     // Connects (reading the setting) if nothing has yet; a failure shows on the
                     // queries that follow.
                     let _ = self.query("SELECT 1").await;
                 }
-                self.max_parallel_workers.get().copied().unwrap_or(1)
+                self.pool
+                    .facts()
+                    .map_or(1, |facts| facts.max_parallel_workers)
             }
         };
         wanted.clamp(1, self.pool.cap())

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -73,6 +73,17 @@ pub struct ServerPool {
     idle: Mutex<Idle>,
     /// Woken when a connection goes back to the pool, for those waiting for one.
     returned: Notify,
+    /// Read on the first connection any source makes to the server.
+    facts: OnceLock<ServerFacts>,
+}
+
+/// What lakecheck reads of a server once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerFacts {
+    /// `server_version_num` (e.g. 150004).
+    pub version_num: Option<u32>,
+    /// `max_parallel_workers` (1 where the server has no such setting).
+    pub max_parallel_workers: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +132,18 @@ impl ServerPool {
             limits: Mutex::new(Limits { cap, idle_timeout }),
             idle: Mutex::new(Idle::default()),
             returned: Notify::new(),
+            facts: OnceLock::new(),
         }
+    }
+
+    /// What was read of the server, once a connection was made.
+    pub fn facts(&self) -> Option<ServerFacts> {
+        self.facts.get().copied()
+    }
+
+    /// Keeps what the first connection read of the server.
+    pub fn learn(&self, facts: ServerFacts) {
+        let _ = self.facts.set(facts);
     }
 
     fn lower_limits(&self, max_connections: usize, idle_timeout: Duration) {

@@ -75,6 +75,16 @@ async fn wait_for_backends(monitor: &Client, role: &str, query_like: &str, wante
     }
 }
 
+/// The shared server's `max_parallel_workers` (8 by default: not this machine's core count).
+async fn server_parallel_workers(world: &World) -> usize {
+    monitor(world)
+        .await
+        .query_one("SELECT current_setting('max_parallel_workers')::int", &[])
+        .await
+        .unwrap()
+        .get::<_, i32>(0) as usize
+}
+
 /// Asserts `error` starts by naming the source (`start`) and says `cause`.
 fn assert_error_names(error: &str, start: &str, cause: &str) {
     assert!(error.starts_with(start) && error.contains(cause), "{error}");
@@ -284,14 +294,7 @@ async fn parallel_queries_follow_the_server_not_this_machine(
     #[case] expected: Option<usize>,
 ) {
     let world = pg_world().await;
-    let monitor = monitor(&world).await;
-    let server_workers: usize = monitor
-        .query_one("SELECT current_setting('max_parallel_workers')", &[])
-        .await
-        .unwrap()
-        .get::<_, String>(0)
-        .parse()
-        .unwrap();
+    let server_workers = server_parallel_workers(&world).await;
     let options = match options.contains("max_connections") {
         true => options.to_string(),
         false => format!("{options}, max_connections: 20"),
@@ -551,4 +554,65 @@ async fn tls_modes_against_a_tls_only_server() {
     let everything = serde_json::to_string(&report).unwrap();
     assert!(everything.contains("cannot connect"), "{everything}");
     assert!(!everything.contains(PASSWORD), "{everything}");
+}
+
+#[tokio::test]
+async fn the_heartbeat_write_counts_against_the_cap() {
+    let world = pg_world().await;
+    let monitor = Arc::new(monitor(&world).await);
+    let url = role_url(&world, &monitor, "safety_heartbeat").await;
+    monitor
+        .batch_execute("GRANT CREATE ON SCHEMA public TO safety_heartbeat")
+        .await
+        .unwrap();
+    let source = postgres_source(
+        &url,
+        ", max_connections: 1, heartbeat: { table: safety_heartbeat, create: true }",
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn({
+        let (monitor, done) = (monitor.clone(), done.clone());
+        async move {
+            let mut most = 0;
+            while !done.load(Ordering::Relaxed) {
+                most = most.max(lakecheck_backends(&monitor, "safety_heartbeat", "%").await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            most
+        }
+    });
+    // A read leaves its connection idle in the pool; the write needs one of its own, so the idle
+    // one is closed first (with a cap of 1, waiting for a slot instead would never end).
+    source
+        .query("SELECT 1 AS x FROM pg_sleep(0.1)")
+        .await
+        .unwrap();
+    let first = source.write_heartbeat("cap").await.expect("first marker");
+    source
+        .query("SELECT 1 AS x FROM pg_sleep(0.1)")
+        .await
+        .unwrap();
+    let second = source.write_heartbeat("cap").await.expect("second marker");
+    done.store(true, Ordering::Relaxed);
+    assert_eq!(second.seq, first.seq + 1);
+    assert_eq!(sampler.await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn sources_sharing_a_pool_share_what_was_read_of_the_server() {
+    let world = pg_world().await;
+    let server_workers = server_parallel_workers(&world).await;
+    let url = world.pg.url("autocorp");
+    let text = format!(
+        "sources:\n  first: {{ type: postgres, url: \"{url}\", max_connections: 20 }}\n  \
+         second: {{ type: postgres, url: \"{url}\", max_connections: 20 }}\nchecks: []\n"
+    );
+    let file = parse_rules("tests/shared.yml", &text, &Arc::new(Vars::new()));
+    let (first, second) = (
+        file.sources.get("first").unwrap(),
+        file.sources.get("second").unwrap(),
+    );
+    first.query("SELECT 1 AS x").await.unwrap();
+    // `second` draws the connection `first` left idle: it never connected itself.
+    assert_eq!(second.parallel_queries().await, server_workers.min(20));
 }
