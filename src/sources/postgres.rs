@@ -288,10 +288,17 @@ impl PostgresSource {
     async fn connect(&self, slot: Slot) -> Result<Client, SourceError> {
         let tls = self.connector()?;
         let (client, connection) = self.config.connect(tls).await.map_err(|e| {
-            let cause = self
+            let mut cause = self
                 .tls
                 .explain(&e, &first_host(&self.config))
                 .unwrap_or_else(|| describe_error(&e));
+            // pg_hba.conf's words for a server taking TLS connections only (`hostssl`).
+            if self.tls.mode == TlsMode::Disable && cause.ends_with("no encryption") {
+                cause.push_str(
+                    "; the server accepts encrypted connections only: set sslmode to require, \
+                     verify-ca or verify-full",
+                );
+            }
             SourceError::new(self, format!("cannot connect: {cause}"))
         })?;
         tokio::spawn(async move {

@@ -547,7 +547,10 @@ async fn tls_modes_against_a_tls_only_server() {
     let disable = error_of(&report, "disable");
     assert!(
         disable.contains("no pg_hba.conf entry for host \"127.0.0.1\"")
-            && disable.contains("no encryption"),
+            && disable.ends_with(
+                "no encryption; the server accepts encrypted connections only: set sslmode to \
+                 require, verify-ca or verify-full"
+            ),
         "{disable}"
     );
     // Not in any message, error or anything else the report holds.
@@ -615,4 +618,30 @@ async fn sources_sharing_a_pool_share_what_was_read_of_the_server() {
     first.query("SELECT 1 AS x").await.unwrap();
     // `second` draws the connection `first` left idle: it never connected itself.
     assert_eq!(second.parallel_queries().await, server_workers.min(20));
+}
+
+#[tokio::test]
+async fn sources_of_other_settings_share_the_cap_not_their_sessions() {
+    let world = pg_world().await;
+    let url = world.pg.url("autocorp");
+    let text = format!(
+        "sources:\n  quick: {{ type: postgres, url: \"{url}\", max_connections: 1, lock_timeout: 1s }}\n  \
+         patient: {{ type: postgres, url: \"{url}\", max_connections: 1, lock_timeout: 3s }}\nchecks: []\n"
+    );
+    let file = parse_rules("tests/profiles.yml", &text, &Arc::new(Vars::new()));
+    let lock_timeout = |name: &'static str| {
+        let source = file.sources.get(name).unwrap().clone();
+        async move {
+            let rows = source
+                .query("SELECT current_setting('lock_timeout') AS t")
+                .await
+                .unwrap();
+            rows.rows[0][0].clone().unwrap()
+        }
+    };
+    // One connection at a time to the server: each source's session replaces the other's.
+    for _ in 0..2 {
+        assert_eq!(lock_timeout("quick").await, "1s");
+        assert_eq!(lock_timeout("patient").await, "3s");
+    }
 }
