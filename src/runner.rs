@@ -143,8 +143,14 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
         async move {
             let outcome = check.decl.check.evaluate(&probe).await;
             // Commit metadata of table-format tables, for audits (absent for other sources).
+            // Not after an error: the table could not be read, and trying again would only
+            // spend another round of retries on it.
             let mut metadata = serde_json::Map::new();
-            for table in check.decl.check.tables() {
+            let tables = match outcome {
+                Ok(_) => check.decl.check.tables(),
+                Err(_) => Vec::new(),
+            };
+            for table in tables {
                 if let Some(source) = check.sources.get(&table.source) {
                     if let Ok(Some(facts)) = source.table_metadata(&table.table).await {
                         metadata.insert(table.to_string(), facts);

@@ -29,7 +29,7 @@ impl Side {
         probe: &Probe,
         plan: &Plan,
     ) -> Result<BTreeMap<i64, Checksum>, CheckError> {
-        let queries = self.checksums_queries(plan, self.source.parallel_queries());
+        let queries = self.checksums_queries(plan, self.source.parallel_queries().await);
         let answers = futures::future::try_join_all(
             queries
                 .into_iter()

@@ -264,6 +264,9 @@ fn table_facts(facts: &serde_json::Value) -> String {
     if let Some(n) = facts.get("bytes").and_then(|v| v.as_u64()) {
         parts.push(format!("{:.1} MB", n as f64 / 1_000_000.0));
     }
+    if let Some(n) = facts.get("object_store_retries").and_then(|v| v.as_u64()) {
+        parts.push(format!("{n} storage requests retried"));
+    }
     parts.join(" · ")
 }
 

@@ -24,6 +24,8 @@ pub mod memory;
 pub mod pin;
 pub mod postgres;
 mod postgres_canon;
+pub mod postgres_pool;
+pub mod postgres_tls;
 pub mod retries;
 pub mod table_format;
 
@@ -57,6 +59,9 @@ pub struct RunResources {
     /// The one memory pool and spill directory of every lake session (`--memory-limit`; by
     /// default a share of RAM, see `memory.rs`).
     pub memory: memory::RunMemory,
+    /// One connection pool per PostgreSQL server (host, port, database, user), capped at the
+    /// smallest `max_connections` of the sources naming it.
+    pub postgres: Arc<postgres_pool::PostgresServers>,
 }
 
 impl RunResources {
@@ -64,6 +69,7 @@ impl RunResources {
     pub fn with_memory_limit(limit: memory::MemoryLimit) -> Self {
         Self {
             memory: memory::RunMemory::new(limit),
+            ..Self::default()
         }
     }
 }
@@ -144,7 +150,7 @@ pub trait Source: Send + Sync + fmt::Debug {
     /// table re-read while rows arrive (`settle`, probes). Pinned references stay as they are.
     async fn refresh(&self, _table: &str) {}
     /// How many queries over disjoint parts of a table are worth running at once.
-    fn parallel_queries(&self) -> usize {
+    async fn parallel_queries(&self) -> usize {
         1
     }
     /// What arrived in `table` after `from` (see `changes.rs`), reading only what is new: DMS

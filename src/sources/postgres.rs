@@ -1,28 +1,40 @@
-//! PostgreSQL, queried where the data lives.
+//! PostgreSQL, queried where the data lives, and safe to point at a production server.
 //!
 //! Every session is read-only twice over: the session default is `default_transaction_read_only`
 //! and each query runs inside an explicit `READ ONLY` transaction that is rolled back, so even a
-//! user query that changes session settings cannot write. A statement timeout bounds every query.
+//! user query that changes session settings cannot write. Every session also sets
+//! `application_name = lakecheck` (so a DBA can find it), a `statement_timeout`, a short
+//! `lock_timeout` (lakecheck never queues behind DDL: it fails instead) and an
+//! `idle_in_transaction_session_timeout`.
 //!
-//! The one exception is opted into per source (`heartbeat: { table: ..., create: true }`): a
-//! `cdc_latency` probe writes one marker row to that table, in its own `BEGIN READ WRITE` …
-//! `COMMIT` on a connection of its own (the same settings, read-only by default, statement
-//! timeout), closed afterwards. No other statement lakecheck sends can write.
+//! Connections come from one pool per server for the whole run (`postgres_pool.rs`):
+//! `max_connections` caps what lakecheck opens to a server however many rule files name it.
+//! A query whose future is dropped before it completes (a check's `timeout`) is cancelled on
+//! the server, and its connection is not reused. TLS follows libpq's `sslmode` and
+//! `sslrootcert` (`postgres_tls.rs`).
+//!
+//! The one exception to read-only is opted into per source (`heartbeat: { table: ..., create:
+//! true }`): a `cdc_latency` probe writes one marker row to that table, in its own `BEGIN READ
+//! WRITE` … `COMMIT` on a connection of its own (the same settings, read-only by default,
+//! statement timeout), counted against the cap and closed afterwards. No other statement
+//! lakecheck sends can write.
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::{Mutex, Semaphore};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
+use tokio_postgres::{CancelToken, Client, Config, SimpleQueryMessage};
 
 use super::changes::{HeartbeatMarker, PROBE_COLUMN, SEQ_COLUMN, WRITTEN_AT_COLUMN};
+use super::postgres_pool::{Lease, ServerFacts, ServerKey, ServerPool, Slot};
+use super::postgres_tls::{split_tls_params, RustlsConnector, TlsMode, TlsSettings};
 use super::{postgres_canon, Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column, LogicalType};
 use crate::model::sql::{quote_ident, quote_literal, strip_trailing_semicolons};
-use crate::model::{Canon, MapReader, Rows, RuleError};
+use crate::model::{Canon, MapReader, Rows, RuleError, Spanned};
 
 pub const KIND: SourceKind = SourceKind {
     name: "postgres",
@@ -31,18 +43,33 @@ pub const KIND: SourceKind = SourceKind {
 
 const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Short: a lakecheck query waiting for a lock (behind a migration's `ALTER TABLE`) would make
+/// every query queued behind the DDL wait too.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a pooled connection may sit unused before it is closed.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_CONNECTIONS: u64 = 4;
+/// What every session reports in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "lakecheck";
 
 /// A Postgres database reached through a `postgres://` URL.
 pub struct PostgresSource {
     name: String,
     config: Config,
     schema: String,
-    statement_timeout: Duration,
-    idle: Mutex<Vec<Client>>,
-    permits: Semaphore,
-    /// `server_version_num` (e.g. 150004), read on the first connection.
-    server_version: OnceLock<u32>,
+    tls: TlsSettings,
+    /// The TLS connector, built on first connection (it reads `sslrootcert`).
+    connector: OnceLock<RustlsConnector>,
+    /// The `SET` statements that prepare each session.
+    session_setup: String,
+    /// The session settings in words: only connections prepared alike are shared between
+    /// sources of one server.
+    profile: String,
+    /// The server's connections, shared with every source of the run naming the same server.
+    pool: Arc<ServerPool>,
+    /// `parallel_queries:` as the rule gives it; else the server's `max_parallel_workers`.
+    parallel_queries: Option<usize>,
     /// Where `cdc_latency` may write its markers, if the rule opted in.
     heartbeat: Option<Heartbeat>,
 }
@@ -67,34 +94,49 @@ impl std::fmt::Debug for PostgresSource {
 }
 
 /// PostgreSQL runs lakecheck's canon and row hash as plain SQL (`postgres_canon.rs`), so the
-/// functions in `context` are not needed here.
+/// functions in `context` are not needed here; its pool comes from `context.resources`.
 fn parse(
     name: &str,
     options: &mut MapReader,
-    _context: &SourceContext,
+    context: &SourceContext,
 ) -> Result<Arc<dyn Source>, RuleError> {
     let url = options.required_string("url", "\"${LAKECHECK_PG_URL}\"")?;
     let schema = options
         .string("schema")?
         .map(|s| s.value)
         .unwrap_or_else(|| "public".into());
-    let statement_timeout = options
-        .duration("statement_timeout")?
-        .map(|d| d.value)
-        .unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
-    let connect_timeout = options
-        .duration("connect_timeout")?
-        .map(|d| d.value)
-        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let mut duration = |key: &'static str, default: Duration| {
+        Ok::<_, RuleError>(options.duration(key)?.map(|d| d.value).unwrap_or(default))
+    };
+    let statement_timeout = duration("statement_timeout", DEFAULT_STATEMENT_TIMEOUT)?;
+    let connect_timeout = duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT)?;
+    let lock_timeout = duration("lock_timeout", DEFAULT_LOCK_TIMEOUT)?;
+    let idle_in_transaction = duration(
+        "idle_in_transaction_session_timeout",
+        DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+    )?;
+    let idle_timeout = duration("idle_timeout", DEFAULT_IDLE_TIMEOUT)?;
     let max_connections = options
         .u64("max_connections")?
         .map(|n| n.value)
         .unwrap_or(DEFAULT_MAX_CONNECTIONS)
         .max(1);
+    let parallel_queries = options
+        .u64("parallel_queries")?
+        .map(|n| (n.value as usize).max(1));
+    let sslmode = options.string("sslmode")?;
+    let sslrootcert = options.string("sslrootcert")?;
     let heartbeat = parse_heartbeat(name, options)?;
     options.finish()?;
 
-    let mut config: Config = url.value.parse().map_err(|e: tokio_postgres::Error| {
+    let (url_text, url_sslmode, url_sslrootcert) = split_tls_params(&url.value);
+    let tls = tls_settings(
+        name,
+        &url,
+        (sslmode, url_sslmode),
+        (sslrootcert, url_sslrootcert),
+    )?;
+    let mut config: Config = url_text.parse().map_err(|e: tokio_postgres::Error| {
         // The parser's message never echoes the URL, so no password leaks through it.
         RuleError::new(
             url.location.clone(),
@@ -126,17 +168,92 @@ fn parse(
         config.host("localhost");
     }
     config.connect_timeout(connect_timeout);
-    config.application_name("lakecheck");
+    config.application_name(APPLICATION_NAME);
+    config.ssl_mode(tls.mode.ssl_mode());
+    // Pinned settings make rendered values independent of server and role defaults.
+    let session_setup = format!(
+        "SET default_transaction_read_only = on; \
+         SET statement_timeout = {}; SET lock_timeout = {}; \
+         SET idle_in_transaction_session_timeout = {}; \
+         SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+         SET extra_float_digits = 3; SET bytea_output = 'hex'",
+        statement_timeout.as_millis(),
+        lock_timeout.as_millis(),
+        idle_in_transaction.as_millis(),
+    );
+    let profile = format!("{} {session_setup}", tls.profile());
+    let pool = context.resources.postgres.pool(
+        server_key(&config),
+        max_connections as usize,
+        idle_timeout,
+    );
     Ok(Arc::new(PostgresSource {
         name: name.to_string(),
         config,
         schema,
-        statement_timeout,
-        idle: Mutex::new(Vec::new()),
-        permits: Semaphore::new(max_connections as usize),
-        server_version: OnceLock::new(),
+        tls,
+        connector: OnceLock::new(),
+        session_setup,
+        profile,
+        pool,
+        parallel_queries,
         heartbeat,
     }))
+}
+
+/// `sslmode` and `sslrootcert`, each from the source's options or the URL (not both), else
+/// from libpq's `PGSSLMODE` / `PGSSLROOTCERT`; `prefer` by default, as libpq.
+fn tls_settings(
+    name: &str,
+    url: &Spanned<String>,
+    (mode_option, mode_in_url): (Option<Spanned<String>>, Option<String>),
+    (root_option, root_in_url): (Option<Spanned<String>>, Option<String>),
+) -> Result<TlsSettings, RuleError> {
+    let pick =
+        |key: &str, option: Option<Spanned<String>>, in_url: Option<String>, env: &str| match (
+            option, in_url,
+        ) {
+            (Some(option), Some(_)) => Err(RuleError::new(
+                option.location,
+                format!("source `{name}` gives `{key}` twice: as an option and in its `url`"),
+            )
+            .with_help(format!("keep one `{key}`"))),
+            (Some(option), None) => Ok(Some((option.value, option.location))),
+            (None, Some(value)) => Ok(Some((value, url.location.clone()))),
+            (None, None) => Ok(std::env::var(env).ok().map(|v| (v, url.location.clone()))),
+        };
+    let mode = match pick("sslmode", mode_option, mode_in_url, "PGSSLMODE")? {
+        None => TlsMode::Prefer,
+        Some((text, location)) => TlsMode::parse(&text).map_err(|e| {
+            RuleError::new(location, format!("source `{name}`: {e}"))
+                .with_help("verify-full checks the server's certificate and host name")
+        })?,
+    };
+    let root_cert = pick("sslrootcert", root_option, root_in_url, "PGSSLROOTCERT")?
+        .map(|(path, _)| PathBuf::from(path));
+    Ok(TlsSettings { mode, root_cert })
+}
+
+/// The server a config points at, as pools are shared: host, port, database, user.
+fn server_key(config: &Config) -> ServerKey {
+    let user = config.get_user().unwrap_or_default().to_string();
+    ServerKey {
+        host: first_host(config),
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        database: config.get_dbname().unwrap_or(&user).to_string(),
+        user,
+    }
+}
+
+fn first_host(config: &Config) -> String {
+    config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_default()
 }
 
 /// `heartbeat: { table: lakecheck_heartbeat, create: true }`: the opt-in to the one write.
@@ -167,43 +284,78 @@ fn parse_timestamptz(text: &str) -> Option<DateTime<Utc>> {
 }
 
 impl PostgresSource {
-    async fn connect(&self) -> Result<Client, SourceError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
-            SourceError::new(self, format!("cannot connect: {}", describe_error(&e)))
+    /// The TLS connector of this source's settings, built once.
+    fn connector(&self) -> Result<RustlsConnector, SourceError> {
+        if let Some(connector) = self.connector.get() {
+            return Ok(connector.clone());
+        }
+        let connector = self
+            .tls
+            .connector()
+            .map_err(|e| SourceError::new(self, e))?;
+        Ok(self.connector.get_or_init(|| connector).clone())
+    }
+
+    /// Opens a session prepared with this source's settings, holding `slot` until the
+    /// connection has closed.
+    async fn connect(&self, slot: Slot) -> Result<Client, SourceError> {
+        let tls = self.connector()?;
+        let (client, connection) = self.config.connect(tls).await.map_err(|e| {
+            let mut cause = self
+                .tls
+                .explain(&e, &first_host(&self.config))
+                .unwrap_or_else(|| describe_error(&e));
+            // pg_hba.conf's words for a server taking TLS connections only (`hostssl`).
+            if self.tls.mode == TlsMode::Disable && cause.ends_with("no encryption") {
+                cause.push_str(
+                    "; the server accepts encrypted connections only: set sslmode to require, \
+                     verify-ca or verify-full",
+                );
+            }
+            SourceError::new(self, format!("cannot connect: {cause}"))
         })?;
         tokio::spawn(async move {
-            // Errors surface on the next query through the client; nothing to do here.
+            // Errors surface on the next query through the client; nothing to do here. The slot
+            // goes back once the socket is closed, not before.
             let _ = connection.await;
+            drop(slot);
         });
-        // Pinned settings make rendered values independent of server and role defaults.
-        let setup = format!(
-            "SET default_transaction_read_only = on; \
-             SET statement_timeout = {}; \
-             SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
-             SET extra_float_digits = 3; SET bytea_output = 'hex'",
-            self.statement_timeout.as_millis()
-        );
-        client.batch_execute(&setup).await.map_err(|e| {
-            SourceError::new(
-                self,
-                format!("cannot prepare session: {}", describe_error(&e)),
-            )
-        })?;
-        if self.server_version.get().is_none() {
-            let version = client
-                .query_one("SELECT current_setting('server_version_num')", &[])
-                .await
-                .map_err(|e| {
-                    SourceError::new(
-                        self,
-                        format!("cannot read the server version: {}", describe_error(&e)),
-                    )
-                })?;
-            if let Ok(number) = version.get::<_, String>(0).parse() {
-                let _ = self.server_version.set(number);
+        let failed = |what: &'static str| {
+            move |e: tokio_postgres::Error| {
+                SourceError::new(self, format!("{what}: {}", describe_error(&e)))
             }
+        };
+        client
+            .batch_execute(&self.session_setup)
+            .await
+            .map_err(failed("cannot prepare session"))?;
+        if self.pool.facts().is_none() {
+            let facts = client
+                .query_one(
+                    "SELECT current_setting('server_version_num'), \
+                     current_setting('max_parallel_workers', true)",
+                    &[],
+                )
+                .await
+                .map_err(failed("cannot read the server version"))?;
+            self.pool.learn(ServerFacts {
+                version_num: facts.get::<_, String>(0).parse().ok(),
+                // Absent before PostgreSQL 10 (no parallel query worth speaking of): one at a time.
+                max_parallel_workers: facts
+                    .get::<_, Option<String>>(1)
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(1),
+            });
         }
         Ok(client)
+    }
+
+    /// A session for one query: an idle one of the pool prepared alike, or a new one.
+    async fn session(&self) -> Result<Client, SourceError> {
+        match self.pool.lease(&self.profile).await {
+            Lease::Open(client) => Ok(client),
+            Lease::New(slot) => self.connect(slot).await,
+        }
     }
 
     /// Why the heartbeat write failed, and what to do about it.
@@ -231,7 +383,7 @@ impl PostgresSource {
     /// The server's `server_version_num` (e.g. `150004` for 15.4), once a connection was made.
     /// Some SQL lakecheck generates needs a recent server (see [`missing_function_hint`]).
     pub fn server_version_num(&self) -> Option<u32> {
-        self.server_version.get().copied()
+        self.pool.facts().and_then(|facts| facts.version_num)
     }
 
     /// A query error in words, naming the PostgreSQL version needed when the server is too old
@@ -297,15 +449,7 @@ impl Source for PostgresSource {
     }
 
     fn describe(&self) -> String {
-        let host = self
-            .config
-            .get_hosts()
-            .first()
-            .map(|h| match h {
-                tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-            })
-            .unwrap_or_default();
+        let host = first_host(&self.config);
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
         let database = self.config.get_dbname().unwrap_or("postgres");
         format!("postgres {host}:{port}/{database}")
@@ -468,14 +612,10 @@ impl Source for PostgresSource {
                  to the source to let cdc_latency write its marker",
             ));
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| SourceError::new(self, "connection pool closed"))?;
-        // A connection of its own, never pooled, closed when done: the one read-write
-        // transaction lakecheck runs happens on it and nowhere else.
-        let client = self.connect().await?;
+        // A connection of its own, never pooled, closed when done (counted against the cap
+        // while open): the one read-write transaction lakecheck runs happens on it and nowhere
+        // else.
+        let client = self.connect(self.pool.fresh_slot().await).await?;
         let messages = client
             .simple_query(&sql)
             .await
@@ -521,31 +661,66 @@ impl Source for PostgresSource {
         })
     }
 
-    fn parallel_queries(&self) -> usize {
-        // One backend uses one core: spread segment checksums over the pool, up to the cores
-        // this machine has (loopback servers share them with us).
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        self.permits.available_permits().clamp(1, cores.max(2))
+    /// `parallel_queries:` if the rule sets it, else the server's `max_parallel_workers` (the
+    /// server's capacity, not this machine's), never more than the pool's cap.
+    async fn parallel_queries(&self) -> usize {
+        let wanted = match self.parallel_queries {
+            Some(n) => n,
+            None => {
+                if self.pool.facts().is_none() {
+                    // Connects (reading the setting) if nothing has yet; a failure shows on the
+                    // queries that follow.
+                    let _ = self.query("SELECT 1").await;
+                }
+                self.pool
+                    .facts()
+                    .map_or(1, |facts| facts.max_parallel_workers)
+            }
+        };
+        wanted.clamp(1, self.pool.cap())
     }
 
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| SourceError::new(self, "connection pool closed"))?;
-        let pooled = self.idle.lock().await.pop();
-        let mut client = match pooled {
-            Some(client) if !client.is_closed() => client,
-            _ => self.connect().await?,
+        let mut client = self.session().await?;
+        let cancel = CancelOnDrop {
+            token: Some(client.cancel_token()),
+            tls: self.connector()?,
         };
         let result = self.run(&mut client, sql).await;
-        if !client.is_closed() {
-            self.idle.lock().await.push(client);
-        }
+        cancel.completed();
+        self.pool.give_back(&self.profile, client);
         result.map_err(|e| SourceError::new(self, self.explain(&e)))
+    }
+}
+
+/// Cancels the query running on a session when the future waiting for it is dropped (a check's
+/// `timeout`): without it the server would go on running a query nobody waits for. The
+/// session itself is dropped with the future, so it never goes back to the pool.
+struct CancelOnDrop {
+    /// `None` once the query completed.
+    token: Option<CancelToken>,
+    tls: RustlsConnector,
+}
+
+impl CancelOnDrop {
+    fn completed(mut self) {
+        self.token = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let tls = self.tls.clone();
+            runtime.spawn(async move {
+                // Best effort: if the cancel request cannot reach the server, the statement
+                // timeout still ends the query.
+                let _ = token.cancel_query(tls).await;
+            });
+        }
     }
 }
 

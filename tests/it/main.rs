@@ -20,6 +20,7 @@ mod lake_faults;
 mod layers;
 mod pattern;
 mod pg_faults;
+mod postgres_safety;
 mod reconcile;
 mod relationships;
 mod reports;
