@@ -155,25 +155,14 @@ pub struct ExecutedQuery {
     pub error: Option<String>,
 }
 
-/// What a query that never finished reads as: its check was stopped (its `timeout`) and the
-/// query future dropped, which cancels it on the server.
+/// What a query still running when its check was stopped (its `timeout`) reads as: the runner
+/// dropped it, which cancels it on the server.
 const STOPPED: &str = "stopped before it finished (the check's timeout)";
 
-/// A query in the probe's log while it runs: its duration and outcome are written when it ends,
-/// or, if the check is stopped first, when it is dropped.
-struct Running<'a> {
-    probe: &'a Probe,
-    slot: usize,
-    started: Instant,
-    error: Option<String>,
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        let mut log = self.probe.log();
-        log[self.slot].duration_ms = self.started.elapsed().as_millis() as u64;
-        log[self.slot].error = self.error.take();
-    }
+/// An entry of the probe's log: the query, and when it started while it still runs.
+struct Logged {
+    query: ExecutedQuery,
+    running_since: Option<Instant>,
 }
 
 /// The first row's `column` of an answer from `source`, as an integer (NULL reads as 0).
@@ -206,7 +195,7 @@ impl Clock {
 pub struct Probe {
     sources: Arc<SourceSet>,
     clock: Clock,
-    log: Mutex<Vec<ExecutedQuery>>,
+    log: Mutex<Vec<Logged>>,
 }
 
 impl Probe {
@@ -286,23 +275,25 @@ impl Probe {
     ) -> Result<T, CheckError> {
         let slot = {
             let mut log = self.log();
-            log.push(ExecutedQuery {
-                source: source.to_string(),
-                sql,
-                duration_ms: 0,
-                error: None,
+            log.push(Logged {
+                query: ExecutedQuery {
+                    source: source.to_string(),
+                    sql,
+                    duration_ms: 0,
+                    error: None,
+                },
+                running_since: Some(Instant::now()),
             });
             log.len() - 1
         };
-        let mut running = Running {
-            probe: self,
-            slot,
-            started: Instant::now(),
-            error: Some(STOPPED.to_string()),
-        };
         let result = work.await;
-        running.error = result.as_ref().err().map(|e| e.cause.clone());
-        drop(running);
+        let mut log = self.log();
+        let entry = &mut log[slot];
+        if let Some(started) = entry.running_since.take() {
+            entry.query.duration_ms = started.elapsed().as_millis() as u64;
+        }
+        entry.query.error = result.as_ref().err().map(|e| e.cause.clone());
+        drop(log);
         Ok(result?)
     }
 
@@ -316,17 +307,34 @@ impl Probe {
         self.log
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
+            .into_iter()
+            .map(|logged| logged.query)
+            .collect()
     }
 
-    /// Every query sent so far, in order, while the probe may still be shared (a check stopped
-    /// at its timeout: queries it left running read as stopped).
+    /// Every query sent so far, in order, while the probe may still be shared.
     pub fn queries(&self) -> Vec<ExecutedQuery> {
-        self.log().clone()
+        self.log()
+            .iter()
+            .map(|logged| logged.query.clone())
+            .collect()
+    }
+
+    /// Marks the queries still running as stopped, with how long they ran: the runner stopped
+    /// the check at its timeout. (A query dropped because another of its check's queries
+    /// failed first is left as it was: the check's error says what happened.)
+    pub fn stop_unfinished(&self) {
+        for logged in self.log().iter_mut() {
+            if let Some(started) = logged.running_since.take() {
+                logged.query.duration_ms = started.elapsed().as_millis() as u64;
+                logged.query.error = Some(STOPPED.to_string());
+            }
+        }
     }
 
     /// The query log. A check that panicked while holding it left whole entries behind (each
     /// is written in one step), so a poisoned lock is read as it is.
-    fn log(&self) -> MutexGuard<'_, Vec<ExecutedQuery>> {
+    fn log(&self) -> MutexGuard<'_, Vec<Logged>> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -165,9 +165,10 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
         Ok(Err(e)) => (Err(CheckError::Internal(e.to_string())), Default::default()),
         Err(_) => {
             task.abort();
-            // Wait for the abort to drop the check's futures, so its queries are marked
-            // stopped (and their cancels sent) before the log is read.
+            // Wait for the abort to drop the check's futures (which sends their cancels),
+            // then mark the queries they left running as stopped.
             let _ = task.await;
+            probe.stop_unfinished();
             let limit = decl.time_limit;
             (Err(CheckError::TimedOut { limit }), Default::default())
         }

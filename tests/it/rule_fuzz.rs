@@ -35,10 +35,12 @@ fn every_kind_seed() -> String {
             "sql" => "{ type: sql, source: pg, query: \"select 1 where false\" }",
             "schema_match" => "{ type: schema_match, left: pg.customers, right: curated.customers }",
             "aggregate_match" => "{ type: aggregate_match, left: pg.sales_order, right: hudi.sales_order, columns: [total_amount], tolerance: 0.01%, distinct: true }",
-            "table_match" => "\n      type: table_match\n      left: pg.customers\n      right: raw.customers\n      key: [customer_id]\n      exclude: [email]",
+            "table_match" => "\n      type: table_match\n      left: pg.customers\n      right: raw.customers\n      key: [customer_id]\n      exclude: [email]\n      max_differences: 1000",
             "freshness" => "{ type: freshness, table: pg.sales_order, column: updated_at, warn_after: 10m, error_after: 15m }",
             "commit_freshness" => "{ type: commit_freshness, table: curated.auto_parts, max_age: 1d, max_skew: 30s }",
             "cdc_latency" => "\n      type: cdc_latency\n      source: pg\n      stages:\n        - { name: raw, table: raw.lakecheck_heartbeat, max_latency: 2m }\n      max_latency: 15m",
+            "relationships" => "{ type: relationships, table: raw.sales_order, column: customer_id, to: pg.customers, field: customer_id, timeout: 5m }",
+            "pattern" => "{ type: pattern, table: csv.customers, column: email, format: email, allow_null: false }",
             other => panic!("no seed check for `{other}`: add one here"),
         };
         text.push_str(&format!("  - {check}\n"));
