@@ -49,6 +49,10 @@ enum Command {
         /// Checks running at once.
         #[arg(long, short = 'j', default_value_t = 4)]
         jobs: usize,
+        /// Generate N times the AutoCorp rows (same distributions; every check still passes).
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u64).range(1..=lakecheck::demo::MAX_SCALE as u64))]
+        scale: u64,
         #[command(flatten)]
         memory: MemoryArg,
     },
@@ -207,6 +211,7 @@ async fn main() -> ExitCode {
             rules,
             lake_dir,
             jobs,
+            scale,
             memory,
         } => {
             let options = lakecheck::demo::DemoOptions {
@@ -215,6 +220,8 @@ async fn main() -> ExitCode {
                 jobs,
                 lake_dir,
                 memory_limit: memory.memory_limit,
+                // Within MAX_SCALE, which is a usize: the parser checked the range.
+                scale: scale as usize,
             };
             // Boxed: the demo future is deep (Delta and Hudi writers) and large on the stack.
             match Box::pin(lakecheck::demo::run(options)).await {

@@ -20,9 +20,14 @@ use crate::results::EXIT_ERROR;
 use crate::rules::{self, Vars};
 use crate::sources::memory::MemoryLimit;
 use crate::sources::RunResources;
+pub use autocorp::MAX_SCALE;
 #[cfg(feature = "test-support")]
 pub use autocorp::{start_autocorp_postgres, write_local_lake};
 pub use postgres::ThrowawayPostgres;
+
+/// The variable the demo sets to the number of sales orders it generated (1000 times `--scale`),
+/// which `rules/autocorp.yml` reads for the CSV drop's expected row count.
+pub const SALES_ORDER_ROWS_VAR: &str = "AUTOCORP_SALES_ORDER_ROWS";
 
 /// The AutoCorp rule file compiled in, so the demo runs from any folder.
 pub const EMBEDDED_RULES: &str = include_str!("../../rules/autocorp.yml");
@@ -38,12 +43,24 @@ pub struct DemoOptions {
     pub lake_dir: Option<PathBuf>,
     /// Memory the lake sources share (`--memory-limit`); a share of RAM by default.
     pub memory_limit: Option<MemoryLimit>,
+    /// Generate this many times the AutoCorp reference rows (`--scale`, 1 to [`MAX_SCALE`]).
+    pub scale: usize,
 }
 
 /// Runs the whole demo and returns the run's exit code.
 pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
-    println!("lakecheck demo: generating AutoCorp and starting a throwaway PostgreSQL ...");
-    let tables = autocorp::generate();
+    anyhow::ensure!(
+        (1..=MAX_SCALE).contains(&options.scale),
+        "demo scale {} is outside 1..={MAX_SCALE}; pass `--scale N` with N in that range",
+        options.scale
+    );
+    let times = match options.scale {
+        1 => String::new(),
+        n => format!(" ({n}x the reference rows)"),
+    };
+    println!("lakecheck demo: generating AutoCorp{times} and starting a throwaway PostgreSQL ...");
+    let tables = autocorp::generate_scaled(options.scale);
+    let sales_orders = autocorp::table(&tables, "sales_order").num_rows();
     let cluster = autocorp::start_autocorp_postgres(&tables).await?;
     let temp_lake;
     let lake_dir = match &options.lake_dir {
@@ -82,6 +99,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
         "LAKECHECK_LAKE_URL".into(),
         lake_url.as_str().trim_end_matches('/').to_string(),
     );
+    vars.insert(SALES_ORDER_ROWS_VAR.into(), sales_orders.to_string());
     let vars = Arc::new(vars);
     let default_rules = PathBuf::from("rules/autocorp.yml");
     let resources = options

@@ -224,13 +224,29 @@ fn validate_accepts_the_shipped_rules_without_connecting() {
     );
 }
 
-#[test]
-fn demo_runs_end_to_end() {
+/// The checks of `rules/autocorp.yml` that warn in the demo: a CRM backlog and zero-value orders
+/// by design, and the source's and raw zone's fixed-time data (see the README).
+const DEMO_WARNINGS: [&str; 4] = [
+    "customers without an email",
+    "zero-value orders the curated ETL will drop",
+    "source sales_order is being updated",
+    "raw sales_order changes are recent",
+];
+
+/// The demo end to end, at the reference size and at `--scale 3`: the same 53 checks, the same
+/// four warnings, nothing else but passes, and every table 3x (plus the same CDC edits).
+#[rstest::rstest]
+#[case::reference(1)]
+#[case::scale_3(3)]
+fn demo_runs_end_to_end(#[case] scale: usize) {
+    use lakecheck::demo::autocorp::ROW_COUNTS;
     let reports = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_lakecheck"))
         .args(["demo", "--reports-dir", reports.path().to_str().unwrap()])
+        .args(["--scale", &scale.to_string()])
         .current_dir(repo())
         .env("NO_COLOR", "1")
+        .env_remove("AUTOCORP_SALES_ORDER_ROWS")
         .output()
         .unwrap();
     let all = text(&out);
@@ -243,6 +259,51 @@ fn demo_runs_end_to_end() {
         serde_json::from_slice(&std::fs::read(reports.path().join("lakecheck.json")).unwrap())
             .unwrap();
     assert_eq!(json["summary"]["total"], 53);
+    let results: Vec<&serde_json::Value> = json["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|suite| suite["results"].as_array().unwrap())
+        .collect();
+    let result = |name: &str| {
+        *results
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no result `{name}`"))
+    };
+    let mut warned: Vec<&str> = results
+        .iter()
+        .filter(|r| r["status"] != "pass")
+        .map(|r| {
+            assert_eq!(r["status"], "warn", "{r}");
+            r["name"].as_str().unwrap()
+        })
+        .collect();
+    warned.sort_unstable();
+    let mut expected_warnings = DEMO_WARNINGS.to_vec();
+    expected_warnings.sort_unstable();
+    assert_eq!(warned, expected_warnings);
+    // Every table holds `scale` times the reference rows, plus the CDC edits made after the
+    // full load (3 orders inserted, 2 order services deleted), on both sides.
+    for (table, rows) in ROW_COUNTS {
+        let cdc = match table {
+            "sales_order" => 3,
+            "sales_order_services" => -2,
+            _ => 0,
+        };
+        let expected = (scale * rows) as i64 + cdc;
+        let metrics = &result(&format!("{table} arrived in raw"))["metrics"];
+        assert_eq!(metrics["left_count"], expected, "{table}: {metrics}");
+        assert_eq!(metrics["right_count"], expected, "{table}: {metrics}");
+    }
+    // The CSV drop holds the generated orders, and the rule's expected count followed the scale.
+    let csv = result("every sales order CSV row landed");
+    assert_eq!(csv["metrics"]["row_count"], 1000 * scale, "{csv}");
+    assert_eq!(
+        csv["expected"],
+        format!("exactly {} rows", 1000 * scale),
+        "{csv}"
+    );
     let junit = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
     assert!(
         junit.contains("<testsuite name=\"rules/autocorp.yml\" tests=\"53\""),
@@ -254,6 +315,15 @@ fn demo_runs_end_to_end() {
         !html.contains("http://") && !html.contains("https://"),
         "the HTML report is self-contained"
     );
+}
+
+#[test]
+fn demo_refuses_scale_0() {
+    let out = lakecheck(&["demo", "--scale", "0"], &repo());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("--scale"), "{all}");
+    assert!(all.contains("1..=10000"), "{all}");
 }
 
 /// A report that cannot be written makes the run exit 2, and the reports that are written and

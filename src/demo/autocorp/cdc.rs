@@ -51,8 +51,12 @@ pub fn cdc_changes(tables: &[TableData]) -> Vec<CdcChange> {
         .and_utc()
         .timestamp_micros();
     let orders = table(tables, "sales_order");
+    // New orders copy the first three, numbered after the last generated one (1001.. at scale 1).
+    let order_count = orders.num_rows() as i32;
     let new_orders = rows_by_id(orders, 1..=3);
-    let new_ids: ArrayRef = Arc::new(Int32Array::from(vec![1001, 1002, 1003]));
+    let new_ids: ArrayRef = Arc::new(Int32Array::from_iter_values(
+        order_count + 1..=order_count + 3,
+    ));
     let shipped = rows_by_id(orders, 1..=5);
     let shipped = replace_column(&shipped, "status", text(vec![Some("SHIPPED"); 5]));
     let shipped = replace_column(&shipped, "updated_at", timestamps(vec![commit; 5]));
@@ -65,9 +69,10 @@ pub fn cdc_changes(tables: &[TableData]) -> Vec<CdcChange> {
     vec![
         CdcChange {
             table: "sales_order",
-            statement: "INSERT INTO autocorp.sales_order SELECT order_id + 1000, customer_id, order_date, status, \
-                        total_amount, created_at, updated_at FROM autocorp.sales_order WHERE order_id BETWEEN 1 AND 3"
-                .into(),
+            statement: format!(
+                "INSERT INTO autocorp.sales_order SELECT order_id + {order_count}, customer_id, order_date, status, \
+                 total_amount, created_at, updated_at FROM autocorp.sales_order WHERE order_id BETWEEN 1 AND 3"
+            ),
             op: "I",
             rows: replace_column(&new_orders, "order_id", new_ids),
         },

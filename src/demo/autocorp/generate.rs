@@ -1,5 +1,6 @@
-//! The deterministic AutoCorp generator: seven tables with the reference row counts, the same on
-//! every run and every platform (a seeded splitmix64, no system randomness).
+//! The deterministic AutoCorp generator: seven tables with the reference row counts (or a
+//! multiple of them, `--scale`), the same on every run and every platform (a seeded splitmix64,
+//! no system randomness).
 //!
 //! The data is built to be checked: every 47th email and 11th phone is NULL, cancelled orders
 //! total 0.00, and names carry accents and apostrophes, so each check kind has something to find.
@@ -177,8 +178,25 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
     .expect("consistent columns")
 }
 
-/// Generates all seven tables in foreign-key load order.
+/// Generates all seven tables in foreign-key load order, with the reference row counts.
 pub fn generate() -> Vec<TableData> {
+    generate_scaled(1)
+}
+
+/// Generates all seven tables with `scale` times the reference row counts: the same
+/// distributions (foreign keys drawn over the scaled tables, every 47th email NULL, ...), keys
+/// `1..=rows` as at scale 1. Scale 1 is exactly [`generate`]'s data; at larger scales even the
+/// first rows differ from it (the tables draw from one random stream in turn).
+///
+/// # Panics
+/// If `scale` is 0 or the keys would not fit PostgreSQL's `integer`: callers check it against
+/// [`MAX_SCALE`](super::MAX_SCALE).
+pub fn generate_scaled(scale: usize) -> Vec<TableData> {
+    assert!(
+        (1..=super::MAX_SCALE).contains(&scale),
+        "AutoCorp scale {scale} is outside 1..={}",
+        super::MAX_SCALE
+    );
     let mut rng = Rng(0x00A0_70C0_4B52_2026);
     let epoch = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     let base = micros(epoch);
@@ -190,6 +208,7 @@ pub fn generate() -> Vec<TableData> {
             .find(|(n, _)| *n == name)
             .expect("known table")
             .1
+            * scale
     };
 
     let n = count("customers");
@@ -417,5 +436,80 @@ mod tests {
             first.iter().zip(&again).all(|(a, b)| a.batch == b.batch),
             "same seed, same data"
         );
+        assert!(
+            first
+                .iter()
+                .zip(&generate_scaled(1))
+                .all(|(a, b)| a.batch == b.batch),
+            "scale 1 is the reference data"
+        );
+    }
+
+    /// The first column of each table is its key, numbered `1..=rows` by the generator.
+    fn keys(batch: &RecordBatch) -> Vec<i32> {
+        batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .expect("int keys")
+            .values()
+            .to_vec()
+    }
+
+    #[test]
+    fn scale_2_doubles_every_table_and_keeps_keys_unique() {
+        let tables = generate_scaled(2);
+        for (table, (name, rows)) in tables.iter().zip(ROW_COUNTS) {
+            assert_eq!(table.name, name);
+            assert_eq!(table.batch.num_rows(), 2 * rows, "{name}");
+            let mut keys = keys(&table.batch);
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), 2 * rows, "{name}: duplicate keys");
+        }
+        // The natural keys the rules check for uniqueness stay unique too.
+        let parts = super::super::table(&tables, "auto_parts");
+        let numbers = parts
+            .column_by_name("part_number")
+            .expect("part_number")
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::StringArray>()
+            .expect("text")
+            .iter()
+            .collect::<std::collections::HashSet<_>>();
+        assert_eq!(numbers.len(), 2 * 400);
+    }
+
+    /// Foreign keys are drawn over the scaled tables: they reach past the scale-1 counts and
+    /// never past the scaled ones.
+    #[test]
+    fn scaled_foreign_keys_span_the_scaled_tables() {
+        let tables = generate_scaled(2);
+        let column = |table: &str, column: &str| -> Vec<i32> {
+            super::super::table(&tables, table)
+                .column_by_name(column)
+                .expect("column")
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .expect("int")
+                .values()
+                .to_vec()
+        };
+        for (table, column_name, target) in [
+            ("sales_order", "customer_id", "customers"),
+            ("sales_order_parts", "order_id", "sales_order"),
+            ("sales_order_parts", "part_id", "auto_parts"),
+            ("sales_order_services", "service_id", "service"),
+            ("service_parts", "service_id", "service"),
+        ] {
+            let referenced = super::super::table(&tables, target).num_rows() as i32;
+            let values = column(table, column_name);
+            let max = *values.iter().max().expect("rows");
+            assert!(
+                max > referenced / 2 && max <= referenced,
+                "{table}.{column_name}: max {max} of {referenced}"
+            );
+            assert!(values.iter().all(|v| *v >= 1), "{table}.{column_name}");
+        }
     }
 }

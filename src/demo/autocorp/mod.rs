@@ -26,7 +26,7 @@ use datafusion::arrow::array::RecordBatch;
 pub use self::{
     cdc::{apply_cdc, cdc_batch, cdc_changes, CdcChange, CDC_COMMIT_TIME, CDC_FILE},
     curated::{write_curated_delta, write_curated_hudi, CURATED_DELTA_TABLES, CURATED_HUDI_TABLES},
-    generate::generate,
+    generate::{generate, generate_scaled},
     load::{load_postgres, start_autocorp_postgres, SCHEMA_SQL},
     write::{to_csv, to_parquet, write_lake, write_local_lake, COMMIT_TIME_COLUMN, FULL_LOAD_TIME},
 };
@@ -44,6 +44,10 @@ pub const ROW_COUNTS: [(&str, usize); 7] = [
     ("sales_order_parts", 2135),
     ("sales_order_services", 644),
 ];
+
+/// The largest `--scale`: 10,000 times the reference is 21 million order lines, keys well inside
+/// PostgreSQL's `integer` (and memory long before that is the limit).
+pub const MAX_SCALE: usize = 10_000;
 
 /// One generated table.
 #[derive(Debug, Clone)]
