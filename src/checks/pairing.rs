@@ -1,8 +1,11 @@
 //! How the columns of two tables pair up, shared by the checks that compare tables.
 
+use std::sync::Arc;
+
 use super::CheckReader;
-use crate::model::Column;
-use crate::model::RuleError;
+use crate::model::{Column, RuleError, TableRef};
+use crate::probe::{CheckError, Probe};
+use crate::sources::Source;
 
 /// `columns` to compare (default: all left columns), `exclude` (both sides) and `mapping`
 /// (left name → right name) as written in a rule.
@@ -73,4 +76,59 @@ pub(super) fn find_column(columns: &[Column], name: &str) -> Option<Column> {
         .find(|c| c.name == name)
         .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
         .cloned()
+}
+
+/// A table as a comparing check reads it: its own, or, for formats that keep only text (CSV),
+/// its all-text twin (`Source::text_twin`), whose columns are compared by the other side's canon.
+pub(super) struct ReadSide {
+    pub source: Arc<dyn Source>,
+    /// The table the SQL reads.
+    pub read_as: TableRef,
+    /// Whether `read_as` is the all-text twin.
+    pub text: bool,
+}
+
+impl ReadSide {
+    pub fn resolve(probe: &Probe, table: &TableRef) -> Result<Self, CheckError> {
+        let source = probe.source(&table.source)?.clone();
+        let twin = source.text_twin(&table.table);
+        Ok(Self {
+            read_as: TableRef {
+                source: table.source.clone(),
+                table: twin.clone().unwrap_or_else(|| table.table.clone()),
+            },
+            text: twin.is_some(),
+            source,
+        })
+    }
+
+    /// Refuses a table whose format cannot prove what a comparison needs (insert-only change
+    /// data hides deletes): comparing it would report false differences, or miss real ones.
+    pub async fn refuse_caveat(&self, table: &TableRef) -> Result<(), CheckError> {
+        match self.source.caveat(&table.table).await? {
+            Some(reason) => Err(CheckError::CannotReconcile {
+                table: table.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A pair of columns as their canon is chosen: a column read from a text twin takes the type
+/// of its partner, so the text is compared by what the other side holds.
+pub(super) fn typed_pair(
+    (left, left_text): (&Column, bool),
+    (right, right_text): (&Column, bool),
+) -> (Column, Column) {
+    let typed_as = |text: &Column, typed: &Column| Column {
+        logical: typed.logical,
+        millisecond_precision: typed.millisecond_precision,
+        ..text.clone()
+    };
+    match (left_text, right_text) {
+        (true, false) => (typed_as(left, right), right.clone()),
+        (false, true) => (left.clone(), typed_as(right, left)),
+        _ => (left.clone(), right.clone()),
+    }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::pairing::find_column;
+use super::pairing::{find_column, typed_pair, ReadSide};
 use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
 use crate::model::canon::{self, Canon, Mismatch};
@@ -524,36 +524,20 @@ impl Reference {
         probe: &Probe,
         filter: Option<&str>,
     ) -> Result<(KeySide, KeySide, Vec<Canon>), CheckError> {
-        let side =
-            |table: &TableRef| -> Result<(TableRef, Arc<dyn crate::sources::Source>), CheckError> {
-                let source = probe.source(&table.source)?.clone();
-                // CSV keeps text: read its all-text twin, compared by the other side's canon.
-                let read_as = TableRef {
-                    source: table.source.clone(),
-                    table: source
-                        .text_twin(&table.table)
-                        .unwrap_or_else(|| table.table.clone()),
-                };
-                Ok((read_as, source))
-            };
-        let ((child_read, child_source), (parent_read, parent_source)) =
-            (side(&self.table)?, side(&self.to)?);
-        let (child_columns, parent_columns) =
-            tokio::try_join!(probe.columns(&child_read), probe.columns(&parent_read))?;
-        let text_sides = (child_read != self.table, parent_read != self.to);
+        let (child, parent) = (
+            ReadSide::resolve(probe, &self.table)?,
+            ReadSide::resolve(probe, &self.to)?,
+        );
+        let (child_columns, parent_columns) = tokio::try_join!(
+            probe.columns(&child.read_as),
+            probe.columns(&parent.read_as)
+        )?;
+        child.refuse_caveat(&self.table).await?;
+        parent.refuse_caveat(&self.to).await?;
         let mut problems = Vec::new();
         let (mut child_keys, mut parent_keys, mut canons) = (Vec::new(), Vec::new(), Vec::new());
         for (c, p) in self.pair_columns(&child_columns, &parent_columns)? {
-            let typed_as = |text: &Column, typed: &Column| Column {
-                logical: typed.logical,
-                millisecond_precision: typed.millisecond_precision,
-                ..text.clone()
-            };
-            let (ct, pt) = match text_sides {
-                (true, false) => (typed_as(&c, &p), p.clone()),
-                (false, true) => (c.clone(), typed_as(&p, &c)),
-                _ => (c.clone(), p.clone()),
-            };
+            let (ct, pt) = typed_pair((&c, child.text), (&p, parent.text));
             match canon::choose_exact(&ct, &pt, false) {
                 Ok(canon) => canons.push(canon),
                 Err(Mismatch::PrecisionLost(reason) | Mismatch::Incomparable(reason)) => problems
@@ -571,15 +555,15 @@ impl Reference {
         Ok((
             KeySide {
                 table: self.table.clone(),
-                read_as: child_read.table,
-                source: child_source,
+                read_as: child.read_as.table,
+                source: child.source,
                 columns: child_keys,
                 filter: filter.map(str::to_string),
             },
             KeySide {
                 table: self.to.clone(),
-                read_as: parent_read.table,
-                source: parent_source,
+                read_as: parent.read_as.table,
+                source: parent.source,
                 columns: parent_keys,
                 filter: None,
             },

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use marked_yaml::Node;
 use serde_json::json;
 
-use super::pairing::{find_column, ColumnPairing};
+use super::pairing::{find_column, typed_pair, ColumnPairing, ReadSide};
 use super::{Check, CheckKind, CheckReader, Evaluation};
 use crate::model::canon::{self, Mismatch};
 use crate::model::RuleError;
@@ -296,35 +296,22 @@ struct Resolved {
 impl TableMatch {
     /// Resolves key and columns against both schemas into a comparison plan.
     async fn plan(&self, probe: &Probe) -> Result<Resolved, CheckError> {
-        let left_source = probe.source(&self.left.source)?.clone();
-        let right_source = probe.source(&self.right.source)?.clone();
-        // CSV keeps text: read its all-text twin and compare by the other side's canon.
-        let read_as = |source: &Arc<dyn crate::sources::Source>, table: &TableRef| TableRef {
-            source: table.source.clone(),
-            table: source
-                .text_twin(&table.table)
-                .unwrap_or_else(|| table.table.clone()),
-        };
-        let (left_read, right_read) = (
-            read_as(&left_source, &self.left),
-            read_as(&right_source, &self.right),
+        let (left, right) = (
+            ReadSide::resolve(probe, &self.left)?,
+            ReadSide::resolve(probe, &self.right)?,
         );
-        let text_sides = (left_read != self.left, right_read != self.right);
-        let (left_columns, right_columns) =
-            tokio::try_join!(probe.columns(&left_read), probe.columns(&right_read))?;
-        for (source, table) in [(&left_source, &self.left), (&right_source, &self.right)] {
-            if let Some(caveat) = source.caveat(&table.table).await? {
-                return Err(CheckError::CannotReconcile {
-                    table: table.clone(),
-                    reason: caveat,
-                });
-            }
-        }
+        let (left_columns, right_columns) = tokio::try_join!(
+            probe.columns(&left.read_as),
+            probe.columns(&right.read_as)
+        )?;
+        left.refuse_caveat(&self.left).await?;
+        right.refuse_caveat(&self.right).await?;
         let key = match &self.key {
             Some(key) => key.clone(),
-            None => match left_source.primary_key(&self.left.table).await? {
+            None => match left.source.primary_key(&self.left.table).await? {
                 Some(key) => key,
-                None => right_source
+                None => right
+                    .source
                     .primary_key(&self.right.table)
                     .await?
                     .ok_or_else(|| CheckError::NoKey {
@@ -378,16 +365,7 @@ impl TableMatch {
             .collect();
         let mut compared: Vec<(Column, Column, canon::Canon)> = Vec::new();
         for (l, r, is_key) in pairs {
-            let typed_as = |text: &Column, typed: &Column| Column {
-                logical: typed.logical,
-                millisecond_precision: typed.millisecond_precision,
-                ..text.clone()
-            };
-            let (lt, rt) = match text_sides {
-                (true, false) => (typed_as(&l, &r), r.clone()),
-                (false, true) => (l.clone(), typed_as(&r, &l)),
-                _ => (l.clone(), r.clone()),
-            };
+            let (lt, rt) = typed_pair((&l, left.text), (&r, right.text));
             match canon::choose_exact(&lt, &rt, self.precision.includes(&l.name)) {
                 Ok(canon) => compared.push((l, r, canon)),
                 Err(Mismatch::PrecisionLost(text)) if !is_key => {
@@ -416,8 +394,8 @@ impl TableMatch {
             })
         };
         let (left_unique, right_unique) = tokio::try_join!(
-            left_source.unique_keys(&self.left.table),
-            right_source.unique_keys(&self.right.table)
+            left.source.unique_keys(&self.left.table),
+            right.source.unique_keys(&self.right.table)
         )?;
         let key_len = key.len();
         let left_key: Vec<&str> = compared[..key_len]
@@ -444,16 +422,16 @@ impl TableMatch {
             plan: Plan {
                 left: Side {
                     table: self.left.clone(),
-                    read_as: left_read.table,
-                    source: left_source,
+                    read_as: left.read_as.table,
+                    source: left.source,
                     filter: self.left_filter.clone(),
                     columns: left_cols,
                     key_enforced: left_enforced,
                 },
                 right: Side {
                     table: self.right.clone(),
-                    read_as: right_read.table,
-                    source: right_source,
+                    read_as: right.read_as.table,
+                    source: right.source,
                     filter: self.right_filter.clone(),
                     columns: right_cols,
                     key_enforced: right_enforced,

@@ -294,19 +294,24 @@ async fn insert_only_cdc_is_an_error_for_reconciliation_not_a_false_mismatch() {
     let text = format!(
         "sources:\n  raw: {}\n  pg: {{ type: postgres, url: \"{pg_url}\", schema: public }}\nchecks:\n\
          \x20 - {{ name: match, type: table_match, left: pg.items, right: raw.items }}\n\
+         \x20 - {{ name: referenced, type: relationships, table: pg.items, column: id, to: raw.items }}\n\
          \x20 - {{ name: count, type: row_count, table: raw.items, min: 1 }}\n",
         dms_source(lake.path(), &layout, "")
     );
     let file = parse_rule_text(Path::new("dms.yml"), &text, &Arc::new(Vars::new())).unwrap();
     let report = crate::harness::run_files(&[file]).await;
-    let matched = report.results().find(|r| r.name == "match").unwrap();
-    assert_eq!(matched.status, Status::Error);
-    let error = matched.error.as_deref().unwrap();
-    assert!(
-        error.contains("insert-only DMS change data")
-            && error.contains("updates and deletes cannot be reconciled"),
-        "{error}"
-    );
+    // A deleted key would still look present in the insert-only table: a relationship to it
+    // could pass on an orphan, so it is refused like the reconcile.
+    for name in ["match", "referenced"] {
+        let refused = report.results().find(|r| r.name == name).unwrap();
+        assert_eq!(refused.status, Status::Error, "{name}: {}", refused.message);
+        let error = refused.error.as_deref().unwrap();
+        assert!(
+            error.contains("insert-only DMS change data")
+                && error.contains("updates and deletes cannot be reconciled"),
+            "{name}: {error}"
+        );
+    }
     assert_eq!(
         report.results().find(|r| r.name == "count").unwrap().status,
         Status::Pass
