@@ -300,10 +300,8 @@ impl TableMatch {
             ReadSide::resolve(probe, &self.left)?,
             ReadSide::resolve(probe, &self.right)?,
         );
-        let (left_columns, right_columns) = tokio::try_join!(
-            probe.columns(&left.read_as),
-            probe.columns(&right.read_as)
-        )?;
+        let (left_columns, right_columns) =
+            tokio::try_join!(probe.columns(&left.read_as), probe.columns(&right.read_as))?;
         left.refuse_caveat(&self.left).await?;
         right.refuse_caveat(&self.right).await?;
         let key = match &self.key {

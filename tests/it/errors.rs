@@ -10,7 +10,7 @@ use lakecheck::results::{CheckResult, RunReport, Status};
 use rstest::rstest;
 use serde_json::json;
 
-use crate::harness::{local_world, pg_world, s3_world, World};
+use crate::harness::{assert_names, local_world, pg_world, s3_world, World};
 
 fn result<'a>(report: &'a RunReport, name: &str) -> &'a CheckResult {
     report
@@ -30,13 +30,6 @@ fn cause<'a>(report: &'a RunReport, name: &str) -> &'a str {
         result.error
     );
     result.error.as_deref().expect("an error names its cause")
-}
-
-/// Asserts `text` contains every one of `parts`.
-fn assert_names(text: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(text.contains(part), "`{part}` missing from: {text}");
-    }
 }
 
 /// Runs `checks` with `sources` (YAML lines under `sources:`) declared before the standard ones.

@@ -322,6 +322,13 @@ pub fn error_of<'a>(report: &'a RunReport, name: &str) -> &'a str {
     result.error.as_deref().unwrap()
 }
 
+/// Asserts `text` (an error, a message) contains every one of `parts`.
+pub fn assert_names(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "`{part}` missing from: {text}");
+    }
+}
+
 /// Asserts every check passed.
 pub fn assert_all_pass(report: &RunReport) {
     assert_statuses(report, |_| Status::Pass);

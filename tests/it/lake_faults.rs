@@ -19,8 +19,8 @@ use rstest::rstest;
 use serde_json::json;
 
 use crate::harness::{
-    assert_status, curated_hudi, error_of, local_world, result, run_files, s3_world, Fault,
-    FaultProxy, World,
+    assert_names, assert_status, curated_hudi, error_of, local_world, result, run_files, s3_world,
+    Fault, FaultProxy, World,
 };
 
 /// Parses `checks` with `sources` declared before the world's own, the lake sessions sharing
@@ -63,12 +63,6 @@ fn source_error<'a>(report: &'a RunReport, name: &str, source: &str) -> &'a str 
     let error = error_of(report, name);
     assert!(error.starts_with(&format!("source `{source}`")), "{error}");
     error
-}
-
-fn assert_names(text: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(text.contains(part), "`{part}` missing from: {text}");
-    }
 }
 
 /// Fewer failures than the budget: the check passes, and its result says how many requests

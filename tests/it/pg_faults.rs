@@ -16,7 +16,9 @@ use lakecheck::results::{RunReport, Status, EXIT_ERROR};
 use lakecheck::runner::Selection;
 use tokio_postgres::NoTls;
 
-use crate::harness::{assert_status, error_of, local_world, parse_rules, result, World};
+use crate::harness::{
+    assert_names, assert_status, error_of, local_world, parse_rules, result, World,
+};
 
 /// A throwaway server with database `shop`: `orders` (50,000 rows), `secret` (readable only by
 /// its owner), `slow` (a view that takes 30 s to answer), and a role `reader` that may read
@@ -90,13 +92,6 @@ fn assert_survived(code: u8, report: &RunReport, reports: &tempfile::TempDir) {
         let path: PathBuf = reports.path().join(file);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(text.contains("could not run"), "{file} states no error");
-    }
-}
-
-/// Asserts `text` contains every one of `parts`.
-fn assert_names(text: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(text.contains(part), "`{part}` missing from: {text}");
     }
 }
 
