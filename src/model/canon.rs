@@ -166,9 +166,10 @@ pub fn choose_exact(left: &Column, right: &Column, at_millis: bool) -> Result<Ca
 /// The `scaled` canon for two decimal columns that both declare a scale (`s` the larger, at most
 /// [`MAX_SCALE`]): each engine hashes the number written with exactly `s` fractional digits,
 /// which PostgreSQL gets from its own output of a numeric(p,s) value (always `s` digits; padded
-/// with zeros when its scale is smaller) at less cost than `trim_scale` (BENCHMARKS.md). `None`
-/// otherwise (a `numeric` without typmod, text, a negative scale): such pairs keep the `decimal`
-/// canon. Pass the columns as each engine stores them, not as text read as the other side's type.
+/// with zeros when its scale is smaller) at less cost than `trim_scale` (BENCHMARKS.md,
+/// "Decimals with a declared scale"). `None` otherwise (a `numeric` without typmod, text, a
+/// negative scale): such pairs keep the `decimal` canon. Pass the columns as each engine stores
+/// them, not as text read as the other side's type.
 pub fn scaled_decimal(left: &Column, right: &Column) -> Option<Canon> {
     let declared = |column: &Column| match column.logical {
         LogicalType::Decimal { precision, scale } if precision > 0 && scale >= 0 => Some(scale),
