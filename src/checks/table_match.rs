@@ -365,6 +365,11 @@ impl TableMatch {
         for (l, r, is_key) in pairs {
             let (lt, rt) = typed_pair((&l, left.text), (&r, right.text));
             match canon::choose_exact(&lt, &rt, self.precision.includes(&l.name)) {
+                Ok(canon::Canon::Decimal) => {
+                    // Typed as stored (not as read from text): a cheaper hash where it is exact.
+                    let canon = canon::scaled_decimal(&l, &r).unwrap_or(canon::Canon::Decimal);
+                    compared.push((l, r, canon))
+                }
                 Ok(canon) => compared.push((l, r, canon)),
                 Err(Mismatch::PrecisionLost(text)) if !is_key => {
                     findings.push((l.name.clone(), text))

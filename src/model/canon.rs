@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `int` | decimal digits (`-12`) | int2/4/8, Int8..UInt64 |
 //! | `decimal` | digits with trailing fractional zeros removed (`10.1`, `10`, `-0.5`) | numeric(p,s) = Decimal(p,s) whatever the scales: 10.1 equals 10.10; text holding a number is parsed |
+//! | `scaled<s>` | as `decimal`; hashed as the text with exactly `s` fractional digits (`1.5000`) | row-exact comparisons where both sides declare a scale ([`scaled_decimal`]) |
 //! | `float` | IEEE-754 double bits in hex; `0` for ±0, `NaN` for any NaN | float4 widens to float8 exactly |
 //! | `text` | `<byte length>:<bytes>` | trailing spaces count; length prefix makes `a|b`,`c` ≠ `a`,`b|c` |
 //! | `padded` | like text, trailing spaces removed | char(n) on either side |
@@ -39,9 +40,23 @@ pub enum Canon {
     Millis,
     Binary,
     Uuid,
+    /// A decimal hashed as its text with exactly `scale` fractional digits (`scale`
+    /// 0..=[`MAX_SCALE`]); its canonical text is the `decimal` one.
+    Scaled(u8),
 }
 
+/// The largest scale of a `scaled` canon.
+pub const MAX_SCALE: u8 = 18;
+
+/// The names of `Scaled(0)` .. `Scaled(18)`, so that every canon's name is a `&'static str`.
+const SCALED_NAMES: [&str; MAX_SCALE as usize + 1] = [
+    "scaled0", "scaled1", "scaled2", "scaled3", "scaled4", "scaled5", "scaled6", "scaled7",
+    "scaled8", "scaled9", "scaled10", "scaled11", "scaled12", "scaled13", "scaled14", "scaled15",
+    "scaled16", "scaled17", "scaled18",
+];
+
 impl Canon {
+    /// Every canon without a parameter (`Scaled` has one per scale).
     pub const ALL: [Canon; 11] = [
         Canon::Int,
         Canon::Decimal,
@@ -69,11 +84,21 @@ impl Canon {
             Canon::Millis => "millis",
             Canon::Binary => "binary",
             Canon::Uuid => "uuid",
+            Canon::Scaled(scale) => SCALED_NAMES
+                .get(scale as usize)
+                .copied()
+                .unwrap_or("scaled?"),
         }
     }
 
     pub fn from_name(name: &str) -> Option<Canon> {
-        Canon::ALL.into_iter().find(|c| c.name() == name)
+        Canon::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .or_else(|| {
+                let scale = SCALED_NAMES.iter().position(|n| *n == name)?;
+                Some(Canon::Scaled(scale as u8))
+            })
     }
 }
 
@@ -136,6 +161,49 @@ pub fn choose_exact(left: &Column, right: &Column, at_millis: bool) -> Result<Ca
         )));
     }
     choose(left, right).map_err(Mismatch::Incomparable)
+}
+
+/// The `scaled` canon for two decimal columns that both declare a scale (`s` the larger, at most
+/// [`MAX_SCALE`]): each engine hashes the number written with exactly `s` fractional digits,
+/// which PostgreSQL gets from its own output of a numeric(p,s) value (always `s` digits; padded
+/// with zeros when its scale is smaller) at less cost than `trim_scale` (BENCHMARKS.md,
+/// "Decimals with a declared scale"). `None` otherwise (a `numeric` without typmod, text, a
+/// negative scale): such pairs keep the `decimal` canon. Pass the columns as each engine stores
+/// them, not as text read as the other side's type.
+pub fn scaled_decimal(left: &Column, right: &Column) -> Option<Canon> {
+    let declared = |column: &Column| match column.logical {
+        LogicalType::Decimal { precision, scale } if precision > 0 && scale >= 0 => Some(scale),
+        _ => None,
+    };
+    let scale = declared(left)?.max(declared(right)?);
+    u8::try_from(scale)
+        .ok()
+        .filter(|s| *s <= MAX_SCALE)
+        .map(Canon::Scaled)
+}
+
+/// Appends `value * 10^-scale` with exactly `digits` fractional digits (`digits >= scale`):
+/// what PostgreSQL prints for a numeric of scale `digits` (`-1.5000`, `0.0000`, `15`).
+pub fn write_fixed_decimal(out: &mut String, value: i128, scale: u8, digits: u8) {
+    let magnitude = value.unsigned_abs().to_string();
+    let scale = usize::from(scale);
+    let padded = if magnitude.len() > scale {
+        magnitude
+    } else {
+        format!("{magnitude:0>width$}", width = scale + 1)
+    };
+    let (int_part, frac_part) = padded.split_at(padded.len() - scale);
+    if value < 0 {
+        out.push('-');
+    }
+    out.push_str(int_part);
+    if digits > 0 {
+        out.push('.');
+        out.push_str(frac_part);
+        for _ in scale..usize::from(digits) {
+            out.push('0');
+        }
+    }
 }
 
 /// An Arrow `Interval(..)` or `Duration(..)` column: PostgreSQL renders intervals as text,
@@ -350,7 +418,7 @@ pub fn display(canon: Canon, field: &str) -> Option<String> {
             })
             .map(|date| date.format("%Y-%m-%d").to_string()),
         Canon::Binary => Some(format!("\\x{field}")),
-        Canon::Decimal => field
+        Canon::Decimal | Canon::Scaled(_) => field
             .split_once(':')
             .filter(|(length, _)| length.bytes().all(|b| b.is_ascii_digit()))
             .map(|(_, text)| text.to_string()),
@@ -392,6 +460,75 @@ mod tests {
     #[case("", None)]
     fn decimal_text_normalizes(#[case] text: &str, #[case] expected: Option<&str>) {
         assert_eq!(normalize_decimal_text(text).as_deref(), expected);
+    }
+
+    fn decimal(precision: u16, scale: i16) -> Column {
+        Column {
+            logical: LogicalType::Decimal { precision, scale },
+            ..text_column()
+        }
+    }
+
+    fn text_column() -> Column {
+        Column {
+            name: "amount".into(),
+            logical: LogicalType::Text,
+            engine_type: "test".into(),
+            millisecond_precision: false,
+        }
+    }
+
+    #[rstest]
+    #[case::same_scale(decimal(10, 2), decimal(10, 2), Some(Canon::Scaled(2)))]
+    #[case::larger_scale_wins(decimal(10, 2), decimal(12, 4), Some(Canon::Scaled(4)))]
+    #[case::larger_scale_on_the_left(decimal(12, 4), decimal(10, 2), Some(Canon::Scaled(4)))]
+    #[case::integers_as_decimals(decimal(18, 0), decimal(5, 0), Some(Canon::Scaled(0)))]
+    #[case::wide(decimal(38, 18), decimal(38, 2), Some(Canon::Scaled(18)))]
+    #[case::scale_beyond_eighteen(decimal(38, 19), decimal(38, 2), None)]
+    #[case::unconstrained_numeric(decimal(0, 0), decimal(10, 2), None)]
+    #[case::negative_scale(decimal(10, -2), decimal(10, 2), None)]
+    #[case::text(text_column(), decimal(10, 2), None)]
+    fn scaled_decimals_need_a_declared_scale_on_both_sides(
+        #[case] left: Column,
+        #[case] right: Column,
+        #[case] expected: Option<Canon>,
+    ) {
+        assert_eq!(scaled_decimal(&left, &right), expected);
+    }
+
+    #[rstest]
+    #[case(15, 1, 4, "1.5000")]
+    #[case(-15_000, 4, 4, "-1.5000")]
+    #[case(-5, 2, 4, "-0.0500")]
+    #[case(0, 2, 4, "0.0000")]
+    #[case(15, 0, 0, "15")]
+    #[case(15, 0, 2, "15.00")]
+    #[case(999_999_999_999_999_999, 4, 4, "99999999999999.9999")]
+    fn fixed_decimals_have_exactly_the_digits_asked(
+        #[case] value: i128,
+        #[case] scale: u8,
+        #[case] digits: u8,
+        #[case] expected: &str,
+    ) {
+        let mut out = String::new();
+        write_fixed_decimal(&mut out, value, scale, digits);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn every_canon_is_found_by_its_name() {
+        let scaled = (0..=MAX_SCALE).map(Canon::Scaled);
+        for canon in Canon::ALL.into_iter().chain(scaled) {
+            assert_eq!(
+                Canon::from_name(canon.name()),
+                Some(canon),
+                "{}",
+                canon.name()
+            );
+        }
+        assert_eq!(Canon::Scaled(4).name(), "scaled4");
+        assert_eq!(Canon::from_name("scaled19"), None);
+        assert_eq!(Canon::from_name("scaled"), None);
     }
 
     #[test]

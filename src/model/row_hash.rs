@@ -16,6 +16,7 @@
 //! | canon | H(v, seed) in PostgreSQL |
 //! |---|---|
 //! | `int`, `bool`, `date` | `hashint8extended(v, seed)` (bool as 0/1, date as days since 1970-01-01) |
+//! | `scaled<s>` | `hashtextextended(v::text, seed)`, the text padded with zeros to `s` fractional digits (`1.50` → `1.5000`) |
 //! | `micros`, `millis` | `timestamp_hash_extended` / `time_hash_extended` of the UTC value (microseconds since 2000-01-01 / midnight), truncated to milliseconds for `millis` |
 //! | `text` | `hashtextextended(v, seed)` |
 //! | `padded` | `hashtextextended(rtrim(v), seed)` |

@@ -22,8 +22,8 @@ use datafusion::logical_expr::{
 use std::fmt::Write as _;
 
 use crate::model::canon::{
-    normalize_decimal_text, write_decimal, write_float, write_text, write_time, write_timestamp,
-    write_uuid_bytes, Canon, NULL_MARK,
+    normalize_decimal_text, write_decimal, write_fixed_decimal, write_float, write_text,
+    write_time, write_timestamp, write_uuid_bytes, Canon, NULL_MARK,
 };
 use crate::model::hash::{pg_hash_int8, pg_hash_seeded};
 use crate::model::row_hash::{null_hash, POSTGRES_EPOCH_MICROS};
@@ -193,16 +193,17 @@ impl Encoder {
             return Ok(());
         }
         match (self.canon, a.data_type()) {
-            (Canon::Int | Canon::Decimal, t) if integer_text(a, t, row, out) => {}
-            (Canon::Decimal, DataType::Decimal128(_, s)) => {
+            (Canon::Int | Canon::Decimal | Canon::Scaled(_), t) if integer_text(a, t, row, out) => {
+            }
+            (Canon::Decimal | Canon::Scaled(_), DataType::Decimal128(_, s)) => {
                 write_decimal(out, a.as_primitive::<Decimal128Type>().value(row), *s)
             }
-            (Canon::Decimal, DataType::Decimal64(_, s)) => write_decimal(
+            (Canon::Decimal | Canon::Scaled(_), DataType::Decimal64(_, s)) => write_decimal(
                 out,
                 a.as_primitive::<Decimal64Type>().value(row) as i128,
                 *s,
             ),
-            (Canon::Decimal, DataType::Decimal32(_, s)) => write_decimal(
+            (Canon::Decimal | Canon::Scaled(_), DataType::Decimal32(_, s)) => write_decimal(
                 out,
                 a.as_primitive::<Decimal32Type>().value(row) as i128,
                 *s,
@@ -444,6 +445,27 @@ impl Encoder {
             (Canon::Text | Canon::Padded, DataType::Utf8View) => {
                 self.fold_text(index, seeds, hashes, a.as_string_view())
             }
+            (
+                Canon::Scaled(scale),
+                DataType::Decimal32(_, own)
+                | DataType::Decimal64(_, own)
+                | DataType::Decimal128(_, own),
+            ) if (0..=i16::from(scale)).contains(&i16::from(*own)) => {
+                let wide = match t {
+                    DataType::Decimal128(..) => a.clone(),
+                    _ => cast(a, &DataType::Decimal128(38, *own))?,
+                };
+                let values = wide.as_primitive::<Decimal128Type>();
+                let mut text = String::with_capacity(24);
+                self.fold(index, seeds, hashes, |row, seed| {
+                    text.clear();
+                    write_fixed_decimal(&mut text, values.value(row), *own as u8, scale);
+                    Ok(pg_hash_seeded(text.as_bytes(), seed))
+                })
+            }
+            (Canon::Scaled(_), t) => {
+                exec_err!("lakecheck_row_hash: no `{}` hash for {t}: the column's scale must be between 0 and the canon's", self.canon.name())
+            }
             (Canon::Decimal | Canon::Float | Canon::Binary | Canon::Uuid, _) => {
                 let mut text = String::with_capacity(64);
                 self.fold(index, seeds, hashes, |row, seed| {
@@ -638,6 +660,51 @@ mod tests {
     #[tokio::test]
     async fn differences_never_cancel_in_a_segment(#[case] left: &str, #[case] right: &str) {
         assert_ne!(checksum(left).await, checksum(right).await);
+    }
+
+    /// The `scaled` hash of one decimal value stored as `value × 10^-scale`.
+    fn scaled_hash(value: i128, scale: i8, canon_scale: u8) -> i64 {
+        use datafusion::arrow::array::{ArrayRef, Decimal128Array};
+        let array: ArrayRef = std::sync::Arc::new(
+            Decimal128Array::from(vec![value])
+                .with_precision_and_scale(38, scale)
+                .unwrap(),
+        );
+        let mut hashes = [0i64];
+        super::Encoder::new(&array, super::Canon::Scaled(canon_scale))
+            .unwrap()
+            .fold_hashes(0, &super::Seeds::Same(0), &mut hashes)
+            .unwrap();
+        hashes[0]
+    }
+
+    proptest::proptest! {
+        /// A value hashes the same whatever scale its column keeps it at (1.5 at scale 1 =
+        /// 1.50 at scale 2), and apart from any other value.
+        #[test]
+        fn scaled_hash_depends_on_the_value_not_the_column_scale(
+            value in -1_000_000_000_000i64..1_000_000_000_000,
+            other in -1_000_000_000_000i64..1_000_000_000_000,
+            scale in 0u8..=4,
+            wider in 0u8..=3,
+            above in 0u8..=2,
+        ) {
+            let canon_scale = scale + wider + above;
+            let widen = |v: i64| i128::from(v) * 10i128.pow(u32::from(wider));
+            let at_own = scaled_hash(i128::from(value), scale as i8, canon_scale);
+            let widened = scaled_hash(widen(value), (scale + wider) as i8, canon_scale);
+            proptest::prop_assert_eq!(at_own, widened);
+            let other_hash = scaled_hash(widen(other), (scale + wider) as i8, canon_scale);
+            proptest::prop_assert_eq!(at_own == other_hash, value == other);
+        }
+    }
+
+    #[test]
+    fn a_scaled_value_hashes_its_text_at_the_canon_scale() {
+        assert_eq!(
+            scaled_hash(-15, 1, 4),
+            crate::model::hash::pg_hash_seeded(b"-1.5000", 0)
+        );
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@ fn value_sql(ident: &str, logical: LogicalType, canon: Canon) -> String {
     let as_text = text_sql(ident, logical);
     match canon {
         Canon::Int => format!("{ident}::text"),
-        Canon::Decimal => format!("trim_scale({ident}::numeric)::text"),
+        Canon::Decimal | Canon::Scaled(_) => format!("trim_scale({ident}::numeric)::text"),
         Canon::Float => format!(
             "CASE WHEN {ident} = 0 THEN '0' WHEN {ident} = 'NaN' THEN 'NaN' \
              ELSE encode(float8send({ident}::float8), 'hex') END"
@@ -100,6 +100,21 @@ fn field_sql(column: &Column, canon: Canon, seed: &str) -> String {
         (Canon::Millis, _) => format!(
             "timestamp_hash_extended(date_trunc('milliseconds', {utc}), {seed})"
         ),
+        // PostgreSQL prints a numeric(p,s) value with exactly s fractional digits; padded to
+        // the canon's scale (which is at least the column's). NaN hashes as its text. The cast
+        // is free for numeric and turns money (`$1.50`) into a number.
+        (Canon::Scaled(scale), _) => {
+            let own = match logical {
+                LogicalType::Decimal { scale, .. } => u8::try_from(scale).unwrap_or(0),
+                _ => 0,
+            };
+            let pad = match (own, scale.saturating_sub(own)) {
+                (_, 0) => String::new(),
+                (0, zeros) => format!(" || '.{}'", "0".repeat(zeros.into())),
+                (_, zeros) => format!(" || '{}'", "0".repeat(zeros.into())),
+            };
+            format!("hashtextextended({ident}::numeric::text{pad}, {seed})")
+        }
         (Canon::Text, _) => format!(
             "hashtextextended({}, {seed})",
             text_sql(&ident, logical)

@@ -358,22 +358,78 @@ fn vectors_batch() -> RecordBatch {
     .unwrap()
 }
 
+/// The same table in both engines: `setup` run in a scratch database, `batch` written as the
+/// lake's `table`; the sources and each side's columns, the lake's in PostgreSQL's order.
+struct BothEngines {
+    _lake: tempfile::TempDir,
+    pg: Arc<dyn Source>,
+    lake: Arc<dyn Source>,
+    left: Vec<lakecheck::model::Column>,
+    right: Vec<lakecheck::model::Column>,
+}
+
+async fn in_both_engines(setup: &str, table: &str, batch: &RecordBatch) -> BothEngines {
+    let world = pg_world().await;
+    let pg_url = scratch_database(|db| world.pg.url(db), table, setup).await;
+    let lake = tempfile::tempdir().unwrap();
+    write_parquet_table(lake.path(), table, batch);
+    let (pg, lake_source) = sources(&pg_url, lake.path());
+    let left = pg.columns(table).await.unwrap();
+    let right = lake_source.columns(table).await.unwrap();
+    let right = left
+        .iter()
+        .map(|l| right.iter().find(|r| r.name == l.name).unwrap().clone())
+        .collect();
+    BothEngines {
+        _lake: lake,
+        pg,
+        lake: lake_source,
+        left,
+        right,
+    }
+}
+
+/// `SELECT <fields>, <each column's hash seeded 0>, <the row's hash under each of `row_seeds`>
+/// FROM table ORDER BY 1`, in `source`'s SQL.
+fn hashes_sql(
+    source: &Arc<dyn Source>,
+    pairs: &[(&lakecheck::model::Column, Canon)],
+    fields: &[String],
+    row_seeds: &[&str],
+    table: &str,
+) -> String {
+    let per_column = pairs
+        .iter()
+        .map(|pair| source.row_hash_sql(std::slice::from_ref(pair), "0"));
+    let rows = row_seeds
+        .iter()
+        .map(|seed| source.row_hash_sql(pairs, seed));
+    let columns: Vec<String> = fields
+        .iter()
+        .cloned()
+        .chain(per_column)
+        .chain(rows)
+        .collect();
+    format!(
+        "SELECT {} FROM {} ORDER BY 1",
+        columns.join(", "),
+        source.table_sql(table)
+    )
+}
+
 #[tokio::test]
 async fn every_type_encodes_identically_in_both_engines() {
-    let world = pg_world().await;
-    let pg_url = scratch_database(|db| world.pg.url(db), "vectors", VECTORS_SQL).await;
-    let lake = tempfile::tempdir().unwrap();
-    write_parquet_table(lake.path(), "vectors", &vectors_batch());
-    let (pg, lake_source) = sources(&pg_url, lake.path());
-    let (left, right) = (
-        pg.columns("vectors").await.unwrap(),
-        lake_source.columns("vectors").await.unwrap(),
-    );
+    let BothEngines {
+        _lake,
+        pg,
+        lake: lake_source,
+        left,
+        right,
+    } = in_both_engines(VECTORS_SQL, "vectors", &vectors_batch()).await;
     let mut pg_fields = Vec::new();
     let mut lake_fields = Vec::new();
     let mut canons = Vec::new();
-    for l in &left {
-        let r = right.iter().find(|r| r.name == l.name).unwrap();
+    for (l, r) in left.iter().zip(&right) {
         let canon = lakecheck::model::canon::choose(l, r).unwrap_or_else(|e| panic!("{e}"));
         canons.push((l.name.clone(), canon));
         pg_fields.push(pg.canonical_sql(l, canon));
@@ -412,26 +468,11 @@ async fn every_type_encodes_identically_in_both_engines() {
         |fields: &[String], source: &Arc<dyn Source>, columns: &[lakecheck::model::Column]| {
             let pairs: Vec<(&lakecheck::model::Column, Canon)> =
                 columns.iter().zip(canons.iter().map(|(_, c)| *c)).collect();
-            let per_column: Vec<String> = pairs
-                .iter()
-                .map(|pair| source.row_hash_sql(std::slice::from_ref(pair), "0"))
-                .collect();
-            format!(
-                "SELECT {}, {}, {} AS row_hash_0, {} AS row_hash FROM {} ORDER BY 1",
-                fields.join(", "),
-                per_column.join(", "),
-                source.row_hash_sql(&pairs, "0"),
-                source.row_hash_sql(&pairs, "id"),
-                source.table_sql("vectors")
-            )
+            hashes_sql(source, &pairs, fields, &["0", "id"], "vectors")
         };
-    let right_in_order: Vec<lakecheck::model::Column> = left
-        .iter()
-        .map(|l| right.iter().find(|r| r.name == l.name).unwrap().clone())
-        .collect();
     let from_pg = pg.query(&select(&pg_fields, &pg, &left)).await.unwrap();
     let from_lake = lake_source
-        .query(&select(&lake_fields, &lake_source, &right_in_order))
+        .query(&select(&lake_fields, &lake_source, &right))
         .await
         .unwrap();
     let n = canons.len();
@@ -686,6 +727,12 @@ async fn decimals_compare_by_value_not_scale() {
     let report = crate::harness::run_files(&[file]).await;
     let diff = report.results().find(|r| r.name == "diff").unwrap();
     assert_eq!(diff.metrics["changed"], json!(1), "{}", diff.message);
+    // numeric(10,2) and Decimal(14,4) both declare a scale: hashed as text at scale 4.
+    let compared = diff.metrics["compared_columns"].as_array().unwrap();
+    assert!(
+        compared.contains(&json!("total_amount (scaled4)")),
+        "{compared:?}"
+    );
     assert_eq!(changed_columns(diff, "order_id=7"), vec!["total_amount"]);
     let same = report.results().find(|r| r.name == "same").unwrap();
     assert_eq!(
@@ -975,4 +1022,180 @@ async fn a_reconcile_stops_reading_past_max_differences() {
     assert_eq!(result.metrics["changed"], 250_000);
     assert!(result.metrics.get("differences_at_least").is_none());
     assert!(rows_reads(result) > 2, "every chunk was read");
+}
+
+const SCALED_SQL: &str = "
+CREATE TABLE amounts (id int PRIMARY KEY, a numeric(10,2), m numeric(18,4), z numeric(5,0));
+INSERT INTO amounts VALUES
+ (1, 0, 0, 0),
+ (2, -1.5, -0.0001, -1),
+ (3, 99999999.99, 99999999999999.9999, 99999),
+ (4, -99999999.99, -99999999999999.9999, -99999),
+ (5, 1.5, 1.5, 7),
+ (6, 1.50, 2, NULL),
+ (7, NULL, NULL, 0);
+CREATE TABLE nan_amounts (id int PRIMARY KEY, a numeric(10,2));
+INSERT INTO nan_amounts VALUES (1, 'NaN'), (2, NULL);
+";
+
+/// The lake's copy of `amounts`: `a` at a larger scale (Decimal(12,4)), `m` alike, `z` narrower;
+/// row 6 differs by the smallest step of the lake's scale (1.50 vs 1.5001).
+fn scaled_batch() -> RecordBatch {
+    let decimals = |values: Vec<Option<i128>>, precision: u8, scale: i8| -> ArrayRef {
+        Arc::new(
+            Decimal128Array::from(values)
+                .with_precision_and_scale(precision, scale)
+                .unwrap(),
+        )
+    };
+    RecordBatch::try_from_iter(vec![
+        (
+            "id",
+            Arc::new(Int32Array::from(vec![1, 2, 3, 4, 5, 6, 7])) as ArrayRef,
+        ),
+        (
+            "a",
+            decimals(
+                vec![
+                    Some(0),
+                    Some(-15_000),
+                    Some(999_999_999_900),
+                    Some(-999_999_999_900),
+                    Some(15_000),
+                    Some(15_001),
+                    None,
+                ],
+                12,
+                4,
+            ),
+        ),
+        (
+            "m",
+            decimals(
+                vec![
+                    Some(0),
+                    Some(-1),
+                    Some(999_999_999_999_999_999),
+                    Some(-999_999_999_999_999_999),
+                    Some(15_000),
+                    Some(20_000),
+                    None,
+                ],
+                18,
+                4,
+            ),
+        ),
+        (
+            "z",
+            decimals(
+                vec![
+                    Some(0),
+                    Some(-1),
+                    Some(99_999),
+                    Some(-99_999),
+                    Some(7),
+                    None,
+                    Some(0),
+                ],
+                5,
+                0,
+            ),
+        ),
+    ])
+    .unwrap()
+}
+
+/// Decimals that both declare a scale hash as their text at the larger scale, identically in
+/// both engines: 1.5 in numeric(10,2) equals 1.5000 in Decimal(12,4), 1.50 differs from 1.5001,
+/// and the extremes of each precision agree.
+#[tokio::test]
+async fn scaled_decimals_hash_identically_in_both_engines() {
+    use lakecheck::model::canon::scaled_decimal;
+    let both = in_both_engines(SCALED_SQL, "amounts", &scaled_batch()).await;
+    let (pg, lake_source) = (&both.pg, &both.lake);
+    let (left, right) = (&both.left, &both.right);
+    let canons: Vec<Canon> = left
+        .iter()
+        .zip(right)
+        .map(|(l, r)| scaled_decimal(l, r).unwrap_or(Canon::Int))
+        .collect();
+    assert_eq!(
+        canons,
+        [
+            Canon::Int,
+            Canon::Scaled(4),
+            Canon::Scaled(4),
+            Canon::Scaled(0)
+        ]
+    );
+    let select = |source: &Arc<dyn Source>, columns: &[lakecheck::model::Column], table: &str| {
+        let pairs: Vec<(&lakecheck::model::Column, Canon)> =
+            columns.iter().zip(canons.iter().copied()).collect();
+        let fields: Vec<String> = pairs
+            .iter()
+            .map(|(c, canon)| source.canonical_sql(c, *canon))
+            .collect();
+        hashes_sql(source, &pairs, &fields, &["id"], table)
+    };
+    let from_pg = pg.query(&select(pg, left, "amounts")).await.unwrap();
+    let from_lake = lake_source
+        .query(&select(lake_source, right, "amounts"))
+        .await
+        .unwrap();
+    assert_eq!(from_pg.rows.len(), 7);
+    assert_eq!(from_lake.rows.len(), 7);
+    let n = canons.len();
+    for (row, (a, b)) in from_pg.rows.iter().zip(&from_lake.rows).enumerate() {
+        let id = row + 1;
+        for (i, column) in left.iter().enumerate().skip(1) {
+            let name = &column.name;
+            if id == 6 && name == "a" {
+                // 1.50 vs 1.5001: the text and the hash differ, so does the row.
+                assert_eq!(a[i].as_deref(), Some("1.5"));
+                assert_eq!(b[i].as_deref(), Some("1.5001"));
+                assert_ne!(a[n + i], b[n + i], "1.50 vs 1.5001 hash apart");
+                continue;
+            }
+            assert_eq!(a[i], b[i], "canonical text, row {id} column {name}");
+            assert_eq!(a[n + i], b[n + i], "hash, row {id} column {name}");
+        }
+        if id == 6 {
+            assert_ne!(a[2 * n], b[2 * n], "row 6 differs");
+        } else {
+            assert_eq!(a[2 * n], b[2 * n], "row hash, row {id}");
+        }
+    }
+    // The hash is of the text at the canon's scale: 1.5 → `1.5000`, -0.0001, the largest
+    // numeric(18,4), and -99999 at scale 0 (each column hashed alone, seed 0).
+    let hash_of = |row: usize, column: usize| -> i64 {
+        from_pg.rows[row][n + column]
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(hash_of(4, 1), pg_hash_seeded(b"1.5000", 0));
+    assert_eq!(hash_of(1, 2), pg_hash_seeded(b"-0.0001", 0));
+    assert_eq!(hash_of(2, 2), pg_hash_seeded(b"99999999999999.9999", 0));
+    assert_eq!(hash_of(3, 3), pg_hash_seeded(b"-99999", 0));
+    assert_eq!(from_pg.rows[2][1].as_deref(), Some("99999999.99"));
+    // NaN, which numeric(10,2) admits and no lake decimal holds, hashes as its (padded) text.
+    let nan_columns = pg.columns("nan_amounts").await.unwrap();
+    let pairs = [(&nan_columns[1], Canon::Scaled(4))];
+    let nan = pg
+        .query(&format!(
+            "SELECT {} FROM {} ORDER BY id",
+            pg.row_hash_sql(&pairs, "0"),
+            pg.table_sql("nan_amounts")
+        ))
+        .await
+        .unwrap();
+    let nan_hash: i64 = nan.rows[0][0].as_deref().unwrap().parse().unwrap();
+    assert_eq!(nan_hash, pg_hash_seeded(b"NaN00", 0));
+    let null_hash: i64 = nan.rows[1][0].as_deref().unwrap().parse().unwrap();
+    assert_eq!(
+        null_hash,
+        lakecheck::model::row_hash::null_hash(0, 0),
+        "NULL keeps the NULL hash"
+    );
 }
