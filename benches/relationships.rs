@@ -17,9 +17,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch};
-use futures::SinkExt;
 use lakecheck::demo::ThrowawayPostgres;
 
+#[path = "support/customers.rs"]
+mod customers;
 #[path = "support/timed_run.rs"]
 mod timed_run;
 use timed_run::{lakecheck_binary, measure};
@@ -40,37 +41,21 @@ fn orders(customers: impl Iterator<Item = i32>) -> RecordBatch {
 
 /// Loads `keys` customers into PostgreSQL database `bench`.
 async fn load_customers(pg: &ThrowawayPostgres, keys: usize) {
-    let (admin, connection) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    admin.batch_execute("CREATE DATABASE bench").await.unwrap();
-    let (client, connection) = tokio_postgres::connect(&pg.url("bench"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-        .batch_execute("CREATE TABLE customers (customer_id int PRIMARY KEY, name text NOT NULL)")
-        .await
-        .unwrap();
-    let sink = client
-        .copy_in::<_, Bytes>("COPY customers FROM STDIN (FORMAT csv)")
-        .await
-        .unwrap();
-    futures::pin_mut!(sink);
     let chunk = 100_000;
-    for start in (1..=keys).step_by(chunk) {
+    let chunks = (1..=keys).step_by(chunk).map(|start| {
         let end = (start + chunk).min(keys + 1);
-        let text: String = (start..end)
-            .map(|i| format!("{i},customer {i}\n"))
-            .collect();
-        sink.send(Bytes::from(text)).await.unwrap();
-    }
-    sink.close().await.unwrap();
-    client
-        .batch_execute("VACUUM ANALYZE customers")
-        .await
-        .unwrap();
+        Bytes::from(
+            (start..end)
+                .map(|i| format!("{i},customer {i}\n"))
+                .collect::<String>(),
+        )
+    });
+    customers::load_table(
+        pg,
+        "CREATE TABLE customers (customer_id int PRIMARY KEY, name text NOT NULL)",
+        chunks,
+    )
+    .await;
 }
 
 #[tokio::main]

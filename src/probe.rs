@@ -16,6 +16,10 @@ use crate::model::{Column, Rows, TableRef};
 use crate::sources::changes::HeartbeatMarker;
 use crate::sources::{Source, SourceError, SourceSet};
 
+pub mod scan;
+
+use scan::{ScanNeeds, SharedAnswer, SharedScan};
+
 /// Why a check could not run. Each variant carries what a user needs to act on it; its message
 /// is what reports show after `could not run: `. A check that could not run is an `error`
 /// result, never a pass, and the run goes on.
@@ -153,6 +157,10 @@ pub struct ExecutedQuery {
     /// Present when the query failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The checks (by name, this one among them) whose figures came from this one query: one
+    /// scan of a table served them all (`probe::scan`). Empty for a query of this check alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_by: Vec<String>,
 }
 
 /// What a query still running when its check was stopped (its `timeout`) reads as: the runner
@@ -195,6 +203,8 @@ impl Clock {
 pub struct Probe {
     sources: Arc<SourceSet>,
     clock: Clock,
+    /// The scan this check shares with others of its table, if any.
+    shared_scan: Option<Arc<SharedScan>>,
     log: Mutex<Vec<Logged>>,
 }
 
@@ -203,7 +213,16 @@ impl Probe {
         Self {
             sources,
             clock: Clock::System,
+            shared_scan: None,
             log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The probe with the check reading its scan figures from `scan`, shared with other checks.
+    pub fn with_shared_scan(self, scan: Option<Arc<SharedScan>>) -> Self {
+        Self {
+            shared_scan: scan,
+            ..self
         }
     }
 
@@ -266,6 +285,37 @@ impl Probe {
             .await
     }
 
+    /// The figures `needs` asks for, one row under the aliases it names. From the scan the
+    /// check shares with others of its table when it has one; from a query of its own when it
+    /// has none, or when the shared query failed (a column one of the group names that the
+    /// table lacks), so that the error is the check's own and its group mates still run.
+    pub async fn scan(&self, needs: &ScanNeeds) -> Result<Rows, CheckError> {
+        let source = &needs.table.source;
+        let target = self.source(source)?.clone();
+        let table_sql = target.table_sql(&needs.table.table);
+        if let Some(shared) = self.shared_scan.as_ref().filter(|s| s.serves(needs)) {
+            let sql = shared.sql(&table_sql);
+            let slot = self.start(source, sql.clone(), shared.checks().to_vec());
+            let (target, shared_sql) = (&target, &sql);
+            let answer = shared
+                .answer(|| async move {
+                    let started = Instant::now();
+                    let rows = target.query(shared_sql).await;
+                    SharedAnswer {
+                        rows,
+                        duration_ms: started.elapsed().as_millis() as u64,
+                    }
+                })
+                .await;
+            let error = answer.rows.as_ref().err().map(|e| e.cause.clone());
+            self.finish(slot, Some(answer.duration_ms), error);
+            if let Ok(rows) = &answer.rows {
+                return Ok(shared.figures(needs, rows));
+            }
+        }
+        self.query(source, needs.own_sql(&table_sql)).await
+    }
+
     /// Records `sql` for `source`, then its duration and error once `work` (which runs it) ends.
     async fn logged<T>(
         &self,
@@ -273,28 +323,39 @@ impl Probe {
         sql: String,
         work: impl Future<Output = Result<T, SourceError>>,
     ) -> Result<T, CheckError> {
-        let slot = {
-            let mut log = self.log();
-            log.push(Logged {
-                query: ExecutedQuery {
-                    source: source.to_string(),
-                    sql,
-                    duration_ms: 0,
-                    error: None,
-                },
-                running_since: Some(Instant::now()),
-            });
-            log.len() - 1
-        };
+        let slot = self.start(source, sql, Vec::new());
         let result = work.await;
+        self.finish(slot, None, result.as_ref().err().map(|e| e.cause.clone()));
+        Ok(result?)
+    }
+
+    /// Logs `sql` as running from now; returns its place in the log for [`Self::finish`].
+    fn start(&self, source: &str, sql: String, shared_by: Vec<String>) -> usize {
+        let mut log = self.log();
+        log.push(Logged {
+            query: ExecutedQuery {
+                source: source.to_string(),
+                sql,
+                duration_ms: 0,
+                error: None,
+                shared_by,
+            },
+            running_since: Some(Instant::now()),
+        });
+        log.len() - 1
+    }
+
+    /// Records that the query at `slot` ended, with `error` if it failed. It ran for
+    /// `duration_ms` when given (a shared query another check may have run), else for as long
+    /// as this check waited for it.
+    fn finish(&self, slot: usize, duration_ms: Option<u64>, error: Option<String>) {
         let mut log = self.log();
         let entry = &mut log[slot];
         if let Some(started) = entry.running_since.take() {
-            entry.query.duration_ms = started.elapsed().as_millis() as u64;
+            entry.query.duration_ms =
+                duration_ms.unwrap_or_else(|| started.elapsed().as_millis() as u64);
         }
-        entry.query.error = result.as_ref().err().map(|e| e.cause.clone());
-        drop(log);
-        Ok(result?)
+        entry.query.error = error;
     }
 
     /// The columns of a table, from its source.

@@ -7,6 +7,7 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 
 use crate::checks::Evaluation;
+use crate::probe::scan::{share_scans, SharedScan};
 use crate::probe::{CheckError, Clock, Probe};
 use crate::results::{CheckResult, RunReport, Status, SuiteResult};
 use crate::rules::{CheckDecl, RuleFile, Severity};
@@ -48,10 +49,15 @@ pub struct PlannedCheck {
     pub suite: usize,
     pub decl: Arc<CheckDecl>,
     pub sources: Arc<SourceSet>,
+    /// The one aggregate query this check shares with the other checks of its rule file that
+    /// read the same table under the same filter (`probe::scan`); `None` when it reads alone.
+    /// Clearing it makes the check send its own query, as a lone check does.
+    pub shared_scan: Option<Arc<SharedScan>>,
 }
 
-/// Applies the selection. Selecting nothing is an error: a CI job that silently runs zero
-/// checks would pass forever.
+/// Applies the selection, and groups the selected checks that read the same table under the
+/// same filter into one shared scan each. Selecting nothing is an error: a CI job that silently
+/// runs zero checks would pass forever.
 pub fn plan(
     files: &[RuleFile],
     selection: &Selection,
@@ -72,7 +78,7 @@ pub fn plan(
             });
         }
     }
-    let planned: Vec<PlannedCheck> = files
+    let mut planned: Vec<PlannedCheck> = files
         .iter()
         .enumerate()
         .flat_map(|(suite, file)| {
@@ -83,11 +89,24 @@ pub fn plan(
                     suite,
                     decl: decl.clone(),
                     sources: file.sources.clone(),
+                    shared_scan: None,
                 })
         })
         .collect();
     if planned.is_empty() {
         return Err(SelectionError::NothingSelected);
+    }
+    // Grouped per rule file: another file may declare a source of the same name elsewhere.
+    let scans: Vec<_> = planned
+        .iter()
+        .map(|p| {
+            let needs = p.decl.check.scan()?;
+            Some((p.suite, p.decl.name.as_str(), needs))
+        })
+        .collect();
+    let shared = share_scans(&scans);
+    for (check, scan) in planned.iter_mut().zip(shared) {
+        check.shared_scan = scan;
     }
     Ok(planned)
 }
@@ -134,7 +153,11 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
     let started_at = Utc::now();
     let timer = Instant::now();
     let decl = check.decl.clone();
-    let probe = Arc::new(Probe::new(check.sources.clone()).with_clock(clock));
+    let probe = Arc::new(
+        Probe::new(check.sources.clone())
+            .with_clock(clock)
+            .with_shared_scan(check.shared_scan.clone()),
+    );
     // Each check runs in its own task so a bug that panics becomes this check's error, not the
     // run's, and so a check past its time limit can be stopped: aborting the task drops its
     // query futures, which cancels the queries on the servers running them.

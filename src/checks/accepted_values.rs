@@ -5,12 +5,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::row_predicate::{count_then_sample, rows};
+use super::row_predicate::{counting, rows, FAILING_ROWS};
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
 use crate::model::sql::quote_ident;
 use crate::model::TableRef;
 use crate::model::{Literal, RuleError};
-use crate::probe::{CheckError, Probe};
+use crate::probe::scan::{within, ScanNeeds};
+use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
     name: "accepted_values",
@@ -44,6 +45,20 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     }))
 }
 
+impl AcceptedValues {
+    /// Rows holding a value off the list (NULLs are `not_null`'s business).
+    fn unexpected(&self) -> String {
+        let column = quote_ident(&self.column);
+        let list = self
+            .values
+            .iter()
+            .map(Literal::to_sql)
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("{column} IS NOT NULL AND {column} NOT IN ({list})")
+    }
+}
+
 #[async_trait]
 impl Check for AcceptedValues {
     fn default_name(&self) -> String {
@@ -57,31 +72,42 @@ impl Check for AcceptedValues {
         vec![self.table.clone()]
     }
 
+    fn scan(&self) -> Option<ScanNeeds> {
+        Some(counting(
+            &self.table,
+            self.filter.as_deref(),
+            &self.unexpected(),
+        ))
+    }
+
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
-        let from = probe.from_clause(&self.table, None)?;
-        let column = quote_ident(&self.column);
-        let list = self
-            .values
-            .iter()
-            .map(Literal::to_sql)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut condition = format!("{column} IS NOT NULL AND {column} NOT IN ({list})");
-        if let Some(filter) = &self.filter {
-            condition = format!("({filter}) AND {condition}");
-        }
-        let found = count_then_sample(
-            probe,
-            &self.table.source,
-            format!("SELECT count(*) AS failing_rows FROM {from} WHERE {condition}"),
-            format!(
-                "SELECT {column} AS unexpected_value, count(*) AS row_count FROM {from} WHERE {condition} \
-                 GROUP BY {column} ORDER BY count(*) DESC, {column} LIMIT {SAMPLE_LIMIT}"
-            ),
-        )
-        .await?;
-        let failing = found.count;
-        let samples = (failing > 0).then_some(found.samples);
+        let counted = probe
+            .scan(&counting(
+                &self.table,
+                self.filter.as_deref(),
+                &self.unexpected(),
+            ))
+            .await?;
+        let failing = first_i64(&counted, &self.table.source, FAILING_ROWS)? as u64;
+        let samples = if failing > 0 {
+            let from = probe.from_clause(&self.table, None)?;
+            let column = quote_ident(&self.column);
+            let condition = within(self.filter.as_deref(), &self.unexpected());
+            Some(
+                probe
+                    .query(
+                        &self.table.source,
+                        format!(
+                            "SELECT {column} AS unexpected_value, count(*) AS row_count FROM {from} \
+                             WHERE {condition} GROUP BY {column} ORDER BY count(*) DESC, {column} \
+                             LIMIT {SAMPLE_LIMIT}"
+                        ),
+                    )
+                    .await?,
+            )
+        } else {
+            None
+        };
         let mut metrics = serde_json::Map::new();
         metrics.insert("failing_rows".into(), json!(failing));
         let shown = self

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::row_predicate::{failing_rows, rows};
+use super::row_predicate::{counting, failing_rows, rows};
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::RuleError;
 use crate::model::TableRef;
+use crate::probe::scan::ScanNeeds;
 use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
@@ -36,6 +37,13 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     }))
 }
 
+impl Condition {
+    /// Rows for which the expression is not true.
+    fn failing(&self) -> String {
+        format!("NOT COALESCE(({}), FALSE)", self.expression)
+    }
+}
+
 #[async_trait]
 impl Check for Condition {
     fn default_name(&self) -> String {
@@ -49,9 +57,17 @@ impl Check for Condition {
         vec![self.table.clone()]
     }
 
+    fn scan(&self) -> Option<ScanNeeds> {
+        Some(counting(
+            &self.table,
+            self.filter.as_deref(),
+            &self.failing(),
+        ))
+    }
+
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
-        let failing = format!("NOT COALESCE(({}), FALSE)", self.expression);
-        let found = failing_rows(probe, &self.table, self.filter.as_deref(), &failing).await?;
+        let found =
+            failing_rows(probe, &self.table, self.filter.as_deref(), &self.failing()).await?;
         let mut metrics = serde_json::Map::new();
         metrics.insert("failing_rows".into(), json!(found.count));
         Ok(Evaluation {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::model::{suggest, Location, MapReader, Rows, RuleError, Spanned, TableRef};
+use crate::probe::scan::ScanNeeds;
 use crate::probe::{CheckError, Probe};
 use crate::sources::{Source, SourceSet};
 
@@ -55,6 +56,12 @@ pub trait Check: Send + Sync + fmt::Debug {
     fn tables(&self) -> Vec<TableRef>;
     /// Runs the check. An `Err` means it could not run, and is reported as an error.
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError>;
+    /// The aggregates of one table this check reads first (through [`Probe::scan`]), known
+    /// before it runs, so that the runner can give checks of the same table and filter one
+    /// shared scan. `None` for checks that read otherwise (grouping, joins, two tables).
+    fn scan(&self) -> Option<ScanNeeds> {
+        None
+    }
     /// When the runner stops the check (an error result, its queries cancelled), given the
     /// rule's `timeout`. A check that watches a deadline of its own (`cdc_latency` waiting for
     /// its marker) is given time past it to report what it saw by then.

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::row_predicate::{failing_rows, rows};
+use super::row_predicate::{counted_failing_rows, rows, FAILING_ROWS};
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::quote_ident;
 use crate::model::RuleError;
 use crate::model::TableRef;
+use crate::probe::scan::ScanNeeds;
 use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
@@ -33,6 +34,33 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
     }))
 }
 
+impl NotNull {
+    /// Rows with a NULL in any of the columns.
+    fn any_null(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| format!("{} IS NULL", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
+    /// NULLs per column under positional aliases (which cannot clash with column names), and
+    /// the rows holding any, in one pass.
+    fn needs(&self) -> ScanNeeds {
+        let mut needs = ScanNeeds::new(&self.table, self.filter.as_deref());
+        for (i, column) in self.columns.iter().enumerate() {
+            needs = needs.expression(
+                &format!("null_{i}"),
+                format!(
+                    "sum(CASE WHEN {} IS NULL THEN 1 ELSE 0 END)",
+                    quote_ident(column)
+                ),
+            );
+        }
+        needs.count_where(FAILING_ROWS, self.any_null())
+    }
+}
+
 #[async_trait]
 impl Check for NotNull {
     fn default_name(&self) -> String {
@@ -46,26 +74,12 @@ impl Check for NotNull {
         vec![self.table.clone()]
     }
 
+    fn scan(&self) -> Option<ScanNeeds> {
+        Some(self.needs())
+    }
+
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
-        // One pass counts NULLs per column; positional aliases avoid clashes with column names.
-        let from = probe.from_clause(&self.table, self.filter.as_deref())?;
-        let per_column: Vec<String> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                format!(
-                    "sum(CASE WHEN {} IS NULL THEN 1 ELSE 0 END) AS null_{i}",
-                    quote_ident(c)
-                )
-            })
-            .collect();
-        let counts = probe
-            .query(
-                &self.table.source,
-                format!("SELECT {} FROM {from}", per_column.join(", ")),
-            )
-            .await?;
+        let counts = probe.scan(&self.needs()).await?;
         let mut metrics = serde_json::Map::new();
         let mut offenders = Vec::new();
         for (i, column) in self.columns.iter().enumerate() {
@@ -75,19 +89,16 @@ impl Check for NotNull {
                 offenders.push(format!("{column}: {nulls}"));
             }
         }
-        let predicate = self
-            .columns
-            .iter()
-            .map(|c| format!("{} IS NULL", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let (failing, samples) = if offenders.is_empty() {
-            (0, None)
-        } else {
-            let found =
-                failing_rows(probe, &self.table, self.filter.as_deref(), &predicate).await?;
-            (found.count, Some(found.samples))
-        };
+        let found = counted_failing_rows(
+            probe,
+            &counts,
+            &self.table,
+            self.filter.as_deref(),
+            &self.any_null(),
+        )
+        .await?;
+        let failing = found.count;
+        let samples = (failing > 0).then_some(found.samples);
         Ok(Evaluation {
             passed: offenders.is_empty(),
             observed: if offenders.is_empty() {

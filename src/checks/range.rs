@@ -5,11 +5,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::row_predicate::{failing_rows, rows};
+use super::row_predicate::{counted_failing_rows, rows, FAILING_ROWS};
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::quote_ident;
 use crate::model::TableRef;
 use crate::model::{Literal, RuleError};
+use crate::probe::scan::ScanNeeds;
 use crate::probe::{CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
@@ -64,6 +65,15 @@ impl Range {
         parts.join(" OR ")
     }
 
+    /// The observed span and the rows out of range, in one pass.
+    fn needs(&self) -> ScanNeeds {
+        let column = quote_ident(&self.column);
+        ScanNeeds::new(&self.table, self.filter.as_deref())
+            .expression("observed_min", format!("min({column})"))
+            .expression("observed_max", format!("max({column})"))
+            .count_where(FAILING_ROWS, self.out_of_range())
+    }
+
     fn expected(&self) -> String {
         match (&self.min, &self.max) {
             (Some(min), Some(max)) => format!("{min} <= {} <= {max}", self.column),
@@ -87,19 +97,17 @@ impl Check for Range {
         vec![self.table.clone()]
     }
 
+    fn scan(&self) -> Option<ScanNeeds> {
+        Some(self.needs())
+    }
+
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
-        let from = probe.from_clause(&self.table, self.filter.as_deref())?;
-        let column = quote_ident(&self.column);
-        let stats = probe
-            .query(
-                &self.table.source,
-                format!("SELECT min({column}) AS observed_min, max({column}) AS observed_max FROM {from}"),
-            )
-            .await?;
+        let stats = probe.scan(&self.needs()).await?;
         let observed_min = stats.first("observed_min").map(str::to_string);
         let observed_max = stats.first("observed_max").map(str::to_string);
-        let found = failing_rows(
+        let found = counted_failing_rows(
             probe,
+            &stats,
             &self.table,
             self.filter.as_deref(),
             &self.out_of_range(),

@@ -9,6 +9,7 @@ use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::RuleError;
 use crate::model::TableRef;
+use crate::probe::scan::ScanNeeds;
 use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
@@ -69,6 +70,11 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
 }
 
 impl RowCount {
+    fn needs(&self) -> ScanNeeds {
+        ScanNeeds::new(&self.table, self.filter.as_deref())
+            .expression("row_count", "count(*)".into())
+    }
+
     fn expected(&self) -> String {
         match (self.equals, self.min, self.max) {
             (Some(n), _, _) => format!("exactly {}", rows(n)),
@@ -90,14 +96,12 @@ impl Check for RowCount {
         vec![self.table.clone()]
     }
 
+    fn scan(&self) -> Option<ScanNeeds> {
+        Some(self.needs())
+    }
+
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
-        let from = probe.from_clause(&self.table, self.filter.as_deref())?;
-        let result = probe
-            .query(
-                &self.table.source,
-                format!("SELECT count(*) AS row_count FROM {from}"),
-            )
-            .await?;
+        let result = probe.scan(&self.needs()).await?;
         let count = first_i64(&result, &self.table.source, "row_count")? as u64;
         let passed = self.equals.is_none_or(|n| count == n)
             && self.min.is_none_or(|min| count >= min)

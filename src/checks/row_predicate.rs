@@ -1,15 +1,25 @@
-//! Shared evaluation for checks whose failures are rows: count them where the data lives, and
-//! fetch examples only when there are some.
+//! Shared evaluation for checks whose failures are rows: count them where the data lives (in
+//! the table's shared scan when other checks read it too), and fetch examples only when there
+//! are some.
 
 use super::SAMPLE_LIMIT;
 use crate::model::Rows;
 use crate::model::TableRef;
+use crate::probe::scan::{within, ScanNeeds};
 use crate::probe::{first_i64, CheckError, Probe};
 
 /// Failing rows: how many, and up to [`SAMPLE_LIMIT`] examples.
 pub(super) struct FailingRows {
     pub count: u64,
     pub samples: Rows,
+}
+
+/// The alias under which [`counting`] reads its count.
+pub(super) const FAILING_ROWS: &str = "failing_rows";
+
+/// A scan of `table` (within `filter`) counting the rows for which `failing` holds.
+pub(super) fn counting(table: &TableRef, filter: Option<&str>, failing: &str) -> ScanNeeds {
+    ScanNeeds::new(table, filter).count_where(FAILING_ROWS, failing.to_string())
 }
 
 /// Counts the rows of `table` (within `filter`) for which `failing` holds, and samples them.
@@ -19,19 +29,36 @@ pub(super) async fn failing_rows(
     filter: Option<&str>,
     failing: &str,
 ) -> Result<FailingRows, CheckError> {
+    let figures = probe.scan(&counting(table, filter, failing)).await?;
+    counted_failing_rows(probe, &figures, table, filter, failing).await
+}
+
+/// The failing rows a scan counted under [`FAILING_ROWS`] among its `figures`, with up to
+/// [`SAMPLE_LIMIT`] of them read only when there are some.
+pub(super) async fn counted_failing_rows(
+    probe: &Probe,
+    figures: &Rows,
+    table: &TableRef,
+    filter: Option<&str>,
+    failing: &str,
+) -> Result<FailingRows, CheckError> {
+    let count = first_i64(figures, &table.source, FAILING_ROWS)? as u64;
     let from = probe.from_clause(table, None)?;
-    let condition = match filter {
-        Some(filter) => format!("({filter}) AND ({failing})"),
-        None => format!("({failing})"),
-    };
-    count_then_sample(
-        probe,
-        &table.source,
-        format!("SELECT count(*) AS failing_rows FROM {from} WHERE {condition}"),
+    let samples = if count > 0 {
         // Ordered by the first column (the key, as tables usually start) so samples are stable.
-        format!("SELECT * FROM {from} WHERE {condition} ORDER BY 1 LIMIT {SAMPLE_LIMIT}"),
-    )
-    .await
+        probe
+            .query(
+                &table.source,
+                format!(
+                    "SELECT * FROM {from} WHERE {} ORDER BY 1 LIMIT {SAMPLE_LIMIT}",
+                    within(filter, failing)
+                ),
+            )
+            .await?
+    } else {
+        Rows::default()
+    };
+    Ok(FailingRows { count, samples })
 }
 
 /// Runs `count_sql` (one `failing_rows` column) and, only when it finds failures, `sample_sql`.
@@ -42,7 +69,7 @@ pub(super) async fn count_then_sample(
     sample_sql: String,
 ) -> Result<FailingRows, CheckError> {
     let counted = probe.query(source, count_sql).await?;
-    let count = first_i64(&counted, source, "failing_rows")? as u64;
+    let count = first_i64(&counted, source, FAILING_ROWS)? as u64;
     let samples = if count > 0 {
         probe.query(source, sample_sql).await?
     } else {

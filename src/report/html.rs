@@ -222,7 +222,11 @@ fn check_row(result: &CheckResult) -> Markup {
                 @if !result.queries.is_empty() {
                     h4 { "Queries" }
                     @for query in &result.queries {
-                        div.qmeta { "on " (query.source) " · " (format_ms(query.duration_ms)) @if query.error.is_some() { " · failed" } }
+                        div.qmeta {
+                            "on " (query.source) " · " (format_ms(query.duration_ms))
+                            @if !query.shared_by.is_empty() { " · one scan shared by " (query.shared_by.join(", ")) }
+                            @if query.error.is_some() { " · failed" }
+                        }
                         pre.sql { (query.sql) }
                     }
                 }

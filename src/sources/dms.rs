@@ -33,8 +33,22 @@
 //!   `as_of`), else by the time in its name (a full-load name carries none: an error). Read from
 //!   that one file, without rebuilding the table, so no `keys` are needed.
 //!
-//! The rebuilt table is held in memory (decoded Arrow), so this suits raw tables that fit in
-//! memory; a later version can stream the second pass.
+//! - **Full-load duplicates.** The full load is a copy of a table that has the key, so two
+//!   full-load rows with one key are data the user should see (a `unique` check finds them), not
+//!   changes: both stay, unless a CDC change of the key replaces them all. A CDC key's changes
+//!   collapse to its last one.
+//!
+//! **Memory.** The table is never held whole: opening it reads the files' footers and, in a
+//! first pass, only the CDC files' key, `Op`, sequence and commit-time columns, keeping the last
+//! change of each changed key ([`changed`], counted against `--memory-limit`). Queries then
+//! stream the files ([`scan`]): full-load rows whose key did not change, then the CDC rows that
+//! won, one batch per partition (a partition per file). Memory is O(distinct changed keys) plus
+//! one batch per partition, whatever the size of the full load. Errors in rows (a commit time
+//! that is not one, a value that does not convert, a damaged file) surface when a query reads
+//! them, naming the file and row as they would at open.
+
+mod changed;
+mod scan;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,19 +56,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, ArrowPrimitiveType, AsArray, RecordBatch, UInt32Array,
+    new_null_array, Array, ArrowPrimitiveType, AsArray, RecordBatch, RecordBatchOptions,
 };
-use datafusion::arrow::compute::{cast, concat_batches, take, SortOptions};
+use datafusion::arrow::compute::{can_cast_types, cast};
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
-use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::arrow::temporal_conversions::as_datetime;
-use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::MemoryReservation;
 use object_store::path::Path as StorePath;
-use object_store::ObjectStore;
+use object_store::{ObjectMeta, ObjectStore};
 
+use self::changed::{ChangedKeys, LastChanges};
+use self::scan::{key_schema, CommitCut, DmsFile, DmsTable, Rebuild};
 use super::changes::{Arrival, ChangeCursor, ChangePosition, Changes};
 use super::pin::Pin;
 use super::table_format::{
@@ -137,16 +152,11 @@ impl TableFormat for DmsFormat {
             }
             None => {}
         }
-        let rebuilt = rebuild(folder.store.as_ref(), folder.prefix, folder.name, &options)
-            .await
-            .map_err(|e| folder.unreadable("DMS", e))?;
-        // The rebuilt table stays in memory while the source caches it: it counts.
-        let held = folder.hold_memory("DMS", rebuilt.batch.get_array_memory_size())?;
-        let provider = MemTable::try_new(rebuilt.batch.schema(), vec![vec![rebuilt.batch]])
-            .map_err(|e| folder.unreadable("DMS", e))?;
-        let mut table = OpenedTable::new(Arc::new(provider));
-        table.held = Some(held);
-        table.caveat = (rebuilt.capture == ChangeCapture::InsertsOnly).then(|| {
+        let opened = open_rebuild(folder, &options).await?;
+        let mut table = OpenedTable::new(Arc::new(DmsTable(Arc::new(opened.rebuild))));
+        // The changed keys stay in memory while the source caches the table: they count.
+        table.held = opened.held;
+        table.caveat = (opened.capture == ChangeCapture::InsertsOnly).then(|| {
             format!(
                 "`{}` holds insert-only DMS change data (CDC files without an `{OP_COLUMN}` column): updates and deletes \
                  cannot be reconciled; enable DMS `IncludeOpForFullLoad`/`CdcInsertsAndUpdates` or compare counts only",
@@ -178,7 +188,7 @@ impl TableFormat for DmsFormat {
         let files = parquet_files(folder.store.as_ref(), folder.prefix)
             .await
             .map_err(|e| folder.unreachable(e))?;
-        let Some(newest) = files.last() else {
+        let Some(newest) = files.last().map(|meta| &meta.location) else {
             return Err(folder.unreadable("DMS", format!("no .parquet files under {}", folder.url)));
         };
         let url = folder.file_url(newest);
@@ -270,18 +280,17 @@ fn column_list(batch: &RecordBatch) -> String {
 async fn parquet_files(
     store: &dyn ObjectStore,
     prefix: &StorePath,
-) -> Result<Vec<StorePath>, String> {
+) -> Result<Vec<ObjectMeta>, String> {
     use futures::TryStreamExt;
-    let mut files: Vec<StorePath> = store
+    let mut files: Vec<ObjectMeta> = store
         .list(Some(prefix))
-        .map_ok(|meta| meta.location)
         .try_collect::<Vec<_>>()
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|p| p.as_ref().ends_with(".parquet"))
+        .filter(|meta| meta.location.as_ref().ends_with(".parquet"))
         .collect();
-    files.sort_by_key(file_order);
+    files.sort_by_key(|meta| file_order(&meta.location));
     Ok(files)
 }
 
@@ -294,13 +303,6 @@ pub enum ChangeCapture {
     WithOperations,
     /// CDC files without `Op` (DMS `CdcInsertsOnly`): updates and deletes are not visible.
     InsertsOnly,
-}
-
-/// A table's current state and how it was obtained.
-pub struct Rebuilt {
-    pub batch: RecordBatch,
-    pub capture: ChangeCapture,
-    pub files: usize,
 }
 
 /// Full-load files are named `LOAD<hex counter>.parquet`; every other Parquet file is CDC.
@@ -454,210 +456,273 @@ fn committed_by(
         .collect()
 }
 
-/// The order changes apply in, as indices into the concatenated rows: full-load rows (the first
-/// `full_load_rows`) as they are, then CDC rows by `sequence` ascending with NULL first; a stable
-/// sort, so equal values and NULLs keep file/row order.
-fn apply_order(
-    rows: usize,
-    full_load_rows: usize,
-    sequence: Option<&ArrayRef>,
-) -> Result<Vec<usize>, String> {
-    let mut order: Vec<usize> = (0..rows).collect();
-    if let Some(sequence) = sequence {
-        let options = SortOptions {
-            descending: false,
-            nulls_first: true,
-        };
-        let converter = RowConverter::new(vec![SortField::new_with_options(
-            sequence.data_type().clone(),
-            options,
-        )])
-        .map_err(|e| e.to_string())?;
-        let values = converter
-            .convert_columns(std::slice::from_ref(sequence))
-            .map_err(|e| e.to_string())?;
-        order[full_load_rows..].sort_by(|a, b| values.row(*a).cmp(&values.row(*b)));
-    }
-    Ok(order)
+/// Rows per batch of the first pass, which reads only keys, `Op`, sequence and commit time.
+const FIRST_PASS_BATCH_ROWS: usize = 8192;
+
+/// How many file footers are read at once when a table is opened.
+const FOOTERS_AT_ONCE: usize = 16;
+
+/// A table opened for the streamed rebuild: what its scan reads, how its changes were
+/// captured, and the memory its changed keys hold.
+struct Opened {
+    rebuild: Rebuild,
+    capture: ChangeCapture,
+    held: Option<MemoryReservation>,
 }
 
-/// A batch as read, with where it came from.
-struct FileBatch {
-    /// Index into the sorted file list.
-    file: usize,
-    is_full_load: bool,
-    /// Rows of the same file before this batch.
-    first_row: usize,
-    batch: RecordBatch,
-}
-
-/// Reads every Parquet file under `prefix` and applies the changes (see the module docs).
-pub async fn rebuild(
-    store: &dyn ObjectStore,
-    prefix: &StorePath,
-    table: &str,
+/// Lists the table's files, reads their footers (the unified columns, the checks of types and
+/// columns), then the first pass: the last change of each key the CDC files touch. The rows
+/// themselves are read by the scan ([`scan`]).
+async fn open_rebuild(
+    folder: &TableFolder<'_>,
     options: &DmsOptions,
-) -> Result<Rebuilt, String> {
-    let files = parquet_files(store, prefix).await?;
-    if files.is_empty() {
-        return Err(format!("no .parquet files under {prefix}"));
+) -> Result<Opened, TableError> {
+    use futures::{StreamExt, TryStreamExt};
+    let unreadable = |e: String| folder.unreadable("DMS", e);
+    let table = folder.name;
+    let listed = parquet_files(folder.store.as_ref(), folder.prefix)
+        .await
+        .map_err(unreadable)?;
+    if listed.is_empty() {
+        return Err(unreadable(format!(
+            "no .parquet files under {}",
+            folder.prefix
+        )));
     }
-    // Without commit times, `as_of` can only go by the time a CDC file was written.
+    // Without commit times, `as_of` can only go by the time a CDC file was written; a file
+    // written after it is never read, not even its footer.
     let as_of_by_file_time = options.as_of.filter(|_| options.timestamp_column.is_none());
-    let mut batches: Vec<FileBatch> = Vec::new();
-    for (file, path) in files.iter().enumerate() {
-        let is_full_load = is_full_load(path);
+    let mut applying = Vec::with_capacity(listed.len());
+    for meta in listed {
+        let is_full_load = is_full_load(&meta.location);
         if let (false, Some(as_of)) = (is_full_load, as_of_by_file_time) {
-            match file_time(path) {
+            match file_time(&meta.location) {
                 // Every commit in a file was made before it was written.
                 Some(written) if written > as_of => continue,
                 Some(_) => {}
                 None => {
-                    return Err(format!(
-                        "`{path}` is neither a full-load file (`LOAD00000001.parquet`) nor named by the \
+                    return Err(unreadable(format!(
+                        "`{}` is neither a full-load file (`LOAD00000001.parquet`) nor named by the \
                          time DMS wrote it (`20261121-080000123.parquet`), so `as_of` cannot tell which \
                          commits it holds; move it out of the table folder, or set `timestamp_column` \
-                         (the DMS `TimestampColumnName`) so rows are cut by commit time"
-                    ))
+                         (the DMS `TimestampColumnName`) so rows are cut by commit time",
+                        meta.location
+                    )))
                 }
             }
         }
-        let mut first_row = 0;
-        for batch in read_parquet(store, path).await? {
-            let rows = batch.num_rows();
-            batches.push(FileBatch {
-                file,
-                is_full_load,
-                first_row,
-                batch,
-            });
-            first_row += rows;
-        }
+        applying.push((meta, is_full_load));
     }
-    let has_op = batches
+    let files: Vec<DmsFile> = futures::stream::iter(applying)
+        .map(|(meta, is_full_load)| DmsFile::open(&folder.store, meta, is_full_load))
+        .buffered(FOOTERS_AT_ONCE)
+        .try_collect()
+        .await
+        .map_err(unreadable)?;
+    let has_op = files
         .iter()
-        .any(|b| b.batch.schema().column_with_name(OP_COLUMN).is_some());
-    let has_cdc = files.iter().any(|p| !is_full_load(p));
+        .any(|f| f.schema().column_with_name(OP_COLUMN).is_some());
+    let has_cdc = files.iter().any(|f| !f.is_full_load);
     let capture = match (has_cdc, has_op) {
         (false, _) => ChangeCapture::FullLoadOnly,
         (true, true) => ChangeCapture::WithOperations,
         (true, false) => ChangeCapture::InsertsOnly,
     };
-    let schema = unified_schema(&batches);
-    let sequence_column = match &options.sequence_column {
+    let schema = unified_schema(files.iter().map(DmsFile::schema));
+    refuse_type_clashes(&files, &schema).map_err(unreadable)?;
+    let sequence_column = sequence_column(&files, &schema, table, options).map_err(unreadable)?;
+    let cut = match (options.as_of, &options.timestamp_column) {
+        (Some(as_of), Some(column)) => Some(CommitCut {
+            column: column.clone(),
+            as_of,
+        }),
+        _ => None,
+    };
+    if let Some(cut) = &cut {
+        // Every file needs the commit-time column, of a time type: asked of no rows, the
+        // per-row check reports exactly that, before any row is read.
+        for file in &files {
+            committed_by(
+                &RecordBatch::new_empty(file.schema().clone()),
+                &file.path,
+                0,
+                &cut.column,
+                cut.as_of,
+            )
+            .map_err(unreadable)?;
+        }
+    }
+    let key = match (options.keys.get(table), &capture) {
+        (Some(key), _) => key_schema(&schema, key, table).map_err(unreadable)?,
+        (None, ChangeCapture::FullLoadOnly | ChangeCapture::InsertsOnly) => {
+            Arc::new(Schema::empty())
+        }
+        (None, ChangeCapture::WithOperations) => return Err(unreadable(format!(
+            "DMS table `{table}` has CDC files: give its key under `keys:` of the source (e.g. `keys: {{ {table}: [id] }}`) so changes can be applied"
+        ))),
+    };
+    let mut held = None;
+    let changed = match key.fields().is_empty() || !has_cdc {
+        true => None,
+        false => {
+            let reservation = folder.hold_memory("DMS", 0)?;
+            let changes = LastChanges::new(
+                key.fields().iter().map(|f| f.data_type().clone()).collect(),
+                sequence_column
+                    .map(|c| schema.field_with_name(c).map(|f| f.data_type().clone()))
+                    .transpose()
+                    .map_err(|e| unreadable(e.to_string()))?,
+            )
+            .map_err(unreadable)?;
+            let first_pass = FirstPass {
+                folder,
+                files: &files,
+                key: &key,
+                sequence_column,
+                cut: cut.as_ref(),
+            };
+            let changed = first_pass.run(changes, &reservation).await?;
+            held = Some(reservation);
+            Some(changed)
+        }
+    };
+    Ok(Opened {
+        rebuild: Rebuild {
+            table: table.to_string(),
+            store: folder.store.clone(),
+            schema,
+            files,
+            key,
+            changed,
+            cut,
+        },
+        capture,
+        held,
+    })
+}
+
+/// The first pass over a table's CDC files (see [`changed`]).
+struct FirstPass<'a> {
+    folder: &'a TableFolder<'a>,
+    files: &'a [DmsFile],
+    key: &'a SchemaRef,
+    sequence_column: Option<&'a str>,
+    cut: Option<&'a CommitCut>,
+}
+
+impl FirstPass<'_> {
+    /// Reads every CDC file's keys, `Op`, sequence and commit time into `changes`, counting the
+    /// map in `held` after each file (an error as soon as the changed keys pass the limit).
+    async fn run(
+        &self,
+        mut changes: LastChanges,
+        held: &MemoryReservation,
+    ) -> Result<ChangedKeys, TableError> {
+        use futures::StreamExt;
+        let unreadable = |e: String| self.folder.unreadable("DMS", e);
+        let mut columns: Vec<&str> = self
+            .key
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        columns.push(OP_COLUMN);
+        columns.extend(self.sequence_column);
+        columns.extend(self.cut.map(|c| c.column.as_str()));
+        for (index, file) in self.files.iter().enumerate() {
+            if file.is_full_load {
+                continue;
+            }
+            let mut batches = file
+                .read(&self.folder.store, &columns, None, FIRST_PASS_BATCH_ROWS)
+                .map_err(unreadable)?;
+            let mut first_row = 0;
+            while let Some(batch) = batches.next().await {
+                let batch = batch.map_err(|e| unreadable(file.error(e)))?;
+                let committed = self
+                    .cut
+                    .map(|c| committed_by(&batch, &file.path, first_row, &c.column, c.as_of))
+                    .transpose()
+                    .map_err(unreadable)?;
+                let keys = align(&batch, self.key).map_err(|e| unreadable(file.error(e)))?;
+                changes
+                    .observe(
+                        index,
+                        first_row,
+                        keys.columns(),
+                        self.sequence_column.and_then(|c| batch.column_by_name(c)),
+                        batch.column_by_name(OP_COLUMN),
+                        committed.as_deref(),
+                    )
+                    .map_err(|e| unreadable(file.error(e)))?;
+                first_row += batch.num_rows();
+            }
+            self.folder.resize_held("DMS", held, changes.bytes())?;
+        }
+        let changed = changes.finish(self.files.len());
+        self.folder.resize_held("DMS", held, changed.bytes())?;
+        Ok(changed)
+    }
+}
+
+/// The column that orders CDC changes, if any (see the module docs), of one type in every file.
+fn sequence_column<'a>(
+    files: &[DmsFile],
+    schema: &SchemaRef,
+    table: &str,
+    options: &'a DmsOptions,
+) -> Result<Option<&'a str>, String> {
+    let column = match &options.sequence_column {
         Some(column) if schema.column_with_name(column).is_none() => {
             return Err(format!(
                 "sequence column `{column}` is not in the files of `{table}`; check `sequence_column` of the source, \
                  or remove it to order changes by `{CHANGE_SEQUENCE_COLUMN}` when present, else by file and row"
             ))
         }
-        Some(column) => Some(column.as_str()),
-        None => schema
-            .column_with_name(CHANGE_SEQUENCE_COLUMN)
-            .map(|_| CHANGE_SEQUENCE_COLUMN),
+        Some(column) => column.as_str(),
+        None if schema.column_with_name(CHANGE_SEQUENCE_COLUMN).is_some() => CHANGE_SEQUENCE_COLUMN,
+        None => return Ok(None),
     };
-    let mut rows = Vec::with_capacity(batches.len());
-    let mut ops: Vec<Option<String>> = Vec::new();
-    let mut keep: Vec<bool> = Vec::new();
-    let mut full_load_rows = 0;
-    for part in &batches {
-        let path = &files[part.file];
-        let batch = &part.batch;
-        if let Some(column) = sequence_column {
-            let (expected, found) = (
-                schema.field_with_name(column).map_err(|e| e.to_string())?,
-                batch.column_by_name(column),
-            );
-            if let Some(found) = found.filter(|f| f.data_type() != expected.data_type()) {
+    let expected = schema.field_with_name(column).map_err(|e| e.to_string())?;
+    for file in files {
+        if let Some((_, found)) = file
+            .schema()
+            .column_with_name(column)
+            .filter(|(_, f)| f.data_type() != expected.data_type())
+        {
+            return Err(format!(
+                "`{}`: sequence column `{column}` is {} here but {} in earlier files; values of \
+                 different types do not order. Rewrite the file with one type",
+                file.path,
+                found.data_type(),
+                expected.data_type()
+            ));
+        }
+    }
+    Ok(Some(column))
+}
+
+/// A column whose type in a file does not convert to its type in the table (the first file's)
+/// is refused when the table is opened; a value that does not convert fails the scan.
+fn refuse_type_clashes(files: &[DmsFile], schema: &SchemaRef) -> Result<(), String> {
+    for file in files {
+        for field in file.schema().fields() {
+            let Ok(table) = schema.field_with_name(field.name()) else {
+                continue; // the `Op` column
+            };
+            if !can_cast_types(field.data_type(), table.data_type()) {
                 return Err(format!(
-                    "`{path}`: sequence column `{column}` is {} here but {} in earlier files; values of \
-                     different types do not order. Rewrite the file with one type",
-                    found.data_type(),
-                    expected.data_type()
+                    "`{}`: column `{}` is {} here but {} in earlier files, and one does not convert \
+                     to the other. Rewrite the file with the table's type",
+                    file.path,
+                    field.name(),
+                    field.data_type(),
+                    table.data_type()
                 ));
             }
         }
-        match (options.as_of, &options.timestamp_column) {
-            (Some(as_of), Some(column)) => {
-                keep.extend(committed_by(batch, path, part.first_row, column, as_of)?)
-            }
-            _ => keep.extend(std::iter::repeat_n(true, batch.num_rows())),
-        }
-        if part.is_full_load {
-            full_load_rows += batch.num_rows();
-        }
-        let op = batch
-            .column_by_name(OP_COLUMN)
-            .map(|c| cast(c, &DataType::Utf8))
-            .transpose()
-            .map_err(|e| e.to_string())?;
-        for row in 0..batch.num_rows() {
-            ops.push(match &op {
-                Some(op) if !op.is_null(row) => Some(op.as_string::<i32>().value(row).to_string()),
-                _ => None,
-            });
-        }
-        rows.push(align(batch, &schema)?);
     }
-    let all = concat_batches(&schema, &rows).map_err(|e| e.to_string())?;
-    let key = options.keys.get(table);
-    let indices: Vec<u32> = match (key, &capture) {
-        (Some(key), _) => {
-            let columns: Vec<ArrayRef> = key
-                .iter()
-                .map(|k| {
-                    all.column_by_name(k).cloned().ok_or_else(|| {
-                        format!("key column `{k}` is not in the files of `{table}`")
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            let converter = RowConverter::new(
-                columns
-                    .iter()
-                    .map(|c| SortField::new(c.data_type().clone()))
-                    .collect(),
-            )
-            .map_err(|e| e.to_string())?;
-            let keys = converter
-                .convert_columns(&columns)
-                .map_err(|e| e.to_string())?;
-            let sequence = sequence_column.and_then(|c| all.column_by_name(c));
-            let mut latest: HashMap<Vec<u8>, usize> = HashMap::with_capacity(all.num_rows());
-            // Files were read full-load first, so the first `full_load_rows` rows are the full load.
-            for row in apply_order(all.num_rows(), full_load_rows, sequence)? {
-                if keep[row] {
-                    latest.insert(keys.row(row).as_ref().to_vec(), row);
-                }
-            }
-            let mut winners: Vec<u32> = latest
-                .into_values()
-                .filter(|row| ops[*row].as_deref() != Some("D"))
-                .map(|row| row as u32)
-                .collect();
-            winners.sort_unstable();
-            winners
-        }
-        (None, ChangeCapture::FullLoadOnly | ChangeCapture::InsertsOnly) => (0..all.num_rows())
-            .filter(|row| keep[*row])
-            .map(|row| row as u32)
-            .collect(),
-        (None, ChangeCapture::WithOperations) => return Err(format!(
-            "DMS table `{table}` has CDC files: give its key under `keys:` of the source (e.g. `keys: {{ {table}: [id] }}`) so changes can be applied"
-        )),
-    };
-    let indices = UInt32Array::from(indices);
-    let columns = all
-        .columns()
-        .iter()
-        .map(|c| take(c, &indices, None))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
-    Ok(Rebuilt {
-        batch,
-        capture,
-        files: files.len(),
-    })
+    Ok(())
 }
 
 /// The CDC files written after `from`, each read whole; full-load files are not changes. A CDC
@@ -785,10 +850,10 @@ fn offset_parts(folders: &[String], name: &str, at: DateTime<Utc>) -> Option<Vec
 }
 
 /// Data columns of all files (the `Op` column dropped), first appearance order, first type.
-fn unified_schema(batches: &[FileBatch]) -> SchemaRef {
+fn unified_schema<'a>(files: impl Iterator<Item = &'a SchemaRef>) -> SchemaRef {
     let mut fields: Vec<Field> = Vec::new();
-    for part in batches {
-        for field in part.batch.schema().fields() {
+    for schema in files {
+        for field in schema.fields() {
             if field.name() != OP_COLUMN && !fields.iter().any(|f| f.name() == field.name()) {
                 fields.push(field.as_ref().clone().with_nullable(true));
             }
@@ -797,7 +862,8 @@ fn unified_schema(batches: &[FileBatch]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// A batch with the unified columns: cast where types differ, NULL where a file lacks one.
+/// A batch with the columns of `schema` (all unified columns, or some of them): cast where
+/// types differ, NULL where a file lacks one; the batch's other columns are left out.
 fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
     let columns = schema
         .fields()
@@ -809,14 +875,16 @@ fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String>
             None => Ok(new_null_array(field.data_type(), batch.num_rows())),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+    // A scan may ask for no column at all (`count(*)`): the rows still count.
+    let rows = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &rows).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use datafusion::arrow::array::{
-        Int64Array, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
+        ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
         TimestampNanosecondArray,
     };
     use rstest::rstest;
@@ -998,41 +1066,5 @@ mod tests {
                 && error.contains("its columns are `commit_ts`"),
             "{error}"
         );
-    }
-
-    #[rstest]
-    // Two full-load rows, then CDC rows whose sequence runs against file order.
-    #[case::sequence_beats_file_order(
-        vec![Some("9"), Some("9"), Some("3"), Some("2"), Some("1")],
-        vec![0, 1, 4, 3, 2]
-    )]
-    #[case::ties_keep_file_order(
-        vec![None, None, Some("2"), Some("1"), Some("2")],
-        vec![0, 1, 3, 2, 4]
-    )]
-    #[case::null_is_oldest(
-        vec![None, None, Some("2"), None, Some("1")],
-        vec![0, 1, 3, 4, 2]
-    )]
-    #[case::ar_h_change_seq(
-        vec![None, None, Some("20261121080000000000000000000000002"), Some("20261121080000000000000000000000001")],
-        vec![0, 1, 3, 2]
-    )]
-    fn cdc_rows_apply_in_sequence_order_after_the_full_load(
-        #[case] sequence: Vec<Option<&str>>,
-        #[case] expected: Vec<usize>,
-    ) {
-        let sequence: ArrayRef = Arc::new(StringArray::from(sequence));
-        assert_eq!(
-            apply_order(sequence.len(), 2, Some(&sequence)).unwrap(),
-            expected
-        );
-    }
-
-    #[test]
-    fn without_a_sequence_rows_apply_in_file_and_row_order() {
-        assert_eq!(apply_order(4, 1, None).unwrap(), vec![0, 1, 2, 3]);
-        let numbers: ArrayRef = Arc::new(Int64Array::from(vec![Some(10), Some(9), None]));
-        assert_eq!(apply_order(3, 0, Some(&numbers)).unwrap(), vec![2, 1, 0]);
     }
 }

@@ -80,8 +80,8 @@ pub struct OpenedTable {
     pub key: Option<Vec<String>>,
     /// A limit on what the table can prove (see `Source::caveat`).
     pub caveat: Option<String>,
-    /// Memory the table holds outside DataFusion's own accounting (a DMS table rebuilt in
-    /// memory), counted in the run's pool until the table is dropped.
+    /// Memory the table holds outside DataFusion's own accounting (the changed keys of a DMS
+    /// table), counted in the run's pool until the table is dropped.
     pub held: Option<MemoryReservation>,
 }
 
@@ -98,9 +98,9 @@ impl OpenedTable {
 }
 
 impl TableFolder<'_> {
-    /// Counts `bytes` of the table that a `format` holds in memory (a DMS table rebuilt there)
-    /// against the run's memory limit, for as long as the returned reservation lives; an error
-    /// when they do not fit.
+    /// Counts `bytes` of the table that a `format` holds in memory (the changed keys of a DMS
+    /// table) against the run's memory limit, for as long as the returned reservation lives; an
+    /// error when they do not fit.
     pub fn hold_memory(
         &self,
         format: &'static str,
@@ -108,7 +108,19 @@ impl TableFolder<'_> {
     ) -> Result<MemoryReservation, TableError> {
         let what = format!("{format} table `{}` held in memory", self.name);
         let reservation = MemoryConsumer::new(what).register(&self.memory.pool);
-        reservation.try_grow(bytes).map_err(|e| {
+        self.resize_held(format, &reservation, bytes)?;
+        Ok(reservation)
+    }
+
+    /// Changes what a reservation of [`TableFolder::hold_memory`] counts to `bytes`, as the
+    /// memory held grows; an error when it does not fit.
+    pub fn resize_held(
+        &self,
+        format: &'static str,
+        reservation: &MemoryReservation,
+        bytes: usize,
+    ) -> Result<(), TableError> {
+        reservation.try_resize(bytes).map_err(|e| {
             let detail = match e.find_root() {
                 DataFusionError::ResourcesExhausted(detail) => detail.clone(),
                 other => other.to_string(),
@@ -119,8 +131,7 @@ impl TableFolder<'_> {
                 file: None,
                 cause: self.memory.limit.exceeded(&detail),
             }
-        })?;
-        Ok(reservation)
+        })
     }
 }
 

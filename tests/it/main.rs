@@ -28,3 +28,4 @@ mod rule_errors;
 mod rule_fuzz;
 mod secrets;
 mod settle;
+mod shared_scan;

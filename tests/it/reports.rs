@@ -27,6 +27,7 @@ fn query(source: &str, sql: &str, duration_ms: u64, error: Option<&str>) -> Exec
         sql: sql.into(),
         duration_ms,
         error: error.map(Into::into),
+        shared_by: Vec::new(),
     }
 }
 
@@ -167,12 +168,16 @@ fn synthetic_run() -> RunReport {
         ),
         metrics: metrics(json!({ "nulls.email": 2 })),
         queries: vec![
-            query(
-                "raw",
-                r#"SELECT count(*) AS failing_rows FROM "customers" WHERE ("email" IS NULL)"#,
-                6,
-                None,
-            ),
+            // One scan of the table served this check and another of the same file.
+            ExecutedQuery {
+                shared_by: vec!["emails present".into(), "customers <1M>".into()],
+                ..query(
+                    "raw",
+                    r#"SELECT sum(CASE WHEN "email" IS NULL THEN 1 ELSE 0 END) AS agg_0, count(CASE WHEN ("email" IS NULL) THEN 1 END) AS agg_1, count(*) AS agg_2 FROM "customers""#,
+                    6,
+                    None,
+                )
+            },
             query(
                 "raw",
                 r#"SELECT * FROM "customers" WHERE ("email" IS NULL) ORDER BY 1 LIMIT 10"#,
