@@ -3,9 +3,14 @@
 //! Only CDC rows are kept track of, one entry per distinct key (its row-format bytes, the
 //! winning change's sequence value, file and row): the memory grows with the keys that changed,
 //! never with the full load, which the second pass ([`super::scan`]) streams past this map.
+//! The keys live in one byte buffer and the map holds 4-byte indices into a table of changes,
+//! so a changed key costs its bytes plus ~25 bytes, not a heap allocation and a map slot each.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::mem::size_of;
+
+use hashbrown::HashTable;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::compute::cast;
@@ -13,14 +18,143 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::row::{RowConverter, SortField};
 
 /// One key's last change so far.
+#[derive(Clone, Copy)]
 struct LastChange {
-    /// The row's sequence value in row format (which compares as the values do); `None` for
-    /// NULL or a file without the column, older than every value.
-    sequence: Option<Box<[u8]>>,
+    /// Where the key's row-format bytes end in [`KeyIndex::key_bytes`] (they start where the
+    /// previous key's end).
+    key_end: usize,
+    /// The change's sequence value in row format (which compares as the values do): its start
+    /// in [`KeyIndex::sequence_bytes`] and length, [`NO_SEQUENCE`] for NULL or a file without
+    /// the column, older than every value.
+    sequence_start: usize,
+    sequence_len: u32,
     /// Index of the CDC file among the table's files, and the row within it (from 0).
-    file: usize,
+    file: u32,
     row: u32,
     delete: bool,
+}
+
+/// The `sequence_len` of a change without a sequence value.
+const NO_SEQUENCE: u32 = u32::MAX;
+
+/// Distinct keys in row format and each one's last change, compactly.
+struct KeyIndex {
+    hasher: RandomState,
+    /// Indices into `changes`, by the hash of the key's bytes.
+    table: HashTable<u32>,
+    changes: Vec<LastChange>,
+    key_bytes: Vec<u8>,
+    sequence_bytes: Vec<u8>,
+}
+
+impl KeyIndex {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            table: HashTable::new(),
+            changes: Vec::new(),
+            key_bytes: Vec::new(),
+            sequence_bytes: Vec::new(),
+        }
+    }
+
+    fn key(&self, index: usize) -> &[u8] {
+        let start = index
+            .checked_sub(1)
+            .map_or(0, |previous| self.changes[previous].key_end);
+        &self.key_bytes[start..self.changes[index].key_end]
+    }
+
+    fn sequence(&self, change: &LastChange) -> Option<&[u8]> {
+        (change.sequence_len != NO_SEQUENCE).then(|| {
+            &self.sequence_bytes
+                [change.sequence_start..change.sequence_start + change.sequence_len as usize]
+        })
+    }
+
+    /// The index of `key`'s change, if the key is known.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        self.table
+            .find(hash, |index| self.key(*index as usize) == key)
+            .map(|index| *index as usize)
+    }
+
+    /// Keeps `sequence` for a change as (start, length), reusing `replacing`'s bytes when it
+    /// has the same length (row-format sequences usually do), so replaced values do not pile up.
+    fn store_sequence(
+        &mut self,
+        sequence: Option<&[u8]>,
+        replacing: Option<&LastChange>,
+    ) -> (usize, u32) {
+        let Some(sequence) = sequence else {
+            return (0, NO_SEQUENCE);
+        };
+        // Longer values than NO_SEQUENCE cannot occur: row-format values of one column are short.
+        let len = sequence.len().min(NO_SEQUENCE as usize - 1) as u32;
+        match replacing {
+            Some(current) if current.sequence_len == len => {
+                let start = current.sequence_start;
+                self.sequence_bytes[start..start + len as usize].copy_from_slice(sequence);
+                (start, len)
+            }
+            _ => {
+                let start = self.sequence_bytes.len();
+                self.sequence_bytes.extend_from_slice(sequence);
+                (start, len)
+            }
+        }
+    }
+
+    /// Records a change of `key`: a new key, or a later change of a known one when its sequence
+    /// is at least the current winner's.
+    fn observe(&mut self, key: &[u8], sequence: Option<&[u8]>, file: u32, row: u32, delete: bool) {
+        match self.find(key) {
+            Some(index) => {
+                let current = self.changes[index];
+                if sequence >= self.sequence(&current) {
+                    let (sequence_start, sequence_len) =
+                        self.store_sequence(sequence, Some(&current));
+                    self.changes[index] = LastChange {
+                        sequence_start,
+                        sequence_len,
+                        file,
+                        row,
+                        delete,
+                        ..current
+                    };
+                }
+            }
+            None => {
+                let (sequence_start, sequence_len) = self.store_sequence(sequence, None);
+                self.key_bytes.extend_from_slice(key);
+                let index = self.changes.len() as u32;
+                self.changes.push(LastChange {
+                    key_end: self.key_bytes.len(),
+                    sequence_start,
+                    sequence_len,
+                    file,
+                    row,
+                    delete,
+                });
+                let hash = self.hasher.hash_one(key);
+                let (changes, key_bytes, hasher) = (&self.changes, &self.key_bytes, &self.hasher);
+                let key_of = |i: usize| {
+                    let start = i.checked_sub(1).map_or(0, |p| changes[p].key_end);
+                    &key_bytes[start..changes[i].key_end]
+                };
+                self.table
+                    .insert_unique(hash, index, |i| hasher.hash_one(key_of(*i as usize)));
+            }
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.table.capacity() * (size_of::<u32>() + 1)
+            + self.changes.capacity() * size_of::<LastChange>()
+            + self.key_bytes.capacity()
+            + self.sequence_bytes.capacity()
+    }
 }
 
 /// Collects, along the apply order, the last change of each key (see the module docs of
@@ -29,9 +163,7 @@ struct LastChange {
 pub(super) struct LastChanges {
     keys: RowConverter,
     sequence: Option<RowConverter>,
-    by_key: HashMap<Box<[u8]>, LastChange>,
-    /// Bytes of the keys and sequence values the map owns on the heap.
-    heap_bytes: usize,
+    by_key: KeyIndex,
 }
 
 impl LastChanges {
@@ -48,8 +180,7 @@ impl LastChanges {
                 .map(|t| RowConverter::new(vec![SortField::new(t)]))
                 .transpose()
                 .map_err(|e| e.to_string())?,
-            by_key: HashMap::new(),
-            heap_bytes: 0,
+            by_key: KeyIndex::new(),
         })
     }
 
@@ -86,7 +217,7 @@ impl LastChanges {
             let sequence = sequences
                 .as_ref()
                 .filter(|(_, column)| !column.is_null(i))
-                .map(|(values, _)| Box::<[u8]>::from(values.row(i).as_ref()));
+                .map(|(values, _)| values.row(i));
             let row = u32::try_from(first_row + i).map_err(|_| {
                 format!(
                     "row {} is beyond the 2^32 rows a CDC file can hold here",
@@ -97,41 +228,28 @@ impl LastChanges {
                 let op = op.as_string::<i32>();
                 !op.is_null(i) && op.value(i) == "D"
             });
-            let change = LastChange {
-                sequence,
-                file,
+            self.by_key.observe(
+                rows.row(i).as_ref(),
+                sequence.as_ref().map(|s| s.as_ref()),
+                file as u32,
                 row,
                 delete,
-            };
-            let sequence_bytes = change.sequence.as_ref().map_or(0, |s| s.len());
-            match self.by_key.get_mut(rows.row(i).as_ref()) {
-                Some(current) if change.sequence >= current.sequence => {
-                    let replaced = current.sequence.as_ref().map_or(0, |s| s.len());
-                    self.heap_bytes = self.heap_bytes + sequence_bytes - replaced;
-                    *current = change;
-                }
-                Some(_) => {}
-                None => {
-                    let key: Box<[u8]> = rows.row(i).as_ref().into();
-                    self.heap_bytes += key.len() + sequence_bytes;
-                    self.by_key.insert(key, change);
-                }
-            }
+            );
         }
         Ok(())
     }
 
     /// What the map holds, in bytes (its table and what its entries own on the heap).
     pub(super) fn bytes(&self) -> usize {
-        self.by_key.capacity() * (size_of::<(Box<[u8]>, LastChange)>() + 1) + self.heap_bytes
+        self.by_key.bytes()
     }
 
     /// The changed keys, and for each of `files` files the rows (ascending) whose change is the
     /// last of its key and not a delete.
     pub(super) fn finish(self, files: usize) -> ChangedKeys {
         let mut upserts = vec![Vec::new(); files];
-        for change in self.by_key.values().filter(|c| !c.delete) {
-            upserts[change.file].push(change.row);
+        for change in self.by_key.changes.iter().filter(|c| !c.delete) {
+            upserts[change.file as usize].push(change.row);
         }
         for rows in &mut upserts {
             rows.sort_unstable();
@@ -153,7 +271,7 @@ impl LastChanges {
 /// The outcome of the first pass: which keys changed, and which CDC rows hold their state.
 pub(super) struct ChangedKeys {
     converter: RowConverter,
-    keys: HashMap<Box<[u8]>, LastChange>,
+    keys: KeyIndex,
     upserts: Vec<Vec<u32>>,
     bytes: usize,
 }
@@ -162,7 +280,7 @@ impl ChangedKeys {
     /// Which rows of `keys` (full-load key columns, cast to the unified types) belong to no
     /// changed key: their full-load state stands.
     pub(super) fn unchanged(&self, keys: &[ArrayRef]) -> Result<BooleanArray, String> {
-        if self.keys.is_empty() {
+        if self.is_empty() {
             return Ok(BooleanArray::from(vec![
                 true;
                 keys.first().map_or(0, |k| k.len())
@@ -174,13 +292,13 @@ impl ChangedKeys {
             .map_err(|e| e.to_string())?;
         Ok(rows
             .iter()
-            .map(|row| Some(!self.keys.contains_key(row.as_ref())))
+            .map(|row| Some(self.keys.find(row.as_ref()).is_none()))
             .collect())
     }
 
     /// Whether any key changed at all (else the full load stands as it is).
     pub(super) fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.changes.is_empty()
     }
 
     /// The rows of file `file` that hold a key's current state, ascending.
