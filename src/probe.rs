@@ -310,7 +310,9 @@ impl Probe {
             let error = answer.rows.as_ref().err().map(|e| e.cause.clone());
             self.finish(slot, Some(answer.duration_ms), error);
             if let Ok(rows) = &answer.rows {
-                return Ok(shared.figures(needs, rows));
+                return shared
+                    .figures(needs, rows)
+                    .map_err(|reason| CheckError::unexpected_answer(source, reason));
             }
         }
         self.query(source, needs.own_sql(&table_sql)).await

@@ -207,26 +207,28 @@ impl SharedScan {
         self.answer.get_or_init(run).await
     }
 
-    /// The figures `needs` asks for, under its own aliases, taken from the shared answer.
-    pub fn figures(&self, needs: &ScanNeeds, shared: &Rows) -> Rows {
-        let row = shared.rows.first();
+    /// The figures `needs` asks for, under its own aliases, taken from the shared answer; an
+    /// error when the answer lacks one (never a NULL that would read as a count of 0).
+    pub fn figures(&self, needs: &ScanNeeds, shared: &Rows) -> Result<Rows, String> {
+        let Some(row) = shared.rows.first() else {
+            return Err("the shared scan returned no row".into());
+        };
         let values = needs
             .aggregates
             .iter()
             .map(|a| {
                 let expression = a.measure.expression();
-                let index = self.expressions.iter().position(|e| *e == expression);
-                index.and_then(|i| row.and_then(|r| r.get(i).cloned().flatten()))
+                self.expressions
+                    .iter()
+                    .position(|e| *e == expression)
+                    .and_then(|i| row.get(i).cloned())
+                    .ok_or_else(|| format!("the shared scan's answer has no `{expression}`"))
             })
-            .collect();
-        Rows {
+            .collect::<Result<_, _>>()?;
+        Ok(Rows {
             columns: needs.aggregates.iter().map(|a| a.alias.clone()).collect(),
-            rows: if row.is_some() {
-                vec![values]
-            } else {
-                Vec::new()
-            },
-        }
+            rows: vec![values],
+        })
     }
 }
 
@@ -313,7 +315,7 @@ mod tests {
                 Some("1".into()),
             ]],
         };
-        let figures = scan.figures(&range, &answer);
+        let figures = scan.figures(&range, &answer).unwrap();
         assert_eq!(
             figures.columns,
             ["observed_min", "observed_max", "failing_rows"]
@@ -322,6 +324,13 @@ mod tests {
             figures.rows,
             [vec![None, Some("12".into()), Some("1".into())]]
         );
+        // An answer without the figures is an error, never NULLs that read as counts of 0.
+        let short = Rows {
+            columns: answer.columns[..1].to_vec(),
+            rows: vec![vec![Some("7".into())]],
+        };
+        assert!(scan.figures(&range, &short).is_err());
+        assert!(scan.figures(&range, &Rows::default()).is_err());
     }
 
     #[test]
