@@ -3,8 +3,10 @@
 //! Only CDC rows are kept track of, one entry per distinct key (its row-format bytes, the
 //! winning change's sequence value, file and row): the memory grows with the keys that changed,
 //! never with the full load, which the second pass ([`super::scan`]) streams past this map.
-//! The keys live in one byte buffer and the map holds 4-byte indices into a table of changes,
-//! so a changed key costs its bytes plus ~25 bytes, not a heap allocation and a map slot each.
+//! Keys and sequence values live end to end in byte buffers (fixed-width while every value has
+//! the same length, as row-format values of fixed-width types do), and the map holds 4-byte
+//! indices into 8-byte changes: a changed `int` key costs ~20 bytes, not a heap allocation and
+//! a map slot each.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -17,34 +19,131 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::row::{RowConverter, SortField};
 
-/// One key's last change so far.
-#[derive(Clone, Copy)]
-struct LastChange {
-    /// Where the key's row-format bytes end in [`KeyIndex::key_bytes`] (they start where the
-    /// previous key's end).
-    key_end: usize,
-    /// The change's sequence value in row format (which compares as the values do): its start
-    /// in [`KeyIndex::sequence_bytes`] and length, [`NO_SEQUENCE`] for NULL or a file without
-    /// the column, older than every value.
-    sequence_start: usize,
-    sequence_len: u32,
-    /// Index of the CDC file among the table's files, and the row within it (from 0).
-    file: u32,
-    row: u32,
-    delete: bool,
+/// Byte strings stored end to end, addressed by their position: without any per-value
+/// bookkeeping while they all have one width, with a (start, length) per value once one differs.
+struct PackedBytes {
+    bytes: Vec<u8>,
+    layout: Layout,
 }
 
-/// The `sequence_len` of a change without a sequence value.
-const NO_SEQUENCE: u32 = u32::MAX;
+enum Layout {
+    /// Every value so far is `width` bytes long (`None` before the first).
+    Fixed { width: Option<usize>, count: usize },
+    /// Where each value starts, and its length.
+    Slots(Vec<(usize, u32)>),
+}
 
-/// Distinct keys in row format and each one's last change, compactly.
+impl PackedBytes {
+    fn new() -> Self {
+        Self {
+            bytes: Vec::new(),
+            layout: Layout::Fixed {
+                width: None,
+                count: 0,
+            },
+        }
+    }
+
+    fn get(&self, index: usize) -> &[u8] {
+        match &self.layout {
+            Layout::Fixed { width, .. } => {
+                let width = width.unwrap_or(0);
+                &self.bytes[index * width..(index + 1) * width]
+            }
+            Layout::Slots(slots) => {
+                let (start, len) = slots[index];
+                &self.bytes[start..start + len as usize]
+            }
+        }
+    }
+
+    /// Leaves fixed width behind: every value so far gets its slot.
+    fn to_slots(&mut self) -> &mut Vec<(usize, u32)> {
+        if let Layout::Fixed { width, count } = self.layout {
+            let width = width.unwrap_or(0);
+            self.layout = Layout::Slots((0..count).map(|i| (i * width, width as u32)).collect());
+        }
+        match &mut self.layout {
+            Layout::Slots(slots) => slots,
+            Layout::Fixed { .. } => unreachable!("converted above"),
+        }
+    }
+
+    fn push(&mut self, value: &[u8]) {
+        match &mut self.layout {
+            Layout::Fixed { width, count } if width.is_none_or(|w| w == value.len()) => {
+                *width = Some(value.len());
+                *count += 1;
+            }
+            _ => {
+                let start = self.bytes.len();
+                // Row-format values of one column are far shorter than 4 GiB.
+                self.to_slots().push((start, value.len() as u32));
+            }
+        }
+        self.bytes.extend_from_slice(value);
+    }
+
+    /// Replaces value `index`, in place when it keeps its length (row-format sequence values
+    /// usually do), so replaced values do not pile up.
+    fn replace(&mut self, index: usize, value: &[u8]) {
+        let (start, len) = match &self.layout {
+            Layout::Fixed {
+                width: Some(width), ..
+            } => (index * width, *width),
+            Layout::Fixed { width: None, .. } => unreachable!("replacing a value never pushed"),
+            Layout::Slots(slots) => (slots[index].0, slots[index].1 as usize),
+        };
+        if len == value.len() {
+            self.bytes[start..start + len].copy_from_slice(value);
+        } else {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(value);
+            self.to_slots()[index] = (start, value.len() as u32);
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes.capacity()
+            + match &self.layout {
+                Layout::Fixed { .. } => 0,
+                Layout::Slots(slots) => slots.capacity() * size_of::<(usize, u32)>(),
+            }
+    }
+}
+
+/// Where one key's last change so far is: the CDC file (its index among the table's files,
+/// with [`DELETE`] set for a delete) and the row within it (from 0).
+#[derive(Clone, Copy)]
+struct LastChange {
+    file_and_delete: u32,
+    row: u32,
+}
+
+/// The bit of [`LastChange::file_and_delete`] that marks a delete.
+const DELETE: u32 = 1 << 31;
+
+impl LastChange {
+    fn file(self) -> usize {
+        (self.file_and_delete & !DELETE) as usize
+    }
+
+    fn is_delete(self) -> bool {
+        self.file_and_delete & DELETE != 0
+    }
+}
+
+/// Distinct keys in row format and each one's last change, compactly: entry `i` of `changes`,
+/// `keys` and `sequences` belong together.
 struct KeyIndex {
     hasher: RandomState,
     /// Indices into `changes`, by the hash of the key's bytes.
     table: HashTable<u32>,
     changes: Vec<LastChange>,
-    key_bytes: Vec<u8>,
-    sequence_bytes: Vec<u8>,
+    keys: PackedBytes,
+    /// Each winning change's sequence value in row format (which compares as the values do);
+    /// empty for NULL or a file without the column, older than every value.
+    sequences: PackedBytes,
 }
 
 impl KeyIndex {
@@ -53,98 +152,38 @@ impl KeyIndex {
             hasher: RandomState::new(),
             table: HashTable::new(),
             changes: Vec::new(),
-            key_bytes: Vec::new(),
-            sequence_bytes: Vec::new(),
+            keys: PackedBytes::new(),
+            sequences: PackedBytes::new(),
         }
-    }
-
-    fn key(&self, index: usize) -> &[u8] {
-        let start = index
-            .checked_sub(1)
-            .map_or(0, |previous| self.changes[previous].key_end);
-        &self.key_bytes[start..self.changes[index].key_end]
-    }
-
-    fn sequence(&self, change: &LastChange) -> Option<&[u8]> {
-        (change.sequence_len != NO_SEQUENCE).then(|| {
-            &self.sequence_bytes
-                [change.sequence_start..change.sequence_start + change.sequence_len as usize]
-        })
     }
 
     /// The index of `key`'s change, if the key is known.
     fn find(&self, key: &[u8]) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
         self.table
-            .find(hash, |index| self.key(*index as usize) == key)
+            .find(hash, |index| self.keys.get(*index as usize) == key)
             .map(|index| *index as usize)
-    }
-
-    /// Keeps `sequence` for a change as (start, length), reusing `replacing`'s bytes when it
-    /// has the same length (row-format sequences usually do), so replaced values do not pile up.
-    fn store_sequence(
-        &mut self,
-        sequence: Option<&[u8]>,
-        replacing: Option<&LastChange>,
-    ) -> (usize, u32) {
-        let Some(sequence) = sequence else {
-            return (0, NO_SEQUENCE);
-        };
-        // Longer values than NO_SEQUENCE cannot occur: row-format values of one column are short.
-        let len = sequence.len().min(NO_SEQUENCE as usize - 1) as u32;
-        match replacing {
-            Some(current) if current.sequence_len == len => {
-                let start = current.sequence_start;
-                self.sequence_bytes[start..start + len as usize].copy_from_slice(sequence);
-                (start, len)
-            }
-            _ => {
-                let start = self.sequence_bytes.len();
-                self.sequence_bytes.extend_from_slice(sequence);
-                (start, len)
-            }
-        }
     }
 
     /// Records a change of `key`: a new key, or a later change of a known one when its sequence
     /// is at least the current winner's.
-    fn observe(&mut self, key: &[u8], sequence: Option<&[u8]>, file: u32, row: u32, delete: bool) {
+    fn observe(&mut self, key: &[u8], sequence: &[u8], change: LastChange) {
         match self.find(key) {
             Some(index) => {
-                let current = self.changes[index];
-                if sequence >= self.sequence(&current) {
-                    let (sequence_start, sequence_len) =
-                        self.store_sequence(sequence, Some(&current));
-                    self.changes[index] = LastChange {
-                        sequence_start,
-                        sequence_len,
-                        file,
-                        row,
-                        delete,
-                        ..current
-                    };
+                if sequence >= self.sequences.get(index) {
+                    self.sequences.replace(index, sequence);
+                    self.changes[index] = change;
                 }
             }
             None => {
-                let (sequence_start, sequence_len) = self.store_sequence(sequence, None);
-                self.key_bytes.extend_from_slice(key);
                 let index = self.changes.len() as u32;
-                self.changes.push(LastChange {
-                    key_end: self.key_bytes.len(),
-                    sequence_start,
-                    sequence_len,
-                    file,
-                    row,
-                    delete,
-                });
+                self.changes.push(change);
+                self.keys.push(key);
+                self.sequences.push(sequence);
                 let hash = self.hasher.hash_one(key);
-                let (changes, key_bytes, hasher) = (&self.changes, &self.key_bytes, &self.hasher);
-                let key_of = |i: usize| {
-                    let start = i.checked_sub(1).map_or(0, |p| changes[p].key_end);
-                    &key_bytes[start..changes[i].key_end]
-                };
+                let (keys, hasher) = (&self.keys, &self.hasher);
                 self.table
-                    .insert_unique(hash, index, |i| hasher.hash_one(key_of(*i as usize)));
+                    .insert_unique(hash, index, |i| hasher.hash_one(keys.get(*i as usize)));
             }
         }
     }
@@ -152,8 +191,8 @@ impl KeyIndex {
     fn bytes(&self) -> usize {
         self.table.capacity() * (size_of::<u32>() + 1)
             + self.changes.capacity() * size_of::<LastChange>()
-            + self.key_bytes.capacity()
-            + self.sequence_bytes.capacity()
+            + self.keys.bytes()
+            + self.sequences.bytes()
     }
 }
 
@@ -206,6 +245,12 @@ impl LastChanges {
             )),
             _ => None,
         };
+        let file_number = u32::try_from(file)
+            .ok()
+            .filter(|f| f & DELETE == 0)
+            .ok_or_else(|| {
+                format!("a table of more than 2^31 files cannot be rebuilt here ({file})")
+            })?;
         let ops = ops
             .map(|op| cast(op, &DataType::Utf8))
             .transpose()
@@ -228,12 +273,14 @@ impl LastChanges {
                 let op = op.as_string::<i32>();
                 !op.is_null(i) && op.value(i) == "D"
             });
+            let change = LastChange {
+                file_and_delete: file_number | if delete { DELETE } else { 0 },
+                row,
+            };
             self.by_key.observe(
                 rows.row(i).as_ref(),
-                sequence.as_ref().map(|s| s.as_ref()),
-                file as u32,
-                row,
-                delete,
+                sequence.as_ref().map_or(&[], |s| s.as_ref()),
+                change,
             );
         }
         Ok(())
@@ -248,8 +295,8 @@ impl LastChanges {
     /// last of its key and not a delete.
     pub(super) fn finish(self, files: usize) -> ChangedKeys {
         let mut upserts = vec![Vec::new(); files];
-        for change in self.by_key.changes.iter().filter(|c| !c.delete) {
-            upserts[change.file as usize].push(change.row);
+        for change in self.by_key.changes.iter().filter(|c| !c.is_delete()) {
+            upserts[change.file()].push(change.row);
         }
         for rows in &mut upserts {
             rows.sort_unstable();
@@ -358,6 +405,47 @@ mod tests {
         // 10 > 9 as numbers (as text it would not be).
         let numbers: ArrayRef = Arc::new(Int64Array::from(vec![Some(10), Some(9), None]));
         assert_eq!(winner(Some(numbers), &["U", "U", "U"]), Some((3, 0)));
+    }
+
+    #[rstest]
+    #[case::one_width(&["ab", "cd", "ef"], &[(1, "xy")])]
+    #[case::widths_differ(&["ab", "c", "def"], &[(0, "z")])]
+    #[case::replaced_by_another_width(&["ab", "cd"], &[(1, "long"), (0, ""), (1, "qq")])]
+    #[case::empty_values(&["", "", "x"], &[(2, "")])]
+    fn packed_bytes_keep_every_value_through_pushes_and_replacements(
+        #[case] pushed: &[&str],
+        #[case] replacements: &[(usize, &str)],
+    ) {
+        let mut packed = PackedBytes::new();
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        for value in pushed {
+            packed.push(value.as_bytes());
+            expected.push(value.as_bytes().to_vec());
+        }
+        for (index, value) in replacements {
+            packed.replace(*index, value.as_bytes());
+            expected[*index] = value.as_bytes().to_vec();
+        }
+        for (index, value) in expected.iter().enumerate() {
+            assert_eq!(packed.get(index), value.as_slice(), "value {index}");
+        }
+    }
+
+    #[test]
+    fn keys_of_varying_length_are_told_apart() {
+        let mut changes = LastChanges::new(vec![DataType::Utf8], None).unwrap();
+        let keys: ArrayRef = Arc::new(StringArray::from(vec!["a", "bb", "a", "ccc", "bb"]));
+        let ops: ArrayRef = Arc::new(StringArray::from(vec!["I", "I", "U", "I", "D"]));
+        changes
+            .observe(0, 0, &[keys], None, Some(&ops), None)
+            .unwrap();
+        let changed = changes.finish(1);
+        assert_eq!(changed.upserts(0), &[2, 3]);
+        let full_load: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "bb", "cc"]));
+        assert_eq!(
+            changed.unchanged(&[full_load]).unwrap(),
+            BooleanArray::from(vec![false, true, false, true])
+        );
     }
 
     #[test]
