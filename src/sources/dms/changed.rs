@@ -58,7 +58,7 @@ impl PackedBytes {
     }
 
     /// Leaves fixed width behind: every value so far gets its slot.
-    fn to_slots(&mut self) -> &mut Vec<(usize, u32)> {
+    fn slots_mut(&mut self) -> &mut Vec<(usize, u32)> {
         if let Layout::Fixed { width, count } = self.layout {
             let width = width.unwrap_or(0);
             self.layout = Layout::Slots((0..count).map(|i| (i * width, width as u32)).collect());
@@ -78,7 +78,7 @@ impl PackedBytes {
             _ => {
                 let start = self.bytes.len();
                 // Row-format values of one column are far shorter than 4 GiB.
-                self.to_slots().push((start, value.len() as u32));
+                self.slots_mut().push((start, value.len() as u32));
             }
         }
         self.bytes.extend_from_slice(value);
@@ -99,7 +99,7 @@ impl PackedBytes {
         } else {
             let start = self.bytes.len();
             self.bytes.extend_from_slice(value);
-            self.to_slots()[index] = (start, value.len() as u32);
+            self.slots_mut()[index] = (start, value.len() as u32);
         }
     }
 
