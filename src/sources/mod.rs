@@ -14,6 +14,7 @@ use crate::model::{Canon, Column, MapReader, Rows, RuleError};
 use changes::{ChangePosition, Changes, HeartbeatMarker};
 use table_format::{NewestTime, TableError, TableFormatKind};
 
+pub mod athena;
 pub mod changes;
 pub mod delta;
 pub mod dms;
