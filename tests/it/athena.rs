@@ -14,7 +14,7 @@ use lakecheck::sources::Source;
 use serde_json::{json, Value};
 
 use crate::cli::rule_dir;
-use crate::harness::s3::S3Server;
+use crate::harness::S3Server;
 
 // ---------------------------------------------------------------------------------------------
 // Recorded exchanges
@@ -79,12 +79,14 @@ fn settings(max_scanned: Option<u64>) -> AthenaSettings {
             first: Duration::from_millis(1),
             max: Duration::from_millis(5),
         },
-        parallel_queries: 4,
         max_scanned,
     }
 }
 
-async fn replayed(events: Vec<ReplayEvent>, max_scanned: Option<u64>) -> (AthenaSource, StaticReplayClient) {
+async fn replayed(
+    events: Vec<ReplayEvent>,
+    max_scanned: Option<u64>,
+) -> (AthenaSource, StaticReplayClient) {
     let client = StaticReplayClient::new(events);
     let config: SdkConfig = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -117,7 +119,11 @@ fn body(client: &StaticReplayClient, index: usize) -> Value {
 
 #[tokio::test]
 async fn a_query_is_polled_until_it_succeeds_and_every_page_is_read() {
-    let columns = [("state", "varchar"), ("n", "bigint"), ("avg_value", "double")];
+    let columns = [
+        ("state", "varchar"),
+        ("n", "bigint"),
+        ("avg_value", "double"),
+    ];
     let (source, client) = replayed(
         vec![
             started("q-1"),
@@ -150,7 +156,11 @@ async fn a_query_is_polled_until_it_succeeds_and_every_page_is_read() {
         ]
     );
     assert_eq!(
-        (cost.execution_id.as_str(), cost.bytes_scanned, cost.engine_ms),
+        (
+            cost.execution_id.as_str(),
+            cost.bytes_scanned,
+            cost.engine_ms
+        ),
         ("q-1", 10_485_760, 1234)
     );
     assert_eq!(
@@ -166,9 +176,15 @@ async fn a_query_is_polled_until_it_succeeds_and_every_page_is_read() {
     );
     let start = body(&client, 0);
     assert_eq!(start["WorkGroup"], "primary");
-    assert_eq!(start["QueryExecutionContext"]["Database"], "autocorp_curated");
+    assert_eq!(
+        start["QueryExecutionContext"]["Database"],
+        "autocorp_curated"
+    );
     assert_eq!(start["QueryExecutionContext"]["Catalog"], "AwsDataCatalog");
-    assert_eq!(start["ResultConfiguration"]["OutputLocation"], "s3://results/athena/");
+    assert_eq!(
+        start["ResultConfiguration"]["OutputLocation"],
+        "s3://results/athena/"
+    );
     assert_eq!(body(&client, 5)["NextToken"], "page-2");
     assert_eq!(source.scanned(), 10_485_760);
 }
@@ -227,7 +243,11 @@ async fn throttled_calls_are_retried_with_backoff() {
             started("q-2"),
             throttled(),
             state("q-2", "SUCCEEDED", 42),
-            page(&[("n", "bigint")], &[vec![Some("n")], vec![Some("7")]], None),
+            page(
+                &[("n", "bigint")],
+                &[vec![Some("n")], vec![Some("7")]],
+                None,
+            ),
         ],
         None,
     )
@@ -271,7 +291,11 @@ async fn max_scanned_stops_the_query_that_passes_it_and_refuses_the_next() {
         vec![
             started("q-1"),
             state("q-1", "SUCCEEDED", 30 * GB),
-            page(&[("n", "bigint")], &[vec![Some("n")], vec![Some("1")]], None),
+            page(
+                &[("n", "bigint")],
+                &[vec![Some("n")], vec![Some("1")]],
+                None,
+            ),
             started("q-2"),
             state("q-2", "RUNNING", 5 * GB),
             state("q-2", "RUNNING", 25 * GB),
@@ -281,7 +305,10 @@ async fn max_scanned_stops_the_query_that_passes_it_and_refuses_the_next() {
     )
     .await;
     source.query("SELECT count(*) AS n FROM a").await.unwrap();
-    let error = source.query("SELECT count(*) AS n FROM b").await.unwrap_err();
+    let error = source
+        .query("SELECT count(*) AS n FROM b")
+        .await
+        .unwrap_err();
     assert_eq!(
         error.cause,
         "stopped Athena query q-2: it had scanned 25.0 GB and the source's `max_scanned` allows \
@@ -289,16 +316,21 @@ async fn max_scanned_stops_the_query_that_passes_it_and_refuses_the_next() {
     );
     assert_eq!(
         calls(&client)[3..],
-        ["StartQueryExecution", "GetQueryExecution", "GetQueryExecution", "StopQueryExecution"]
+        [
+            "StartQueryExecution",
+            "GetQueryExecution",
+            "GetQueryExecution",
+            "StopQueryExecution"
+        ]
     );
     assert_eq!(body(&client, 6)["QueryExecutionId"], "q-2");
     assert_eq!(source.scanned(), 55 * GB);
     // The budget is spent: the next query never starts.
     let refused = source.query("SELECT 1").await.unwrap_err();
     assert!(
-        refused
-            .cause
-            .starts_with("its `max_scanned` of 50.0 GB is spent (55.0 GB scanned by 2 queries this run)"),
+        refused.cause.starts_with(
+            "its `max_scanned` of 50.0 GB is spent (55.0 GB scanned by 2 queries this run)"
+        ),
         "{}",
         refused.cause
     );
@@ -340,7 +372,10 @@ fn slow_transitions(s3: &S3Server, polls: u32) {
 }
 
 /// Queues one answer per query, in the order queries will start.
-fn queue_results(s3: &S3Server, answers: &[(&[(&str, &str)], &[&[&str]])]) {
+/// One queued answer: its columns (name, type) and rows.
+type Answer<'a> = (&'a [(&'a str, &'a str)], &'a [&'a [&'a str]]);
+
+fn queue_results(s3: &S3Server, answers: &[Answer]) {
     let results: Vec<Value> = answers
         .iter()
         .map(|(columns, rows)| {
@@ -417,12 +452,17 @@ fn results(report: &Value) -> Vec<(String, String, String)> {
 async fn checks_run_in_athena_through_slow_state_transitions() {
     let s3 = S3Server::start();
     slow_transitions(&s3, 2);
+    // The two checks share one scan of the table: one query, one answer.
     queue_results(
         &s3,
-        &[
-            (&[("row_count", "bigint")], &[&["1149"]]),
-            (&[("null_0", "bigint")], &[&["0"]]),
-        ],
+        &[(
+            &[
+                ("agg_0", "bigint"),
+                ("agg_1", "bigint"),
+                ("agg_2", "bigint"),
+            ],
+            &[&["1149", "0", "0"]],
+        )],
     );
     let dir = rule_dir(
         &athena_source(&s3, ""),
@@ -430,7 +470,11 @@ async fn checks_run_in_athena_through_slow_state_transitions() {
          - { name: emails present, type: not_null, table: athena.customers, columns: [email] }\n",
     );
     let (output, report) = run_cli(dir.path());
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}\n{report:#}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let results = results(&report);
     assert_eq!(
         results
@@ -443,7 +487,15 @@ async fn checks_run_in_athena_through_slow_state_transitions() {
     // Both queries ran in Athena, and each reached SUCCEEDED through QUEUED and RUNNING.
     let athena = aws_sdk_athena::Client::new(&moto_config(&s3).await);
     let listed = athena.list_query_executions().send().await.unwrap();
-    assert_eq!(listed.query_execution_ids().len(), 2);
+    assert_eq!(listed.query_execution_ids().len(), 1);
+    // Each result names its execution, and the run totals what was billed (moto bills 0 bytes).
+    let first_query = &report["suites"][0]["results"][0]["queries"][0];
+    assert_eq!(
+        first_query["cost"]["execution_id"].as_str(),
+        Some(listed.query_execution_ids()[0].as_str()),
+        "{first_query:#}"
+    );
+    assert_eq!(report["billed"]["queries"], 1, "{report:#}");
 }
 
 #[tokio::test]
@@ -459,7 +511,13 @@ async fn a_check_past_its_timeout_stops_its_athena_query() {
     assert_eq!(output.status.code(), Some(2));
     let results = results(&report);
     assert_eq!(results[0].1, "error");
-    assert!(results[0].2.contains("did not finish within its timeout of 1s"), "{:?}", results[0]);
+    assert!(
+        results[0]
+            .2
+            .contains("did not finish within its timeout of 1s"),
+        "{:?}",
+        results[0]
+    );
     let athena = aws_sdk_athena::Client::new(&moto_config(&s3).await);
     let listed = athena.list_query_executions().send().await.unwrap();
     let [id] = listed.query_execution_ids() else {
@@ -476,7 +534,11 @@ async fn a_check_past_its_timeout_stops_its_athena_query() {
         .and_then(|e| e.status())
         .and_then(|s| s.state())
         .map(|s| s.as_str().to_string());
-    assert_eq!(state.as_deref(), Some("CANCELLED"), "StopQueryExecution was sent");
+    assert_eq!(
+        state.as_deref(),
+        Some("CANCELLED"),
+        "StopQueryExecution was sent"
+    );
 }
 
 #[tokio::test]
@@ -485,11 +547,17 @@ async fn columns_come_from_the_glue_catalog() {
     let s3 = S3Server::start();
     let glue = aws_sdk_glue::Client::new(&moto_config(&s3).await);
     glue.create_database()
-        .database_input(DatabaseInput::builder().name("autocorp_curated").build().unwrap())
+        .database_input(
+            DatabaseInput::builder()
+                .name("autocorp_curated")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    let column = |name: &str, kind: &str| Column::builder().name(name).r#type(kind).build().unwrap();
+    let column =
+        |name: &str, kind: &str| Column::builder().name(name).r#type(kind).build().unwrap();
     glue.create_table()
         .database_name("autocorp_curated")
         .table_input(
@@ -518,7 +586,15 @@ async fn columns_come_from_the_glue_catalog() {
     let columns = source.columns("customers").await.unwrap();
     let described: Vec<String> = columns
         .iter()
-        .map(|c| format!("{} {} {}{}", c.name, c.engine_type, c.logical, if c.millisecond_precision { " ms" } else { "" }))
+        .map(|c| {
+            format!(
+                "{} {} {}{}",
+                c.name,
+                c.engine_type,
+                c.logical,
+                if c.millisecond_precision { " ms" } else { "" }
+            )
+        })
         .collect();
     assert_eq!(
         described,
@@ -532,7 +608,9 @@ async fn columns_come_from_the_glue_catalog() {
     );
     let missing = source.columns("orders").await.unwrap_err();
     assert!(
-        missing.cause.starts_with("Glue GetTable `autocorp_curated.orders` failed: EntityNotFoundException"),
+        missing
+            .cause
+            .starts_with("Glue GetTable `autocorp_curated.orders` failed: EntityNotFoundException"),
         "{}",
         missing.cause
     );

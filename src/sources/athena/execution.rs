@@ -16,16 +16,9 @@ use aws_sdk_athena::Client;
 use super::values::{header_row, AthenaColumn};
 use crate::model::Rows;
 
-/// What one finished execution cost, as Athena reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ExecutionCost {
-    /// The QueryExecutionId, to find it in the console or CloudTrail.
-    pub execution_id: String,
-    /// `DataScannedInBytes`: what Athena bills (at least 10 MB a query).
-    pub bytes_scanned: u64,
-    /// `EngineExecutionTimeInMillis`.
-    pub engine_ms: u64,
-}
+/// What one finished execution cost: its QueryExecutionId, `DataScannedInBytes` and
+/// `EngineExecutionTimeInMillis`.
+pub use crate::sources::QueryCost as ExecutionCost;
 
 /// Where and how queries run.
 #[derive(Debug, Clone)]
@@ -103,6 +96,24 @@ struct StopOnDrop {
     client: Client,
     execution_id: String,
     finished: bool,
+    stops: PendingStops,
+}
+
+/// StopQueryExecution calls sent from a drop, which cannot wait: the source waits for them when
+/// the run ends ([`PendingStops::wait`]), or the process could exit before they reach Athena.
+#[derive(Debug, Clone, Default)]
+pub struct PendingStops(std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl PendingStops {
+    fn push(&self, stop: tokio::task::JoinHandle<()>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(stop);
+    }
+
+    /// Waits (up to `within`) for every stop sent so far.
+    pub async fn wait(&self, within: Duration) {
+        let stops: Vec<_> = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = tokio::time::timeout(within, futures::future::join_all(stops)).await;
+    }
 }
 
 impl Drop for StopOnDrop {
@@ -115,9 +126,9 @@ impl Drop for StopOnDrop {
                 .client
                 .stop_query_execution()
                 .query_execution_id(self.execution_id.clone());
-            runtime.spawn(async move {
+            self.stops.push(runtime.spawn(async move {
                 let _ = stop.send().await;
-            });
+            }));
         }
     }
 }
@@ -130,6 +141,7 @@ pub async fn run(
     place: &QueryPlace,
     polling: Polling,
     budget: Option<u64>,
+    stops: &PendingStops,
     sql: &str,
 ) -> Result<(Rows, ExecutionCost), (ExecutionError, Option<ExecutionCost>)> {
     let mut context = QueryExecutionContext::builder()
@@ -170,6 +182,7 @@ pub async fn run(
         client: client.clone(),
         execution_id: execution_id.clone(),
         finished: false,
+        stops: stops.clone(),
     };
     let mut pause = polling.first;
     let execution = loop {

@@ -19,6 +19,7 @@
 //! execution id.
 
 mod budget;
+mod canon;
 mod client;
 mod execution;
 mod values;
@@ -42,8 +43,6 @@ pub const KIND: SourceKind = SourceKind {
 
 const DEFAULT_WORKGROUP: &str = "primary";
 const DEFAULT_CATALOG: &str = "AwsDataCatalog";
-/// Athena runs 20-25 DML queries at once per account by default; a run leaves room for others.
-const DEFAULT_PARALLEL_QUERIES: usize = 4;
 
 /// Where an Athena source sends its queries, as its rule options say.
 #[derive(Debug, Clone)]
@@ -53,8 +52,6 @@ pub struct AthenaSettings {
     pub endpoint: Option<String>,
     pub place: QueryPlace,
     pub polling: Polling,
-    /// Queries of one check over disjoint parts of a table sent at once.
-    pub parallel_queries: usize,
     /// `max_scanned`: bytes the source's queries may scan in one run.
     pub max_scanned: Option<u64>,
 }
@@ -65,8 +62,8 @@ pub struct AthenaSource {
     endpoint: Option<String>,
     place: QueryPlace,
     polling: Polling,
-    parallel_queries: usize,
     budget: ScanBudget,
+    stops: execution::PendingStops,
     clients: OnceCell<AwsClients>,
 }
 
@@ -85,7 +82,9 @@ fn parse(
     _context: &SourceContext,
 ) -> Result<std::sync::Arc<dyn Source>, RuleError> {
     let region = options.required_string("region", "us-east-1")?.value;
-    let database = options.required_string("database", "autocorp_curated")?.value;
+    let database = options
+        .required_string("database", "autocorp_curated")?
+        .value;
     let endpoint = match options.string("endpoint")? {
         Some(endpoint) => Some(checked_endpoint(name, endpoint)?),
         None => None,
@@ -106,23 +105,21 @@ fn parse(
         other => other.map(|l| l.value),
     };
     let max_scanned = match options.string("max_scanned")? {
-        Some(text) => Some(super::memory::parse_bytes(text.value.trim()).ok_or_else(|| {
-            RuleError::new(
-                text.location.clone(),
-                format!(
-                    "`max_scanned` of source `{name}` is `{}`, not a size",
-                    text.value
-                ),
-            )
-            .with_help("write a size such as `50GB`, `500MB` or `1TB`")
-        })?),
+        Some(text) => Some(
+            super::memory::parse_bytes(text.value.trim()).ok_or_else(|| {
+                RuleError::new(
+                    text.location.clone(),
+                    format!(
+                        "`max_scanned` of source `{name}` is `{}`, not a size",
+                        text.value
+                    ),
+                )
+                .with_help("write a size such as `50GB`, `500MB` or `1TB`")
+            })?,
+        ),
         None => None,
     };
     let poll = options.duration("poll_interval")?.map(|d| d.value);
-    let parallel_queries = options
-        .u64("parallel_queries")?
-        .map(|n| (n.value as usize).max(1))
-        .unwrap_or(DEFAULT_PARALLEL_QUERIES);
     options.finish()?;
     let polling = match poll {
         Some(first) => Polling {
@@ -141,7 +138,6 @@ fn parse(
             output_location,
         },
         polling,
-        parallel_queries,
         max_scanned,
     };
     Ok(std::sync::Arc::new(AthenaSource::new(name, settings)))
@@ -178,8 +174,8 @@ impl AthenaSource {
             endpoint: settings.endpoint,
             place: settings.place,
             polling: settings.polling,
-            parallel_queries: settings.parallel_queries,
             budget: ScanBudget::new(settings.max_scanned),
+            stops: execution::PendingStops::default(),
             clients: OnceCell::new(),
         }
     }
@@ -212,7 +208,16 @@ impl AthenaSource {
             .remaining()
             .map_err(|e| SourceError::new(self, e))?;
         let clients = self.clients().await;
-        match execution::run(&clients.athena, &self.place, self.polling, budget, sql).await {
+        match execution::run(
+            &clients.athena,
+            &self.place,
+            self.polling,
+            budget,
+            &self.stops,
+            sql,
+        )
+        .await
+        {
             Ok((rows, cost)) => {
                 self.budget.spend(cost.bytes_scanned);
                 Ok((rows, cost))
@@ -308,11 +313,9 @@ fn athena_column(name: &str, declared: &str) -> Column {
             bits: 8,
             signed: true,
         },
-        (spelling, _) => columns::from_postgres(
-            spelling,
-            numbers.first().copied(),
-            numbers.get(1).copied(),
-        ),
+        (spelling, _) => {
+            columns::from_postgres(spelling, numbers.first().copied(), numbers.get(1).copied())
+        }
     };
     Column {
         name: name.to_string(),
@@ -348,6 +351,11 @@ impl Source for AthenaSource {
         Ok(self.query_with_cost(sql).await?.0)
     }
 
+    async fn costed_query(&self, sql: &str) -> Result<(Rows, Option<ExecutionCost>), SourceError> {
+        let (rows, cost) = self.query_with_cost(sql).await?;
+        Ok((rows, Some(cost)))
+    }
+
     async fn columns(&self, table: &str) -> Result<Vec<Column>, SourceError> {
         let (database, name) = self.split(table);
         if self.place.catalog.eq_ignore_ascii_case(DEFAULT_CATALOG) {
@@ -365,7 +373,10 @@ impl Source for AthenaSource {
         if rows.rows.is_empty() {
             return Err(SourceError::new(
                 self,
-                format!("table `{database}.{name}` not found in catalog `{}`", self.place.catalog),
+                format!(
+                    "table `{database}.{name}` not found in catalog `{}`",
+                    self.place.catalog
+                ),
             ));
         }
         Ok(rows
@@ -378,26 +389,43 @@ impl Source for AthenaSource {
             .collect())
     }
 
-    fn canonical_sql(&self, column: &Column, _canon: Canon) -> String {
-        unsupported_reconcile(&column.name)
+    fn canonical_sql(&self, column: &Column, canon: Canon) -> String {
+        canon::canonical_sql(column, canon)
     }
 
-    fn row_hash_sql(&self, _columns: &[(&Column, Canon)], _seed: &str) -> String {
-        unsupported_reconcile("the row hash")
+    /// Athena has no typed row hash: `typed_row_hash` is false, so reconciles hash canonical
+    /// text on both sides and this is that text hash (the seed binds nothing it needs).
+    fn row_hash_sql(&self, columns: &[(&Column, Canon)], _seed: &str) -> String {
+        let fields: Vec<String> = columns
+            .iter()
+            .map(|(column, canon)| canon::canonical_sql(column, *canon))
+            .collect();
+        canon::md5_int64_sql(&fields.join(" || '|' || "))
     }
 
+    fn typed_row_hash(&self) -> bool {
+        false
+    }
+
+    async fn end_of_run(&self) {
+        self.stops.wait(std::time::Duration::from_secs(10)).await;
+    }
+
+    fn md5_int64_sql(&self, text: &str) -> String {
+        canon::md5_int64_sql(text)
+    }
+
+    fn bitwise_and_sql(&self, left: &str, right: &str) -> String {
+        format!("bitwise_and({left}, {right})")
+    }
+
+    fn shift_right_sql(&self, value: &str, bits: u32) -> String {
+        format!("bitwise_right_shift_arithmetic({value}, {bits})")
+    }
+
+    /// One query a side: Athena spreads a query over its own workers and bills at least
+    /// 10 MB a query, so splitting the checksums into several would cost without speeding up.
     async fn parallel_queries(&self) -> usize {
-        self.parallel_queries
+        1
     }
-}
-
-/// Athena has no PostgreSQL lookup3 hash: the row hash it can share with PostgreSQL is not built
-/// yet, so SQL that would need it fails in Athena with this message instead of comparing wrong.
-fn unsupported_reconcile(what: &str) -> String {
-    format!(
-        "CAST(fail({}) AS varchar)",
-        quote_literal(&format!(
-            "lakecheck cannot hash {what} on Athena yet: compare this table with row_count_match or aggregate_match"
-        ))
-    )
 }

@@ -92,7 +92,11 @@ mod tests {
     #[case("decimal", Some("12.50"), Some("12.50"))]
     #[case("varchar", Some(""), Some(""))]
     #[case("varchar", None, None)]
-    #[case("timestamp", Some("2026-11-21 08:00:00.000"), Some("2026-11-21 08:00:00.000"))]
+    #[case(
+        "timestamp",
+        Some("2026-11-21 08:00:00.000"),
+        Some("2026-11-21 08:00:00.000")
+    )]
     fn values_read_by_their_type(
         #[case] kind: &str,
         #[case] value: Option<&str>,
