@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Column, Rows, TableRef};
 use crate::sources::changes::HeartbeatMarker;
-use crate::sources::{Source, SourceError, SourceSet};
+use crate::sources::{QueryCost, Source, SourceError, SourceSet};
 
 pub mod scan;
 
@@ -161,6 +161,9 @@ pub struct ExecutedQuery {
     /// scan of a table served them all (`probe::scan`). Empty for a query of this check alone.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shared_by: Vec<String>,
+    /// What the engine billed for it (Athena: execution id, bytes scanned, engine time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<QueryCost>,
 }
 
 /// What a query still running when its check was stopped (its `timeout`) reads as: the runner
@@ -268,7 +271,13 @@ impl Probe {
     /// start, so reports list them the same way on every run even when they run concurrently.
     pub async fn query(&self, source: &str, sql: String) -> Result<Rows, CheckError> {
         let target = self.source(source)?.clone();
-        self.logged(source, sql.clone(), target.query(&sql)).await
+        let slot = self.start(source, sql.clone(), Vec::new());
+        let answer = target.costed_query(&sql).await;
+        let error = answer.as_ref().err().map(|e| e.cause.clone());
+        self.finish(slot, None, error);
+        let (rows, cost) = answer?;
+        self.log()[slot].query.cost = cost;
+        Ok(rows)
     }
 
     /// Writes a heartbeat marker of probe `probe_id` to the named source
@@ -300,15 +309,21 @@ impl Probe {
             let answer = shared
                 .answer(|| async move {
                     let started = Instant::now();
-                    let rows = target.query(shared_sql).await;
+                    let answer = target.costed_query(shared_sql).await;
+                    let (rows, cost) = match answer {
+                        Ok((rows, cost)) => (Ok(rows), cost),
+                        Err(error) => (Err(error), None),
+                    };
                     SharedAnswer {
                         rows,
+                        cost,
                         duration_ms: started.elapsed().as_millis() as u64,
                     }
                 })
                 .await;
             let error = answer.rows.as_ref().err().map(|e| e.cause.clone());
             self.finish(slot, Some(answer.duration_ms), error);
+            self.log()[slot].query.cost = answer.cost.clone();
             if let Ok(rows) = &answer.rows {
                 return shared
                     .figures(needs, rows)
@@ -341,6 +356,7 @@ impl Probe {
                 duration_ms: 0,
                 error: None,
                 shared_by,
+                cost: None,
             },
             running_since: Some(Instant::now()),
         });

@@ -14,7 +14,7 @@ use crate::checks::{
 use crate::reconcile::udf;
 use crate::sources::table_format::TableFormatKind;
 use crate::sources::{
-    delta, dms, files, hudi, lake, postgres, RunResources, SourceContext, SourceKind,
+    athena, delta, dms, files, hudi, lake, postgres, RunResources, SourceContext, SourceKind,
 };
 
 /// Every check kind lakecheck knows, in the order the docs list them.
@@ -38,7 +38,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
 ];
 
 /// Every source kind lakecheck knows.
-pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND];
+pub static SOURCE_KINDS: &[SourceKind] = &[postgres::KIND, lake::KIND, athena::KIND];
 
 /// Every table format a lake source can read (`format: <name>`); those with a source type of
 /// their own are also `type: <name>`.

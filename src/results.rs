@@ -128,6 +128,33 @@ pub struct Summary {
     pub errored: usize,
 }
 
+/// What the run's billed queries cost together (each execution once, however many checks
+/// shared it): present when a source bills by the query (Athena).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BilledTotals {
+    pub queries: usize,
+    pub bytes_scanned: u64,
+    pub engine_ms: u64,
+}
+
+impl BilledTotals {
+    fn of<'a>(results: impl Iterator<Item = &'a CheckResult>) -> Option<Self> {
+        let mut seen = std::collections::HashSet::new();
+        let mut totals = Self::default();
+        for cost in results
+            .flat_map(|r| &r.queries)
+            .filter_map(|q| q.cost.as_ref())
+        {
+            if seen.insert(cost.execution_id.as_str()) {
+                totals.queries += 1;
+                totals.bytes_scanned += cost.bytes_scanned;
+                totals.engine_ms += cost.engine_ms;
+            }
+        }
+        (totals.queries > 0).then_some(totals)
+    }
+}
+
 /// A whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -137,6 +164,8 @@ pub struct RunReport {
     pub finished_at: DateTime<Utc>,
     pub duration_ms: u64,
     pub summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billed: Option<BilledTotals>,
     /// The code the process exits with, including a report that could not be written.
     pub exit_code: u8,
     /// Reports that could not be written (`cannot write html report to ...: ...`), each of
@@ -176,6 +205,7 @@ impl RunReport {
             finished_at,
             duration_ms: (finished_at - started_at).num_milliseconds().max(0) as u64,
             summary,
+            billed: BilledTotals::of(suites.iter().flat_map(|s| &s.results)),
             exit_code,
             report_errors: Vec::new(),
             suites,

@@ -146,6 +146,9 @@ pub async fn run(
         suites[suite].results.push(result);
     }
     suites.retain(|s| !s.results.is_empty());
+    for source in files.iter().flat_map(|f| f.sources.iter()) {
+        source.end_of_run().await;
+    }
     RunReport::new(started_at, Utc::now(), suites)
 }
 

@@ -23,6 +23,7 @@ use serde_json::json;
 use super::pairing::{find_column, typed_pair, ColumnPairing, ReadSide};
 use super::{Check, CheckKind, CheckReader, Evaluation};
 use crate::model::canon::{self, Mismatch};
+use crate::model::row_hash::Hashing;
 use crate::model::RuleError;
 use crate::model::TableRef;
 use crate::model::{Column, Rows};
@@ -421,6 +422,11 @@ impl TableMatch {
             right_cols.push(r);
             canons.push(canon);
         }
+        let hashing = if left.source.typed_row_hash() && right.source.typed_row_hash() {
+            Hashing::Typed
+        } else {
+            Hashing::Text
+        };
         Ok(Resolved {
             plan: Plan {
                 left: Side {
@@ -440,6 +446,7 @@ impl TableMatch {
                     key_enforced: right_enforced,
                 },
                 canons,
+                hashing,
                 key_len,
                 samples: self.samples,
                 segmenter: Segmenter::KeyHash,

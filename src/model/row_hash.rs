@@ -34,6 +34,32 @@
 //! PostgreSQL computes the hash in SQL (`sources/postgres_canon.rs`), DataFusion in Rust
 //! (`reconcile/udf.rs`).
 
+/// Which row hash a reconcile computes on both of its sides.
+///
+/// `Typed` is the hash above; it needs PostgreSQL's lookup3 functions, which DataFusion gets
+/// from `reconcile::udf`. Engines that have neither (Athena's Trino) use `Text`: the row's
+/// canonical text (`model::canon`, fields joined with `|`) through MD5, its first 8 bytes read
+/// as a big-endian signed integer ([`md5_int64`]). Every engine computes MD5 natively
+/// (PostgreSQL `md5`, Trino `md5(to_utf8(..))`, DataFusion a function of lakecheck's). It costs
+/// PostgreSQL about twice the typed hash (rendering every value to text), so it is only chosen
+/// when a side needs it. The canonical text is unambiguous (text fields carry their byte
+/// length, NULL is `~`), and hashing the whole row at once binds every value to its row and
+/// position without a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    Typed,
+    Text,
+}
+
+/// The text row hash of a row's canonical text: the first 8 bytes of its MD5, big-endian, signed.
+pub fn md5_int64(canonical_text: &[u8]) -> i64 {
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(canonical_text);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// Mixed into the seed of a NULL's hash: `NULL` in ASCII, high half.
 pub const NULL_SALT: i64 = 0x4e55_4c4c_0000_0000;
 

@@ -148,6 +148,8 @@ pub struct SharedScan {
 #[derive(Debug, Clone)]
 pub struct SharedAnswer {
     pub rows: Result<Rows, SourceError>,
+    /// What the engine billed for the one query (`Source::costed_query`).
+    pub cost: Option<crate::sources::QueryCost>,
     pub duration_ms: u64,
 }
 

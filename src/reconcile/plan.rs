@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::canon::Canon;
+use crate::model::row_hash::Hashing;
 use crate::model::{Column, TableRef};
 use crate::sources::Source;
 
@@ -33,6 +34,8 @@ pub struct Plan {
     pub right: Side,
     /// Encoding of each compared column (same order as `Side::columns`).
     pub canons: Vec<Canon>,
+    /// The row hash both sides compute: typed unless a side's engine cannot.
+    pub hashing: Hashing,
     /// How many leading columns form the key.
     pub key_len: usize,
     pub samples: usize,

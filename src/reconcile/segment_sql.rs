@@ -5,6 +5,7 @@
 
 use super::plan::{Plan, Segmenter, Side, SEGMENTS};
 use crate::model::canon::Canon;
+use crate::model::row_hash::Hashing;
 use crate::model::sql::{quote_ident, quote_literal};
 use crate::model::{Column, LogicalType};
 
@@ -19,22 +20,33 @@ impl Side {
             .collect()
     }
 
-    /// The row hash, seeded by the key hash `lakecheck_kh` of `keyed_rows_sql`.
+    /// The row hash: typed, seeded by the key hash `lakecheck_kh` of `keyed_rows_sql`, or
+    /// of the row's canonical text.
     fn row_hash_sql(&self, plan: &Plan) -> String {
-        let columns: Vec<(&Column, Canon)> = self
-            .columns
-            .iter()
-            .zip(plan.canons.iter().copied())
-            .collect();
-        self.source.row_hash_sql(&columns, "lakecheck_kh")
+        self.hash_sql(plan, self.columns.len(), "lakecheck_kh")
     }
 
     fn key_hash_sql(&self, plan: &Plan) -> String {
-        let key: Vec<(&Column, Canon)> = self.columns[..plan.key_len]
-            .iter()
-            .zip(plan.canons.iter().copied())
-            .collect();
-        self.source.row_hash_sql(&key, "0")
+        self.hash_sql(plan, plan.key_len, "0")
+    }
+
+    /// The hash of the first `len` compared columns (`model::row_hash`).
+    fn hash_sql(&self, plan: &Plan, len: usize, seed: &str) -> String {
+        match plan.hashing {
+            Hashing::Typed => {
+                let columns: Vec<(&Column, Canon)> = self.columns[..len]
+                    .iter()
+                    .zip(plan.canons.iter().copied())
+                    .collect();
+                self.source.row_hash_sql(&columns, seed)
+            }
+            Hashing::Text => {
+                let fields: Vec<String> = (0..len)
+                    .map(|i| self.field_sql(i, plan.canons[i]))
+                    .collect();
+                self.source.md5_int64_sql(&fields.join(" || '|' || "))
+            }
+        }
     }
 
     fn key_idents(&self, plan: &Plan) -> Vec<String> {
@@ -117,7 +129,11 @@ impl Side {
             Segmenter::KeyRange { min, width } => {
                 format!("(({} - {min}) / {width})", self.key_ident())
             }
-            Segmenter::KeyHash => format!("(lakecheck_kh & {})", SEGMENTS - 1),
+            Segmenter::KeyHash => format!(
+                "({})",
+                self.source
+                    .bitwise_and_sql("lakecheck_kh", &(SEGMENTS - 1).to_string())
+            ),
         }
     }
 
@@ -169,10 +185,12 @@ impl Side {
         let range = segments.map(|(lo, hi)| self.segment_range_sql(plan, lo, hi));
         format!(
             "SELECT segment, count(*) AS row_count, \
-             sum(CAST(row_hash >> 32 AS INTEGER)) AS sum_high, \
-             sum(CAST((row_hash & 4294967295) - 2147483648 AS INTEGER)) AS sum_low FROM (\
+             sum(CAST({high} AS INTEGER)) AS sum_high, \
+             sum(CAST(({low}) - 2147483648 AS INTEGER)) AS sum_low FROM (\
              SELECT {segment} AS segment, {row_hash} AS row_hash FROM ({rows}) AS keyed OFFSET 0\
              ) AS hashed GROUP BY segment",
+            high = self.source.shift_right_sql("row_hash", 32),
+            low = self.source.bitwise_and_sql("row_hash", "4294967295"),
             segment = self.segment_sql(plan),
             row_hash = self.row_hash_sql(plan),
             rows = self.keyed_rows_sql(plan, range.as_deref()),
@@ -449,6 +467,7 @@ mod tests {
             left: side(pg, "customers", Some("state = 'CA'"), &columns),
             right: side(lake, "customers", None, &columns),
             canons: vec![Canon::Int, Canon::Text],
+            hashing: Hashing::Typed,
             key_len: 1,
             samples: 5,
             segmenter: Segmenter::KeyRange { min: 100, width: 3 },
@@ -478,8 +497,83 @@ mod tests {
             left: side(raw, "order_lines", None, &columns),
             right: side(curated, "order_lines", Some("total > 0"), &columns),
             canons: vec![Canon::Int, Canon::Int, Canon::Decimal],
+            hashing: Hashing::Typed,
             key_len: 2,
             samples: 10,
+            segmenter: Segmenter::KeyHash,
+            allow_duplicates: false,
+            settle: None,
+            max_differences: crate::reconcile::MAX_DIFFERENCES,
+        }
+    }
+
+    /// PostgreSQL against Athena, which has no typed hash: both sides hash canonical text, one
+    /// column of each canon Athena can hold.
+    fn text_hash_plan() -> Plan {
+        let pg = source(
+            &postgres::KIND,
+            "pg",
+            "url: postgres://lakecheck@localhost/shop",
+        );
+        let athena = source(
+            &crate::sources::athena::KIND,
+            "athena",
+            "region: us-east-1\ndatabase: autocorp_curated",
+        );
+        let decimal = LogicalType::Decimal {
+            precision: 12,
+            scale: 2,
+        };
+        let left = [
+            column("customer_id", LogicalType::Text, "text"),
+            column("email", LogicalType::Text, "text"),
+            column("lifetime_value", decimal, "numeric(12,2)"),
+            column("score", LogicalType::Float { bits: 64 }, "double precision"),
+            column("active", LogicalType::Bool, "boolean"),
+            column("born", LogicalType::Date, "date"),
+            column(
+                "updated_at",
+                LogicalType::TimestampTz,
+                "timestamp with time zone",
+            ),
+            column("country", LogicalType::PaddedText, "character(2)"),
+            column("photo", LogicalType::Binary, "bytea"),
+            column("token", LogicalType::Uuid, "uuid"),
+        ];
+        let mut right = left.clone();
+        for (column, declared) in right.iter_mut().zip([
+            "varchar",
+            "varchar",
+            "decimal(12,2)",
+            "double",
+            "boolean",
+            "date",
+            "timestamp(3)",
+            "char(2)",
+            "varbinary",
+            "varchar",
+        ]) {
+            column.engine_type = declared.to_string();
+        }
+        right[6].logical = LogicalType::Timestamp;
+        Plan {
+            left: side(pg, "customers", None, &left),
+            right: side(athena, "customers", Some("state = 'TX'"), &right),
+            canons: vec![
+                Canon::Text,
+                Canon::Text,
+                Canon::Decimal,
+                Canon::Float,
+                Canon::Bool,
+                Canon::Date,
+                Canon::Millis,
+                Canon::Padded,
+                Canon::Binary,
+                Canon::Uuid,
+            ],
+            hashing: Hashing::Text,
+            key_len: 1,
+            samples: 5,
             segmenter: Segmenter::KeyHash,
             allow_duplicates: false,
             settle: None,
@@ -516,13 +610,10 @@ mod tests {
     }
 
     #[rstest]
-    #[case::key_range_postgres_and_lake(key_range_plan())]
-    #[case::key_hash_two_column_key(key_hash_plan())]
-    fn reconcile_sql(#[case] plan: Plan) {
-        let name = match plan.segmenter {
-            Segmenter::KeyRange { .. } => "key_range",
-            Segmenter::KeyHash => "key_hash",
-        };
+    #[case::key_range_postgres_and_lake("key_range", key_range_plan())]
+    #[case::key_hash_two_column_key("key_hash", key_hash_plan())]
+    #[case::text_hash_postgres_and_athena("text_hash_athena", text_hash_plan())]
+    fn reconcile_sql(#[case] name: &str, #[case] plan: Plan) {
         insta::assert_snapshot!(format!("reconcile_sql_{name}"), queries(&plan));
     }
 

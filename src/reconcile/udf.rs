@@ -26,17 +26,18 @@ use crate::model::canon::{
     write_time, write_timestamp, write_uuid_bytes, Canon, NULL_MARK,
 };
 use crate::model::hash::{pg_hash_int8, pg_hash_seeded};
-use crate::model::row_hash::{null_hash, POSTGRES_EPOCH_MICROS};
+use crate::model::row_hash::{md5_int64, null_hash, POSTGRES_EPOCH_MICROS};
 
-/// Both functions, for a DataFusion session to register (the registry hands them to sources).
+/// The functions, for a DataFusion session to register (the registry hands them to sources).
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(CanonicalText::new())),
         Arc::new(ScalarUDF::from(RowHash::new())),
+        Arc::new(ScalarUDF::from(Md5Int64::new())),
     ]
 }
 
-/// Registers both functions on a session.
+/// Registers the functions on a session.
 pub fn register(ctx: &datafusion::prelude::SessionContext) {
     for function in functions() {
         ctx.register_udf(function.as_ref().clone());
@@ -101,6 +102,42 @@ impl ScalarUDFImpl for RowHash {
             Encoder::new(&array, *canon)?.fold_hashes(index, &seeds, &mut hashes)?;
         }
         Ok(ColumnarValue::Array(Arc::new(Int64Array::from(hashes))))
+    }
+}
+
+/// `lakecheck_md5_int64(text) -> Int64`: `model::row_hash::md5_int64` of each value (the text
+/// row hash); NULL stays NULL, as PostgreSQL's and Trino's `md5` keep it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Md5Int64 {
+    signature: Signature,
+}
+
+impl Md5Int64 {
+    fn new() -> Self {
+        Self {
+            signature: Signature::string(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Md5Int64 {
+    fn name(&self) -> &str {
+        "lakecheck_md5_int64"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let text = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
+        let hashes: Int64Array = text
+            .as_string::<i32>()
+            .iter()
+            .map(|value| value.map(|v| md5_int64(v.as_bytes())))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(hashes)))
     }
 }
 

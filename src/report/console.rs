@@ -22,6 +22,16 @@ pub fn result_line(result: &CheckResult, color: bool) -> String {
     )
 }
 
+/// The run's billed queries in one line: `Athena: 3 queries, 30.0 MB scanned, 1.2s engine time`.
+pub fn billed_line(billed: &crate::results::BilledTotals) -> String {
+    format!(
+        "billed queries: {}, {} scanned, {:.1}s engine time",
+        billed.queries,
+        crate::sources::memory::format_bytes(billed.bytes_scanned),
+        billed.engine_ms as f64 / 1000.0
+    )
+}
+
 /// Details of every non-passing check, then the summary line.
 pub fn render(report: &RunReport, color: bool) -> String {
     let mut out = String::new();
@@ -52,5 +62,8 @@ pub fn render(report: &RunReport, color: bool) -> String {
         report.duration_ms as f64 / 1000.0,
         report.exit_code
     ));
+    if let Some(billed) = &report.billed {
+        out.push_str(&format!("{}\n", billed_line(billed)));
+    }
     out
 }

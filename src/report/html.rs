@@ -7,6 +7,7 @@ use super::{RenderError, ReportFormat};
 use crate::model::Rows;
 use crate::results::{CheckResult, RunReport, Status};
 use crate::rules::Severity;
+use crate::sources::memory::format_bytes;
 
 pub const FORMAT: ReportFormat = ReportFormat {
     name: "html",
@@ -147,7 +148,10 @@ fn render(report: &RunReport) -> Result<String, RenderError> {
             body {
                 header {
                     h1 { "lakecheck report" }
-                    span.meta { "started " (report.started_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " (format_ms(report.duration_ms)) " · " (report.suites.len()) " rule file(s) · lakecheck " (report.lakecheck_version) }
+                    span.meta {
+                        "started " (report.started_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " (format_ms(report.duration_ms)) " · " (report.suites.len()) " rule file(s) · lakecheck " (report.lakecheck_version)
+                        @if let Some(billed) = &report.billed { " · " (super::console::billed_line(billed)) }
+                    }
                 }
                 main {
                     div class={ "verdict " (verdict_class) } { (verdict_text) " · exit code " (report.exit_code) }
@@ -225,6 +229,9 @@ fn check_row(result: &CheckResult) -> Markup {
                         div.qmeta {
                             "on " (query.source) " · " (format_ms(query.duration_ms))
                             @if !query.shared_by.is_empty() { " · one scan shared by " (query.shared_by.join(", ")) }
+                            @if let Some(cost) = &query.cost {
+                                " · execution " code { (cost.execution_id) } " · " (format_bytes(cost.bytes_scanned)) " scanned · " (format_ms(cost.engine_ms)) " engine time"
+                            }
                             @if query.error.is_some() { " · failed" }
                         }
                         pre.sql { (query.sql) }

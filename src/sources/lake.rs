@@ -548,6 +548,10 @@ impl Source for LakeSource {
         )
     }
 
+    fn md5_int64_sql(&self, text: &str) -> String {
+        format!("lakecheck_md5_int64({text})")
+    }
+
     fn row_hash_sql(&self, columns: &[(&Column, Canon)], seed: &str) -> String {
         // One fused function: every column hashed in one pass, no column per field.
         let canons: Vec<&str> = columns.iter().map(|(_, canon)| canon.name()).collect();

@@ -158,7 +158,7 @@ fn mem_total(meminfo: &str) -> Option<u64> {
 }
 
 /// Bytes written with an optional unit: `k`/`KB` (1000), `KiB` (1024), and likewise M, G, T.
-fn parse_bytes(text: &str) -> Option<u64> {
+pub fn parse_bytes(text: &str) -> Option<u64> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());

@@ -14,6 +14,7 @@ use crate::model::{Canon, Column, MapReader, Rows, RuleError};
 use changes::{ChangePosition, Changes, HeartbeatMarker};
 use table_format::{NewestTime, TableError, TableFormatKind};
 
+pub mod athena;
 pub mod changes;
 pub mod delta;
 pub mod dms;
@@ -81,6 +82,17 @@ pub struct SourceKind {
     pub parse: ParseSource,
 }
 
+/// What one query cost where the engine bills by the query (Athena), as the engine reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueryCost {
+    /// The engine's id of the execution, to find it in its console or audit log.
+    pub execution_id: String,
+    /// Bytes the query scanned: what Athena bills (at least 10 MB a query).
+    pub bytes_scanned: u64,
+    /// Time the engine spent on it, in milliseconds.
+    pub engine_ms: u64,
+}
+
 /// A place that holds tables and answers read-only SQL about them.
 #[async_trait]
 pub trait Source: Send + Sync + fmt::Debug {
@@ -94,6 +106,10 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn table_sql(&self, table: &str) -> String;
     /// Runs one read-only query and returns every row rendered as text.
     async fn query(&self, sql: &str) -> Result<Rows, SourceError>;
+    /// [`Source::query`] with what the engine billed for it, where it bills by the query.
+    async fn costed_query(&self, sql: &str) -> Result<(Rows, Option<QueryCost>), SourceError> {
+        Ok((self.query(sql).await?, None))
+    }
     /// The columns of `table`, in table order, with their types.
     async fn columns(&self, table: &str) -> Result<Vec<Column>, SourceError>;
     /// The primary-key columns of `table`, where the source knows them.
@@ -136,8 +152,24 @@ pub trait Source: Send + Sync + fmt::Debug {
         Ok(None)
     }
     /// SQL for the row hash over `columns` seeded by the SQL expression `seed`
-    /// (`model::row_hash`).
+    /// (`model::row_hash`, `Hashing::Typed`).
     fn row_hash_sql(&self, columns: &[(&Column, Canon)], seed: &str) -> String;
+    /// Whether the engine computes the typed row hash ([`Source::row_hash_sql`]); a reconcile
+    /// with a side that cannot hashes both sides' canonical text instead (`Hashing::Text`).
+    fn typed_row_hash(&self) -> bool {
+        true
+    }
+    /// SQL for `model::row_hash::md5_int64` of the text expression `text`: the first 8 bytes
+    /// of the MD5 of its UTF-8 bytes as a big-endian signed BIGINT.
+    fn md5_int64_sql(&self, text: &str) -> String;
+    /// SQL for the bitwise AND of two BIGINT expressions.
+    fn bitwise_and_sql(&self, left: &str, right: &str) -> String {
+        format!("{left} & {right}")
+    }
+    /// SQL for a BIGINT expression shifted right by `bits`, keeping its sign.
+    fn shift_right_sql(&self, value: &str, bits: u32) -> String {
+        format!("{value} >> {bits}")
+    }
     /// SQL applying aggregate `function` (`min`, `max`) to `column`, ordering text bytewise so
     /// both engines agree on which value is smallest.
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {
@@ -149,6 +181,9 @@ pub trait Source: Send + Sync + fmt::Debug {
     /// Forgets what is cached of `table`, so the next read sees its current state: a live
     /// table re-read while rows arrive (`settle`, probes). Pinned references stay as they are.
     async fn refresh(&self, _table: &str) {}
+    /// Finishes what the source still has under way once every check has ended (Athena:
+    /// stopping the queries of checks that ran past their timeout).
+    async fn end_of_run(&self) {}
     /// How many queries over disjoint parts of a table are worth running at once.
     async fn parallel_queries(&self) -> usize {
         1

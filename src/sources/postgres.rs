@@ -557,6 +557,10 @@ impl Source for PostgresSource {
         postgres_canon::row_hash_sql(columns, seed)
     }
 
+    fn md5_int64_sql(&self, text: &str) -> String {
+        format!("('x' || substr(md5({text}), 1, 16))::bit(64)::int8")
+    }
+
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {
         let ident = quote_ident(&column.name);
         match column.logical {

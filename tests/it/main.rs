@@ -3,6 +3,7 @@
 //! names, which the harness starts once for the whole binary: a throwaway PostgreSQL and an S3
 //! server (moto) on 127.0.0.1, loaded from the same data. Tests of the local lake start none.
 
+mod athena;
 mod cdc;
 mod checks;
 mod cli;

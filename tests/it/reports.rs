@@ -28,6 +28,7 @@ fn query(source: &str, sql: &str, duration_ms: u64, error: Option<&str>) -> Exec
         duration_ms,
         error: error.map(Into::into),
         shared_by: Vec::new(),
+        cost: None,
     }
 }
 
@@ -122,6 +123,15 @@ fn synthetic_run() -> RunReport {
         queries: vec![
             query("pg", r#"SELECT min("order_id") AS lo, max("order_id") AS hi FROM "autocorp"."sales_order""#, 3, None),
             query("curated", r#"SELECT min("order_id") AS lo, max("order_id") AS hi FROM "sales_order""#, 40, None),
+            // A billed query: Athena reports what it scanned and how long its engine ran.
+            ExecutedQuery {
+                cost: Some(lakecheck::sources::QueryCost {
+                    execution_id: "5f0c2a1e-8d4b-4c59-9a7e-0b1d2c3e4f5a".into(),
+                    bytes_scanned: 10_485_760,
+                    engine_ms: 1_234,
+                }),
+                ..query("athena", r#"SELECT count(*) AS row_count FROM "autocorp_curated"."sales_order""#, 1_900, None)
+            },
         ],
         table_metadata: metrics(json!({
             "curated.sales_order": {
