@@ -16,6 +16,7 @@ use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::{quote_ident, quote_literal};
 use crate::model::{LogicalType, RuleError, TableRef};
 use crate::probe::{CheckError, Probe};
+use crate::sources::Source;
 
 pub const KIND: CheckKind = CheckKind {
     name: "pattern",
@@ -139,10 +140,13 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
 }
 
 impl Pattern {
-    /// The SQL condition a failing row meets.
-    fn failing_sql(&self) -> String {
+    /// The SQL condition a failing row meets, in `source`'s dialect.
+    fn failing_sql(&self, source: &dyn Source) -> String {
         let column = quote_ident(&self.column);
-        let mismatch = format!("NOT ({column} ~ {})", quote_literal(&self.sent));
+        let mismatch = format!(
+            "NOT ({})",
+            source.regex_match_sql(&column, &quote_literal(&self.sent))
+        );
         match self.allow_null {
             true => format!("{column} IS NOT NULL AND {mismatch}"),
             false => format!("{column} IS NULL OR {mismatch}"),
@@ -201,7 +205,7 @@ impl Check for Pattern {
             probe,
             &self.table,
             self.filter.as_deref(),
-            &self.failing_sql(),
+            &self.failing_sql(probe.source(&self.table.source)?.as_ref()),
         )
         .await?;
         let failing = found.count;

@@ -170,6 +170,11 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn shift_right_sql(&self, value: &str, bits: u32) -> String {
         format!("{value} >> {bits}")
     }
+    /// SQL true where the text expression `text` matches the regex literal `regex` (written in
+    /// the dialect `checks::pattern::dialect` keeps portable).
+    fn regex_match_sql(&self, text: &str, regex: &str) -> String {
+        format!("{text} ~ {regex}")
+    }
     /// SQL applying aggregate `function` (`min`, `max`) to `column`, ordering text bytewise so
     /// both engines agree on which value is smallest.
     fn ordered_aggregate_sql(&self, function: &str, column: &Column) -> String {

@@ -419,6 +419,10 @@ impl Source for AthenaSource {
         format!("bitwise_and({left}, {right})")
     }
 
+    fn regex_match_sql(&self, text: &str, regex: &str) -> String {
+        format!("regexp_like({text}, {regex})")
+    }
+
     fn shift_right_sql(&self, value: &str, bits: u32) -> String {
         format!("bitwise_right_shift_arithmetic({value}, {bits})")
     }
