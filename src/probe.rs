@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Column, Rows, TableRef};
 use crate::sources::changes::HeartbeatMarker;
-use crate::sources::{QueryCost, Source, SourceError, SourceSet};
+use crate::sources::{QueryCost, ScanLimit, Source, SourceError, SourceSet};
 
 pub mod scan;
 
@@ -82,6 +82,20 @@ pub enum CheckError {
         crate::model::format_duration(*.limit)
     )]
     TimedOut { limit: std::time::Duration },
+    /// The check's `max_scanned` is spent: its next query on a source that bills by bytes
+    /// scanned did not start.
+    #[error(
+        "its `max_scanned` of {} is spent ({} scanned), so its next query on source \
+         `{source_name}` did not start; raise `max_scanned` on the check or narrow it \
+         (`where:`, a partition filter)",
+        crate::model::format_size(*.limit),
+        crate::model::format_size(*.spent)
+    )]
+    ScanBudgetSpent {
+        source_name: String,
+        limit: u64,
+        spent: u64,
+    },
     /// A bug in lakecheck: a check panicked or an invariant broke.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -208,6 +222,9 @@ pub struct Probe {
     clock: Clock,
     /// The scan this check shares with others of its table, if any.
     shared_scan: Option<Arc<SharedScan>>,
+    /// The check's `max_scanned`, and what its queries have scanned so far.
+    max_scanned: Option<u64>,
+    scanned: std::sync::atomic::AtomicU64,
     log: Mutex<Vec<Logged>>,
 }
 
@@ -217,8 +234,37 @@ impl Probe {
             sources,
             clock: Clock::System,
             shared_scan: None,
+            max_scanned: None,
+            scanned: Default::default(),
             log: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The probe with the check's queries limited to `max_scanned` bytes in all.
+    pub fn with_max_scanned(self, max_scanned: Option<u64>) -> Self {
+        Self {
+            max_scanned,
+            ..self
+        }
+    }
+
+    /// What the check's next query may scan: `None` without a limit, an error once spent.
+    fn scan_limit(&self, source: &str) -> Result<Option<ScanLimit>, CheckError> {
+        let Some(limit) = self.max_scanned else {
+            return Ok(None);
+        };
+        let spent = self.scanned.load(std::sync::atomic::Ordering::Relaxed);
+        if spent >= limit {
+            return Err(CheckError::ScanBudgetSpent {
+                source_name: source.to_string(),
+                limit,
+                spent,
+            });
+        }
+        Ok(Some(ScanLimit {
+            bytes: limit - spent,
+            owner: "the check's `max_scanned`".into(),
+        }))
     }
 
     /// The probe with the check reading its scan figures from `scan`, shared with other checks.
@@ -271,8 +317,13 @@ impl Probe {
     /// start, so reports list them the same way on every run even when they run concurrently.
     pub async fn query(&self, source: &str, sql: String) -> Result<Rows, CheckError> {
         let target = self.source(source)?.clone();
+        let limit = self.scan_limit(source)?;
         let slot = self.start(source, sql.clone(), Vec::new());
-        let answer = target.costed_query(&sql).await;
+        let answer = target.costed_query(&sql, limit.as_ref()).await;
+        if let Ok((_, Some(cost))) = &answer {
+            self.scanned
+                .fetch_add(cost.bytes_scanned, std::sync::atomic::Ordering::Relaxed);
+        }
         let error = answer.as_ref().err().map(|e| e.cause.clone());
         self.finish(slot, None, error);
         let (rows, cost) = answer?;
@@ -309,7 +360,8 @@ impl Probe {
             let answer = shared
                 .answer(|| async move {
                     let started = Instant::now();
-                    let answer = target.costed_query(shared_sql).await;
+                    // Checks with a `max_scanned` of their own never share a scan.
+                    let answer = target.costed_query(shared_sql, None).await;
                     let (rows, cost) = match answer {
                         Ok((rows, cost)) => (Ok(rows), cost),
                         Err(error) => (Err(error), None),

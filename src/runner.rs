@@ -100,6 +100,10 @@ pub fn plan(
     let scans: Vec<_> = planned
         .iter()
         .map(|p| {
+            // A check with a scan budget of its own runs its own query under it.
+            if p.decl.max_scanned.is_some() {
+                return None;
+            }
             let needs = p.decl.check.scan()?;
             Some((p.suite, p.decl.name.as_str(), needs))
         })
@@ -159,7 +163,8 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
     let probe = Arc::new(
         Probe::new(check.sources.clone())
             .with_clock(clock)
-            .with_shared_scan(check.shared_scan.clone()),
+            .with_shared_scan(check.shared_scan.clone())
+            .with_max_scanned(decl.max_scanned),
     );
     // Each check runs in its own task so a bug that panics becomes this check's error, not the
     // run's, and so a check past its time limit can be stopped: aborting the task drops its

@@ -22,6 +22,9 @@ pub use canon::{Canon, Mismatch};
 pub use columns::{Column, LogicalType};
 pub use interpolate::{interpolate, InterpolationError};
 pub use location::{suggest, Location, RuleError};
-pub use reader::{format_duration, parse_duration, FileContext, Literal, MapReader, Spanned, Vars};
+pub use reader::{
+    format_duration, format_size, parse_bytes, parse_duration, FileContext, Literal, MapReader,
+    Spanned, Vars,
+};
 pub use rows::Rows;
 pub use table_ref::TableRef;

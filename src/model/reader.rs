@@ -445,6 +445,21 @@ impl<'a> MapReader<'a> {
         Ok(Some(Spanned::new(parsed, value.location)))
     }
 
+    /// An optional size in bytes written as `50GB`, `500MB`, `1TiB` (see [`parse_bytes`]).
+    pub fn size(&mut self, key: &'static str) -> Result<Option<Spanned<u64>>, RuleError> {
+        let Some(value) = self.string(key)? else {
+            return Ok(None);
+        };
+        let parsed = parse_bytes(value.value.trim()).ok_or_else(|| {
+            RuleError::new(
+                value.location.clone(),
+                format!("`{key}` in {} is `{}`, not a size", self.what, value.value),
+            )
+            .with_help("write a size such as `50GB`, `500MB` or `1TB`")
+        })?;
+        Ok(Some(Spanned::new(parsed, value.location)))
+    }
+
     /// Nested mapping of free-form string options (e.g. object store settings).
     pub fn string_map(&mut self, key: &'static str) -> Result<Vec<(String, String)>, RuleError> {
         let Some(node) = self.node(key) else {
@@ -665,6 +680,45 @@ pub fn format_duration(duration: std::time::Duration) -> String {
     text
 }
 
+/// Bytes written with an optional unit: `k`/`KB` (1000), `KiB` (1024), and likewise M, G, T.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok().filter(|n: &f64| n.is_finite())?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let (prefix, binary) = match unit.strip_suffix('i') {
+        Some(prefix) => (prefix, true),
+        None => (unit, false),
+    };
+    let power = ["", "k", "m", "g", "t"].iter().position(|p| *p == prefix)?;
+    if binary && power == 0 {
+        return None;
+    }
+    let base: f64 = if binary { 1024.0 } else { 1000.0 };
+    let bytes = number * base.powi(power as i32);
+    (bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// Bytes as people read them: `10.0 MB`, `1.5 GB`, in decimal units as [`parse_bytes`] reads
+/// `50GB` and as Athena bills.
+pub fn format_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,6 +767,13 @@ mod tests {
     #[case(Duration::new(0, 1), "0.000000001s")]
     fn formats_durations_as_rules_write_them(#[case] duration: Duration, #[case] text: &str) {
         assert_eq!(format_duration(duration), text);
+    }
+
+    #[test]
+    fn sizes_read_in_decimal_units() {
+        assert_eq!(format_size(999), "999 B");
+        assert_eq!(format_size(10_485_760), "10.5 MB");
+        assert_eq!(format_size(50_000_000_000), "50.0 GB");
     }
 
     proptest::proptest! {

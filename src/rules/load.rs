@@ -32,6 +32,9 @@ pub struct CheckDecl {
     pub location: Location,
     /// When the runner stops the check as an error (`timeout:`, or the kind's default).
     pub time_limit: Duration,
+    /// `max_scanned:` bytes the check's queries may scan where a source bills by bytes scanned
+    /// (Athena): a query is refused once they are spent and stopped when it passes them.
+    pub max_scanned: Option<u64>,
     pub check: Arc<dyn Check>,
 }
 
@@ -309,6 +312,7 @@ fn parse_check(
         .with_help("give the check time to run, e.g. `timeout: 10m`, or leave it out"));
     }
     let declared = timeout.as_ref().map(|t| t.value);
+    let max_scanned = reader.size("max_scanned")?.map(|s| s.value);
     let mut check_reader = CheckReader::new(reader, timeout, sources, what);
     let check = (kind.parse)(&mut check_reader)?;
     check_reader.finish()?;
@@ -322,6 +326,7 @@ fn parse_check(
         description,
         location,
         time_limit: check.time_limit(declared),
+        max_scanned,
         check,
     })
 }

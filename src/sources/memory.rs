@@ -8,6 +8,7 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use crate::model::parse_bytes;
 use datafusion::execution::disk_manager::{DiskManager, DiskManagerBuilder};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 
@@ -155,28 +156,6 @@ fn mem_total(meminfo: &str) -> Option<u64> {
         None => Some(value),
         Some(_) => None,
     }
-}
-
-/// Bytes written with an optional unit: `k`/`KB` (1000), `KiB` (1024), and likewise M, G, T.
-pub fn parse_bytes(text: &str) -> Option<u64> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok().filter(|n: &f64| n.is_finite())?;
-    let unit = unit.trim().to_ascii_lowercase();
-    let unit = unit.strip_suffix('b').unwrap_or(&unit);
-    let (prefix, binary) = match unit.strip_suffix('i') {
-        Some(prefix) => (prefix, true),
-        None => (unit, false),
-    };
-    let power = ["", "k", "m", "g", "t"].iter().position(|p| *p == prefix)?;
-    if binary && power == 0 {
-        return None;
-    }
-    let base: f64 = if binary { 1024.0 } else { 1000.0 };
-    let bytes = number * base.powi(power as i32);
-    (bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
 /// Bytes for a message: `1.0 MiB`, `7.8 GiB`, `512 B`.

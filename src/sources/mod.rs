@@ -93,6 +93,25 @@ pub struct QueryCost {
     pub engine_ms: u64,
 }
 
+/// How many bytes one query may still scan where the engine bills by bytes scanned, and
+/// whose `max_scanned` that is, for the message when a query is stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanLimit {
+    pub bytes: u64,
+    /// e.g. "the check's `max_scanned`", "source `athena`'s `max_scanned`".
+    pub owner: String,
+}
+
+impl ScanLimit {
+    /// The tighter of two optional limits.
+    pub fn tighter(a: Option<ScanLimit>, b: Option<ScanLimit>) -> Option<ScanLimit> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.bytes < a.bytes { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// A place that holds tables and answers read-only SQL about them.
 #[async_trait]
 pub trait Source: Send + Sync + fmt::Debug {
@@ -106,8 +125,13 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn table_sql(&self, table: &str) -> String;
     /// Runs one read-only query and returns every row rendered as text.
     async fn query(&self, sql: &str) -> Result<Rows, SourceError>;
-    /// [`Source::query`] with what the engine billed for it, where it bills by the query.
-    async fn costed_query(&self, sql: &str) -> Result<(Rows, Option<QueryCost>), SourceError> {
+    /// [`Source::query`] with what the engine billed for it, where it bills by the query;
+    /// there the query is refused or stopped past `limit` (sources that do not bill ignore it).
+    async fn costed_query(
+        &self,
+        sql: &str,
+        _limit: Option<&ScanLimit>,
+    ) -> Result<(Rows, Option<QueryCost>), SourceError> {
         Ok((self.query(sql).await?, None))
     }
     /// The columns of `table`, in table order, with their types.

@@ -144,7 +144,7 @@ async fn a_query_is_polled_until_it_succeeds_and_every_page_is_read() {
     )
     .await;
     let (rows, cost) = source
-        .query_with_cost("SELECT state, count(*) AS n FROM t GROUP BY state")
+        .query_with_cost("SELECT state, count(*) AS n FROM t GROUP BY state", None)
         .await
         .unwrap();
     assert_eq!(rows.columns, ["state", "n", "avg_value"]);
@@ -311,7 +311,7 @@ async fn max_scanned_stops_the_query_that_passes_it_and_refuses_the_next() {
         .unwrap_err();
     assert_eq!(
         error.cause,
-        "stopped Athena query q-2: it had scanned 25.0 GB and the source's `max_scanned` allows \
+        "stopped Athena query q-2: it had scanned 25.0 GB and source `athena`'s `max_scanned` allows \
          20.0 GB more; raise `max_scanned` or narrow the check (`where:`, a partition filter)"
     );
     assert_eq!(
@@ -842,27 +842,26 @@ fn reconcile_answers(rows: Vec<LakeRow>) -> impl Fn(&str) -> Table + Send + Sync
     }
 }
 
-/// Runs `pg.customers` against `athena.customers` with the Athena side answering from
-/// `lake_rows`; returns the result and the Athena SQL sent.
-async fn reconcile_with_athena(
-    lake_rows: Vec<LakeRow>,
+/// Runs the one check `check` (a YAML flow mapping) of a rule file whose `pg` source is
+/// `pg_url` and whose `athena` source is the fake Athena answering `answer`; returns its result
+/// and the Athena SQL sent.
+async fn run_on_fake_athena(
+    pg_url: &str,
+    check: &str,
+    answer: impl Fn(&str) -> Table + Send + Sync + 'static,
 ) -> (lakecheck::results::CheckResult, Vec<String>) {
-    let world = crate::harness::pg_world().await;
-    let setup = format!("{CUSTOMERS_SQL}\n{}", insert_sql(&customer_rows()));
-    let pg_url =
-        crate::reconcile::scratch_database(|db| world.pg.url(db), "athena_match", &setup).await;
     let text = format!(
         "sources:\n  pg: {{ type: postgres, url: \"{pg_url}\" }}\n  athena: {{ type: athena, region: us-east-1, database: autocorp_curated }}\n\
-         checks:\n  - {{ name: customers match, type: table_match, left: pg.customers, right: athena.customers, timestamp_precision: ms }}\n"
+         checks:\n  - {check}\n"
     );
     let mut file = lakecheck::rules::parse_rule_text(
         std::path::Path::new("athena.yml"),
         &text,
         &std::sync::Arc::new(lakecheck::rules::Vars::new()),
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{check}: {e:?}"));
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let config = fake_athena(log.clone(), reconcile_answers(lake_rows)).await;
+    let config = fake_athena(log.clone(), answer).await;
     let mut sources = lakecheck::sources::SourceSet::default();
     sources.insert(file.sources.get("pg").unwrap().clone());
     sources.insert(std::sync::Arc::new(
@@ -878,9 +877,30 @@ async fn reconcile_with_athena(
     (result, sent)
 }
 
+/// PostgreSQL's `customers`, holding [`customer_rows`], in a scratch database; its URL.
+async fn pg_customers(world: &crate::harness::World, name: &str, rows: &[LakeRow]) -> String {
+    let setup = format!("{CUSTOMERS_SQL}\n{}", insert_sql(rows));
+    crate::reconcile::scratch_database(|db| world.pg.url(db), name, &setup).await
+}
+
+/// Runs `pg.customers` against `athena.customers` with the Athena side answering from
+/// `lake_rows`; returns the result and the Athena SQL sent.
+async fn reconcile_with_athena(
+    lake_rows: Vec<LakeRow>,
+    options: &str,
+) -> (lakecheck::results::CheckResult, Vec<String>) {
+    let world = crate::harness::pg_world().await;
+    let pg_url = pg_customers(&world, "athena_match", &customer_rows()).await;
+    let check = format!(
+        "{{ name: customers match, type: table_match, left: pg.customers, right: athena.customers, \
+         timestamp_precision: ms{options} }}"
+    );
+    run_on_fake_athena(&pg_url, &check, reconcile_answers(lake_rows)).await
+}
+
 #[tokio::test]
 async fn postgres_reconciles_with_athena_row_for_row() {
-    let (result, sent) = reconcile_with_athena(customer_rows()).await;
+    let (result, sent) = reconcile_with_athena(customer_rows(), "").await;
     assert_eq!(
         result.status,
         lakecheck::results::Status::Pass,
@@ -909,7 +929,7 @@ async fn a_changed_and_a_missing_row_in_athena_are_named() {
     let mut rows = customer_rows();
     rows.retain(|row| row.0 != "C-017");
     rows.iter_mut().find(|row| row.0 == "C-023").unwrap().1 = Some("changed@autocorp.example");
-    let (result, _) = reconcile_with_athena(rows).await;
+    let (result, _) = reconcile_with_athena(rows, "").await;
     assert_eq!(
         result.status,
         lakecheck::results::Status::Fail,
@@ -927,9 +947,7 @@ async fn a_changed_and_a_missing_row_in_athena_are_named() {
 #[tokio::test]
 async fn the_athena_sql_of_every_check_kind() {
     let world = crate::harness::pg_world().await;
-    let setup = format!("{CUSTOMERS_SQL}\n{}", insert_sql(&customer_rows()[..3]));
-    let pg_url =
-        crate::reconcile::scratch_database(|db| world.pg.url(db), "athena_sql", &setup).await;
+    let pg_url = pg_customers(&world, "athena_sql", &customer_rows()[..3]).await;
     let checks = [
         "{ type: row_count, table: athena.customers, min: 1 }",
         "{ type: not_null, table: athena.customers, columns: [code, email] }",
@@ -946,30 +964,9 @@ async fn the_athena_sql_of_every_check_kind() {
     ];
     let mut out = String::new();
     for check in checks {
-        let text = format!(
-            "sources:\n  pg: {{ type: postgres, url: \"{pg_url}\" }}\n  athena: {{ type: athena, region: us-east-1, database: autocorp_curated }}\n\
-             checks:\n  - {check}\n"
-        );
-        let mut file = lakecheck::rules::parse_rule_text(
-            std::path::Path::new("athena.yml"),
-            &text,
-            &std::sync::Arc::new(lakecheck::rules::Vars::new()),
-        )
-        .unwrap_or_else(|e| panic!("{check}: {e:?}"));
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let config = fake_athena(log.clone(), |_| (Vec::new(), Vec::new())).await;
-        let mut sources = lakecheck::sources::SourceSet::default();
-        sources.insert(file.sources.get("pg").unwrap().clone());
-        sources.insert(std::sync::Arc::new(
-            AthenaSource::new("athena", settings(None)).with_sdk_config(&config),
-        ));
-        file.sources = std::sync::Arc::new(sources);
-        let files = [file];
-        let planned =
-            lakecheck::runner::plan(&files, &lakecheck::runner::Selection::default()).unwrap();
-        lakecheck::runner::run(&files, planned, 1, Default::default(), &|_| {}).await;
+        let (_, sent) = run_on_fake_athena(&pg_url, check, |_| (Vec::new(), Vec::new())).await;
         out.push_str(&format!("-- {check}\n"));
-        for sql in log.lock().unwrap().iter() {
+        for sql in &sent {
             out.push_str(&format!("{}\n", sql.trim()));
         }
         out.push('\n');
@@ -978,5 +975,93 @@ async fn the_athena_sql_of_every_check_kind() {
     insta::assert_snapshot!(
         "athena_sql_of_every_check_kind",
         pg_host.replace_all(&out, "athena_sql_N")
+    );
+}
+
+#[tokio::test]
+async fn a_check_s_max_scanned_stops_its_reconcile_once_spent() {
+    // Each fake Athena query scans 10.5 MB: the first fits in 15 MB, the next may scan only
+    // what is left, so Athena's answer (10.5 MB) is over it and the check is an error.
+    let (result, sent) = reconcile_with_athena(customer_rows(), ", max_scanned: 15MB").await;
+    assert_eq!(
+        result.status,
+        lakecheck::results::Status::Error,
+        "{result:#?}"
+    );
+    assert!(
+        result
+            .message
+            .contains("it had scanned 10.5 MB and the check's `max_scanned` allows 4.5 MB more"),
+        "{}",
+        result.message
+    );
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+}
+
+#[tokio::test]
+async fn a_check_s_max_scanned_once_spent_refuses_its_next_query() {
+    // The first query scans exactly the budget (10 MiB): nothing is left for the second.
+    let (result, sent) = reconcile_with_athena(customer_rows(), ", max_scanned: 10485760").await;
+    assert_eq!(result.status, lakecheck::results::Status::Error);
+    assert!(
+        result.message.contains(
+            "its `max_scanned` of 10.5 MB is spent (10.5 MB scanned), so its next query on \
+             source `athena` did not start"
+        ),
+        "{}",
+        result.message
+    );
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+}
+
+#[tokio::test]
+async fn a_check_s_max_scanned_stops_a_query_that_passes_it_and_keeps_it_out_of_shared_scans() {
+    let world = crate::harness::pg_world().await;
+    let pg_url = pg_customers(&world, "athena_budget", &customer_rows()[..3]).await;
+    let figures = |sql: &str| {
+        let columns: Vec<(&'static str, &'static str)> = ["row_count", "null_0", "failing_rows"]
+            .into_iter()
+            .filter(|alias| sql.contains(&format!("AS {alias}")))
+            .map(|alias| (alias, "bigint"))
+            .collect();
+        let row = columns
+            .iter()
+            .map(|(alias, _)| Some(if *alias == "row_count" { "3" } else { "0" }.to_string()))
+            .collect();
+        (columns, vec![row])
+    };
+    let two_checks = "{ type: row_count, table: athena.customers, min: 1, max_scanned: 20MB }\n  \
+                      - { type: not_null, table: athena.customers, columns: [code] }";
+    let (result, sent) = run_on_fake_athena(&pg_url, two_checks, figures).await;
+    assert_eq!(
+        result.status,
+        lakecheck::results::Status::Pass,
+        "{result:#?}"
+    );
+    assert_eq!(sent.len(), 2, "each check its own query: {sent:#?}");
+    let (result, _) = run_on_fake_athena(
+        &pg_url,
+        "{ type: row_count, table: athena.customers, min: 1, max_scanned: 5MB }",
+        figures,
+    )
+    .await;
+    assert_eq!(result.status, lakecheck::results::Status::Error);
+    assert!(
+        result
+            .message
+            .contains("the check's `max_scanned` allows 5.0 MB more"),
+        "{}",
+        result.message
+    );
+}
+
+#[test]
+fn a_check_s_max_scanned_that_is_no_size_is_located_with_a_fix() {
+    let text =
+        "sources:\n  athena: { type: athena, region: us-east-1, database: autocorp_curated }\n\
+                checks:\n  - { type: row_count, table: athena.customers, max_scanned: lots }\n";
+    assert_eq!(
+        crate::rule_errors::errors_of(text),
+        "rules/bad.yml:4:62: error: `max_scanned` in check #1 is `lots`, not a size\n  help: write a size such as `50GB`, `500MB` or `1TB`"
     );
 }

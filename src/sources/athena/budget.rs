@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::model::format_size;
+
 /// The bytes one source may still scan, and what it has scanned.
 #[derive(Debug, Default)]
 pub struct ScanBudget {
@@ -32,8 +34,8 @@ impl ScanBudget {
             return Err(format!(
                 "its `max_scanned` of {} is spent ({} scanned by {} queries this run), so no \
                  more Athena queries start; raise `max_scanned`",
-                bytes(limit),
-                bytes(spent),
+                format_size(limit),
+                format_size(spent),
                 self.queries.load(Ordering::Relaxed)
             ));
         }
@@ -48,22 +50,6 @@ impl ScanBudget {
 
     pub fn spent(&self) -> u64 {
         self.spent.load(Ordering::Relaxed)
-    }
-}
-
-/// Bytes as people read them: `10.0 MB`, `1.5 GB` (decimal units, as Athena bills).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -90,12 +76,5 @@ mod tests {
         let budget = ScanBudget::new(None);
         budget.spend(u64::MAX / 2);
         assert_eq!(budget.remaining(), Ok(None));
-    }
-
-    #[test]
-    fn bytes_read_in_decimal_units() {
-        assert_eq!(bytes(999), "999 B");
-        assert_eq!(bytes(10_485_760), "10.5 MB");
-        assert_eq!(bytes(50_000_000_000), "50.0 GB");
     }
 }

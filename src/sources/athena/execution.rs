@@ -15,6 +15,7 @@ use aws_sdk_athena::Client;
 
 use super::values::{header_row, AthenaColumn};
 use crate::model::Rows;
+use crate::sources::ScanLimit;
 
 /// What one finished execution cost: its QueryExecutionId, `DataScannedInBytes` and
 /// `EngineExecutionTimeInMillis`.
@@ -61,7 +62,7 @@ pub enum ExecutionError {
     OverBudget {
         execution_id: String,
         scanned: u64,
-        budget: u64,
+        limit: ScanLimit,
     },
 }
 
@@ -77,14 +78,14 @@ impl std::fmt::Display for ExecutionError {
             Self::OverBudget {
                 execution_id,
                 scanned,
-                budget,
+                limit,
             } => write!(
                 f,
-                "stopped Athena query {execution_id}: it had scanned {} and the source's \
-                 `max_scanned` allows {} more; raise `max_scanned` or narrow the check (`where:`, \
-                 a partition filter)",
-                super::budget::bytes(*scanned),
-                super::budget::bytes(*budget)
+                "stopped Athena query {execution_id}: it had scanned {} and {} allows {} more; \
+                 raise `max_scanned` or narrow the check (`where:`, a partition filter)",
+                crate::model::format_size(*scanned),
+                limit.owner,
+                crate::model::format_size(limit.bytes)
             ),
         }
     }
@@ -140,7 +141,7 @@ pub async fn run(
     client: &Client,
     place: &QueryPlace,
     polling: Polling,
-    budget: Option<u64>,
+    budget: Option<&ScanLimit>,
     stops: &PendingStops,
     sql: &str,
 ) -> Result<(Rows, ExecutionCost), (ExecutionError, Option<ExecutionCost>)> {
@@ -221,7 +222,7 @@ pub async fn run(
             }
             _ => {}
         }
-        if let Some(budget) = budget.filter(|b| cost.bytes_scanned > *b) {
+        if let Some(limit) = budget.filter(|b| cost.bytes_scanned > b.bytes) {
             // Dropping the guard stops the query; wait for the stop so nothing scans on.
             guard.finished = true;
             let _ = client
@@ -232,7 +233,7 @@ pub async fn run(
             let error = ExecutionError::OverBudget {
                 execution_id: execution_id.clone(),
                 scanned: cost.bytes_scanned,
-                budget,
+                limit: limit.clone(),
             };
             return Err((error, Some(cost)));
         }
@@ -241,13 +242,13 @@ pub async fn run(
     };
     guard.finished = true;
     let (_, cost) = execution;
-    if let Some(budget) = budget.filter(|b| cost.bytes_scanned > *b) {
+    if let Some(limit) = budget.filter(|b| cost.bytes_scanned > b.bytes) {
         // It finished within one poll: it is spent, but its answer is not used, so a check
         // never passes on a query that broke the budget.
         let error = ExecutionError::OverBudget {
             execution_id: execution_id.clone(),
             scanned: cost.bytes_scanned,
-            budget,
+            limit: limit.clone(),
         };
         return Err((error, Some(cost)));
     }

@@ -29,7 +29,7 @@ use tokio::sync::OnceCell;
 
 use self::budget::ScanBudget;
 use self::client::{describe_error, AwsClients};
-use super::{Source, SourceContext, SourceError, SourceKind};
+use super::{ScanLimit, Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column, LogicalType};
 use crate::model::sql::{quote_ident, quote_literal};
 use crate::model::{Canon, MapReader, Rows, RuleError};
@@ -104,21 +104,7 @@ fn parse(
         }
         other => other.map(|l| l.value),
     };
-    let max_scanned = match options.string("max_scanned")? {
-        Some(text) => Some(
-            super::memory::parse_bytes(text.value.trim()).ok_or_else(|| {
-                RuleError::new(
-                    text.location.clone(),
-                    format!(
-                        "`max_scanned` of source `{name}` is `{}`, not a size",
-                        text.value
-                    ),
-                )
-                .with_help("write a size such as `50GB`, `500MB` or `1TB`")
-            })?,
-        ),
-        None => None,
-    };
+    let max_scanned = options.size("max_scanned")?.map(|s| s.value);
     let poll = options.duration("poll_interval")?.map(|d| d.value);
     options.finish()?;
     let polling = match poll {
@@ -202,17 +188,26 @@ impl AthenaSource {
 
     /// Runs `sql` and returns its rows with what it cost; a query the budget does not allow is
     /// refused before it starts, or stopped while it runs.
-    pub async fn query_with_cost(&self, sql: &str) -> Result<(Rows, ExecutionCost), SourceError> {
-        let budget = self
+    pub async fn query_with_cost(
+        &self,
+        sql: &str,
+        limit: Option<&ScanLimit>,
+    ) -> Result<(Rows, ExecutionCost), SourceError> {
+        let own = self
             .budget
             .remaining()
-            .map_err(|e| SourceError::new(self, e))?;
+            .map_err(|e| SourceError::new(self, e))?
+            .map(|bytes| ScanLimit {
+                bytes,
+                owner: format!("source `{}`'s `max_scanned`", self.name),
+            });
+        let budget = ScanLimit::tighter(own, limit.cloned());
         let clients = self.clients().await;
         match execution::run(
             &clients.athena,
             &self.place,
             self.polling,
-            budget,
+            budget.as_ref(),
             &self.stops,
             sql,
         )
@@ -348,11 +343,15 @@ impl Source for AthenaSource {
     }
 
     async fn query(&self, sql: &str) -> Result<Rows, SourceError> {
-        Ok(self.query_with_cost(sql).await?.0)
+        Ok(self.query_with_cost(sql, None).await?.0)
     }
 
-    async fn costed_query(&self, sql: &str) -> Result<(Rows, Option<ExecutionCost>), SourceError> {
-        let (rows, cost) = self.query_with_cost(sql).await?;
+    async fn costed_query(
+        &self,
+        sql: &str,
+        limit: Option<&ScanLimit>,
+    ) -> Result<(Rows, Option<ExecutionCost>), SourceError> {
+        let (rows, cost) = self.query_with_cost(sql, limit).await?;
         Ok((rows, Some(cost)))
     }
 
