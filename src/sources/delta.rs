@@ -27,6 +27,12 @@ pub const FORMAT: TableFormatKind = TableFormatKind {
     own_source_type: true,
     options: &[],
     parse: |_, _| Ok(Arc::new(DeltaFormat)),
+    // `table_type=DELTA` (Athena, Glue crawlers) or `spark.sql.sources.provider=delta` (Spark).
+    in_catalog: |entry| {
+        entry
+            .mentions("delta")
+            .then(|| Ok(Arc::new(DeltaFormat) as Arc<dyn TableFormat>))
+    },
 };
 
 #[derive(Debug)]

@@ -107,6 +107,8 @@ pub const FORMAT: TableFormatKind = TableFormatKind {
     own_source_type: false,
     options: &["keys", "timestamp_column", "as_of", "sequence_column"],
     parse: |_, options| Ok(Arc::new(DmsFormat(parse_options(options)?))),
+    // To Glue a DMS folder is Parquet: a rule names this format with `layout: dms`.
+    in_catalog: super::table_format::never_in_catalog,
 };
 
 fn parse_options(options: &mut MapReader) -> Result<DmsOptions, RuleError> {

@@ -16,6 +16,7 @@ use datafusion::datasource::listing::{
 };
 use object_store::{ObjectMeta, ObjectStoreExt};
 
+use super::glue::CatalogTable;
 use super::table_format::{
     self, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
 };
@@ -31,6 +32,14 @@ pub const PARQUET: TableFormatKind = TableFormatKind {
             extension,
             kind: FileKind::Parquet,
         }))
+    },
+    in_catalog: |entry| {
+        entry.mentions("parquet").then(|| {
+            Ok(Arc::new(Files {
+                extension: ".parquet".into(),
+                kind: FileKind::Parquet,
+            }) as Arc<dyn TableFormat>)
+        })
     },
 };
 
@@ -59,7 +68,39 @@ pub const CSV: TableFormatKind = TableFormatKind {
             kind: FileKind::Csv { delimiter, header },
         }))
     },
+    in_catalog: |entry| {
+        let delimited = entry.mentions("csv")
+            || entry.mentions("LazySimpleSerDe")
+            || entry.mentions("TextInputFormat");
+        delimited.then(|| csv_of_catalog(entry))
+    },
 };
+
+/// A CSV table as its catalog entry describes it: Hive's delimiter (`field.delim`, OpenCSVSerde's
+/// `separatorChar`; Hive's default is `\x01`, OpenCSVSerde's `,`) and header
+/// (`skip.header.line.count`; none by default).
+fn csv_of_catalog(entry: &CatalogTable) -> Result<Arc<dyn TableFormat>, String> {
+    let parameter = |key: &str| entry.serde_parameters.get(key).map(String::as_str);
+    let delimiter = match parameter("separatorChar").or(parameter("field.delim")) {
+        Some(d) if d.len() == 1 => d.as_bytes()[0],
+        Some(d) => return Err(format!("its delimiter `{d}` is not one character")),
+        None if entry.mentions("OpenCSVSerde") => b',',
+        None => 0x01,
+    };
+    let header = match entry.parameter("skip.header.line.count").map(str::trim) {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(n) => {
+            return Err(format!(
+                "it skips {n} header lines; lakecheck reads CSV with one header line or none"
+            ))
+        }
+    };
+    Ok(Arc::new(Files {
+        extension: ".csv".into(),
+        kind: FileKind::Csv { delimiter, header },
+    }))
+}
 
 fn extension(options: &mut MapReader, default: &str) -> Result<String, RuleError> {
     Ok(options
@@ -244,4 +285,76 @@ async fn read_csv(
         batch.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn entry(serde: &str, serde_parameters: &[(&str, &str)], skip: Option<&str>) -> CatalogTable {
+        CatalogTable {
+            input_format: Some("org.apache.hadoop.mapred.TextInputFormat".into()),
+            serde: Some(serde.into()),
+            serde_parameters: serde_parameters
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            parameters: skip
+                .map(|n| [("skip.header.line.count".to_string(), n.to_string())].into())
+                .unwrap_or_default(),
+            ..CatalogTable::default()
+        }
+    }
+
+    const OPEN_CSV: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
+    const LAZY: &str = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe";
+
+    #[rstest]
+    #[case::open_csv_default(OPEN_CSV, &[], None, b',', false)]
+    #[case::open_csv_separator(OPEN_CSV, &[("separatorChar", ";")], Some("1"), b';', true)]
+    #[case::hive_default_ctrl_a(LAZY, &[], Some("0"), 0x01, false)]
+    #[case::hive_field_delim(LAZY, &[("field.delim", "|")], Some("1"), b'|', true)]
+    fn csv_entries_give_their_delimiter_and_header(
+        #[case] serde: &str,
+        #[case] parameters: &[(&str, &str)],
+        #[case] skip: Option<&str>,
+        #[case] delimiter: u8,
+        #[case] header: bool,
+    ) {
+        let format = (CSV.in_catalog)(&entry(serde, parameters, skip))
+            .expect("a CSV entry")
+            .unwrap();
+        let shown = format!("{format:?}");
+        assert!(
+            shown.contains(&format!("delimiter: {delimiter}, header: {header}")),
+            "{shown}"
+        );
+    }
+
+    #[rstest]
+    #[case::two_header_lines(&[], Some("2"), "it skips 2 header lines")]
+    #[case::long_delimiter(&[("field.delim", "||")], None, "its delimiter `||` is not one character")]
+    fn csv_entries_lakecheck_cannot_read_are_refused(
+        #[case] parameters: &[(&str, &str)],
+        #[case] skip: Option<&str>,
+        #[case] expected: &str,
+    ) {
+        let refused = (CSV.in_catalog)(&entry(LAZY, parameters, skip))
+            .expect("a CSV entry")
+            .unwrap_err();
+        assert!(refused.starts_with(expected), "{refused}");
+    }
+
+    #[test]
+    fn parquet_entries_are_not_csv() {
+        let parquet = CatalogTable {
+            input_format: Some(
+                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat".into(),
+            ),
+            ..CatalogTable::default()
+        };
+        assert!((CSV.in_catalog)(&parquet).is_none());
+        assert!((PARQUET.in_catalog)(&parquet).is_some());
+    }
 }

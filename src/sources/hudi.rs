@@ -66,6 +66,12 @@ pub const FORMAT: TableFormatKind = TableFormatKind {
     own_source_type: true,
     options: &[],
     parse: |_, _| Ok(Arc::new(HudiFormat)),
+    // `org.apache.hudi.hadoop.HoodieParquetInputFormat`, or `spark.sql.sources.provider=hudi`.
+    in_catalog: |entry| {
+        entry
+            .mentions("hudi")
+            .then(|| Ok(Arc::new(HudiFormat) as Arc<dyn TableFormat>))
+    },
 };
 
 #[derive(Debug)]

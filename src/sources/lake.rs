@@ -30,16 +30,18 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::changes::{ChangePosition, Changes};
+use super::glue::GlueCatalog;
 use super::memory::RunMemory;
 use super::pin::Pin;
 use super::retries::{RetryBudget, RetryCounts, RetryingConnector};
 use super::table_format::{
-    NewestTime, OpenedTable, TableChanges, TableError, TableFolder, TableFormat, TableFormatKind,
+    self, NewestTime, OpenedTable, TableChanges, TableError, TableFolder, TableFormat,
+    TableFormatKind,
 };
 use super::{Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column};
 use crate::model::sql::quote_ident;
-use crate::model::{Canon, Location, MapReader, Rows, RuleError, Spanned};
+use crate::model::{Canon, Location, MapReader, Rows, RuleError};
 
 /// `type: lake`, and `type: <format>` for formats with a source type of their own (`delta`).
 pub const KIND: SourceKind = SourceKind {
@@ -57,7 +59,8 @@ const DEFAULT_FORMAT: &str = "parquet";
 /// A lake source: one DataFusion session whose default schema lists the table folders.
 pub struct LakeSource {
     name: String,
-    root: Url,
+    /// Where its tables are, for messages: `lake s3://bucket/raw/`.
+    describe: String,
     ctx: SessionContext,
     tables: Arc<TableFolders>,
     /// S3 requests sent again, by table (always zero for local files).
@@ -116,7 +119,7 @@ impl std::fmt::Debug for LakeSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LakeSource")
             .field("name", &self.name)
-            .field("root", &self.root.as_str())
+            .field("describe", &self.describe)
             .finish()
     }
 }
@@ -128,7 +131,28 @@ fn parse(
     options: &mut MapReader,
     context: &SourceContext,
 ) -> Result<Arc<dyn Source>, RuleError> {
-    let url = options.required_string("url", "\"${LAKECHECK_LAKE_URL}/raw/database/autocorp\"")?;
+    let catalog = GlueCatalog::parse(name, options)?;
+    let url = match &catalog {
+        None => Some(
+            options.required_string("url", "\"${LAKECHECK_LAKE_URL}/raw/database/autocorp\"")?,
+        ),
+        Some(_) => {
+            match options.string("url")? {
+                None => None,
+                Some(url) => return Err(RuleError::new(
+                    url.location,
+                    format!("source `{name}` has both `url` and `catalog`"),
+                )
+                .with_help(
+                    "keep `catalog:` (each table is where Glue says) or `url:` (each table is a \
+                     folder under it)",
+                )),
+            }
+        }
+    };
+    // A format the rule names holds for every table; without one, a catalog's entries say.
+    let format_declared =
+        context.format.is_some() || options.is_unread("format") || options.is_unread("layout");
     let kind = match context.format {
         Some(kind) => kind,
         None => read_format(name, options, context.formats)?,
@@ -144,7 +168,23 @@ fn parse(
         location: storage_location,
         retry,
     };
-    build(name, &url, format, storage, context)
+    let places = match (url, catalog) {
+        (Some(url), _) => Places::Folders(root_url(&url.value).map_err(|e| {
+            RuleError::new(
+                url.location.clone(),
+                format!("`url` of source `{name}`: {e}"),
+            )
+            .with_help("write a local path, file:///path, or s3://bucket/prefix")
+        })?),
+        (None, Some(catalog)) => Places::Catalog {
+            catalog,
+            formats: (!format_declared).then_some(context.formats),
+            resolved: Mutex::new(HashMap::new()),
+        },
+        (None, None) => unreachable!("`url` is required without `catalog`"),
+    };
+    let location = options.location();
+    build(name, places, &location, format, storage, context)
 }
 
 /// The S3 options of a lake source: object_store's settings (`storage:`), and how often a
@@ -259,18 +299,12 @@ fn reject_options_of_other_formats(
 
 fn build(
     name: &str,
-    url: &Spanned<String>,
+    places: Places,
+    location: &Location,
     format: Arc<dyn TableFormat>,
     storage: Storage,
     context: &SourceContext,
 ) -> Result<Arc<dyn Source>, RuleError> {
-    let root = root_url(&url.value).map_err(|e| {
-        RuleError::new(
-            url.location.clone(),
-            format!("`url` of source `{name}`: {e}"),
-        )
-        .with_help("write a local path, file:///path, or s3://bucket/prefix")
-    })?;
     // No list-files cache: DataFusion would otherwise keep a folder's file list for the whole
     // session, and a live table re-read (settle, freshness, probes) would never see new files.
     // Memory and spill space are the run's, shared by every lake session (`memory.rs`).
@@ -281,33 +315,35 @@ fn build(
     runtime.disk_manager = Some(memory.disk.clone());
     let runtime = runtime.build_arc().map_err(|e| {
         RuleError::new(
-            url.location.clone(),
+            location.clone(),
             format!("cannot set up source `{name}`: {e}"),
         )
     })?;
     let retries = Arc::new(RetryCounts::default());
-    if root.scheme() == "s3" {
-        let budget = storage.retry.as_ref().map(|(b, _)| *b).unwrap_or_default();
-        let store = s3_store(&root, &storage.options, budget, retries.clone()).map_err(|e| {
+    let s3 = S3Access {
+        options: storage.options.clone(),
+        budget: storage.retry.as_ref().map(|(b, _)| *b).unwrap_or_default(),
+        retries: retries.clone(),
+    };
+    let on_s3 = match &places {
+        Places::Folders(root) => root.scheme() == "s3",
+        // Whatever the catalog names may be on S3: its stores are made as tables are found.
+        Places::Catalog { .. } => true,
+    };
+    if let Some(root) = places.folders().filter(|r| r.scheme() == "s3") {
+        let store = s3.store(root).map_err(|e| {
             RuleError::new(
-                storage.location,
+                storage.location.clone(),
                 format!("storage options of source `{name}`: {e}"),
             )
         })?;
-        let bucket =
-            Url::parse(&format!("s3://{}", root.host_str().unwrap_or_default())).map_err(|e| {
-                RuleError::new(
-                    url.location.clone(),
-                    format!("`url` of source `{name}`: {e}"),
-                )
-            })?;
-        runtime.register_object_store(&bucket, store);
-    } else if !storage.options.is_empty() {
+        runtime.register_object_store(&bucket_url(root), store);
+    } else if !on_s3 && !storage.options.is_empty() {
         return Err(RuleError::new(
             storage.location,
             format!("`storage` options of source `{name}` apply to s3:// URLs only"),
         ));
-    } else if let Some((_, location)) = storage.retry {
+    } else if let Some((_, location)) = storage.retry.filter(|_| !on_s3) {
         return Err(RuleError::new(
             location,
             format!("`retries` and `retry_timeout` of source `{name}` apply to s3:// URLs only"),
@@ -326,8 +362,10 @@ fn build(
         .with_runtime_env(runtime.clone())
         .with_default_features()
         .build();
+    let describe = places.describe();
     let tables = Arc::new(TableFolders {
-        root: root.clone(),
+        places,
+        s3,
         format,
         storage: storage.options,
         state,
@@ -340,7 +378,7 @@ fn build(
     }
     let setup_error = |e: String| {
         RuleError::new(
-            url.location.clone(),
+            location.clone(),
             format!("cannot set up source `{name}`: {e}"),
         )
     };
@@ -350,7 +388,7 @@ fn build(
         .map_err(|e| setup_error(e.to_string()))?;
     Ok(Arc::new(LakeSource {
         name: name.to_string(),
-        root,
+        describe,
         ctx,
         tables,
         retries,
@@ -390,9 +428,32 @@ fn root_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// An S3 client from the standard AWS variables, overridden by the source's `storage` options
-/// (`endpoint`, `region`, `allow_http`, `access_key_id`, ... as object_store names them).
-/// Requests are retried within `budget` by the client, and counted in `retries` by table.
+/// What a lake source needs to reach S3: its `storage` options and retry budget, and the
+/// counts of requests sent again, by table.
+#[derive(Debug, Clone)]
+struct S3Access {
+    options: Vec<(String, String)>,
+    budget: RetryBudget,
+    retries: Arc<RetryCounts>,
+}
+
+impl S3Access {
+    /// An S3 client from the standard AWS variables, overridden by the source's `storage`
+    /// options (`endpoint`, `region`, `allow_http`, `access_key_id`, ... as object_store names
+    /// them). Requests are retried within the budget by the client, and counted by table: the
+    /// folder after `root`'s path.
+    fn store(&self, root: &Url) -> Result<Arc<dyn ObjectStore>, String> {
+        s3_store(root, &self.options, self.budget, self.retries.clone())
+    }
+}
+
+/// `s3://bucket`, under which a session registers the bucket's store.
+fn bucket_url(url: &Url) -> Url {
+    let mut bucket = url.clone();
+    bucket.set_path("");
+    bucket
+}
+
 fn s3_store(
     root: &Url,
     storage: &[(String, String)],
@@ -448,7 +509,7 @@ impl Source for LakeSource {
     }
 
     fn describe(&self) -> String {
-        format!("lake {}", self.root)
+        self.describe.clone()
     }
 
     fn table_sql(&self, table: &str) -> String {
@@ -731,9 +792,47 @@ fn batches_to_rows(batches: &[RecordBatch]) -> Result<Rows, String> {
     Ok(Rows { columns, rows })
 }
 
-/// The schema of a lake source: every folder under the root is a table, opened on first use.
+/// A table's location and format, as its catalog entry gives them.
+type CatalogPlace = (Url, Arc<dyn TableFormat>);
+
+/// Where a lake source's tables are.
+enum Places {
+    /// Every folder under the root is a table.
+    Folders(Url),
+    /// Each table is where the Glue Data Catalog says it is.
+    Catalog {
+        catalog: GlueCatalog,
+        /// The formats to recognise an entry's format among; `None` when the source declares
+        /// its format, which then holds for every table.
+        formats: Option<&'static [TableFormatKind]>,
+        /// Tables found so far: their location and format.
+        resolved: Mutex<HashMap<String, CatalogPlace>>,
+    },
+}
+
+impl Places {
+    fn folders(&self) -> Option<&Url> {
+        match self {
+            Places::Folders(root) => Some(root),
+            Places::Catalog { .. } => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Places::Folders(root) => format!("lake {root}"),
+            Places::Catalog { catalog, .. } => format!("lake of {}", catalog.describe()),
+        }
+    }
+}
+
+/// The schema of a lake source: every folder under the root (or every table of its catalog) is
+/// a table, opened on first use.
 struct TableFolders {
-    root: Url,
+    places: Places,
+    /// To reach the S3 buckets a catalog names.
+    s3: S3Access,
+    /// The source's format (`format:`, or the source type's).
     format: Arc<dyn TableFormat>,
     /// The source's `storage` options, for formats that open their own storage (Hudi).
     storage: Vec<(String, String)>,
@@ -748,17 +847,18 @@ struct TableFolders {
 impl std::fmt::Debug for TableFolders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TableFolders")
-            .field("root", &self.root.as_str())
+            .field("places", &self.places.describe())
             .field("format", &self.format.name())
             .finish()
     }
 }
 
-/// Where a table folder lives, resolved from its name.
+/// Where a table folder lives, resolved from its name, and the format it is read in.
 struct FolderPlace {
     url: Url,
     prefix: object_store::path::Path,
     store: Arc<dyn ObjectStore>,
+    format: Arc<dyn TableFormat>,
 }
 
 impl TableFolders {
@@ -772,12 +872,12 @@ impl TableFolders {
             None => (reference, false),
         };
         let (name, pin) = Pin::split(base).map_err(TableError::BadReference)?;
-        let place = self.place(name)?;
+        let place = self.place(name).await?;
         let folder = self.folder(name, pin.as_ref(), &place, as_text);
-        if !self.format.exists(&folder).await? {
+        if !place.format.exists(&folder).await? {
             return Err(self.not_found(name, &place).await);
         }
-        let table = Arc::new(self.format.open(&folder).await?);
+        let table = Arc::new(place.format.open(&folder).await?);
         opened.insert(reference.to_string(), table.clone());
         Ok(table)
     }
@@ -794,12 +894,12 @@ impl TableFolders {
                 reason: "changes are read from the latest state on; remove the pin".into(),
             });
         }
-        let place = self.place(name)?;
+        let place = self.place(name).await?;
         let folder = self.folder(name, None, &place, false);
-        if !self.format.exists(&folder).await? {
+        if !place.format.exists(&folder).await? {
             return Err(self.not_found(name, &place).await);
         }
-        self.format.changes(&folder, from).await
+        place.format.changes(&folder, from).await
     }
 
     /// The table folder `name` as its format sees it.
@@ -823,12 +923,30 @@ impl TableFolders {
         }
     }
 
-    fn place(&self, name: &str) -> Result<FolderPlace, TableError> {
+    async fn place(&self, name: &str) -> Result<FolderPlace, TableError> {
         let bad = |cause: String| TableError::BadReference(format!("table `{name}`: {cause}"));
-        let url = self
-            .root
-            .join(&format!("{name}/"))
-            .map_err(|e| bad(e.to_string()))?;
+        let (url, format) = match &self.places {
+            Places::Folders(root) => (
+                root.join(&format!("{name}/"))
+                    .map_err(|e| bad(e.to_string()))?,
+                self.format.clone(),
+            ),
+            Places::Catalog {
+                catalog,
+                formats,
+                resolved,
+            } => {
+                let mut resolved = resolved.lock().await;
+                match resolved.get(name) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let found = self.look_up(catalog, *formats, name).await?;
+                        resolved.insert(name.to_string(), found.clone());
+                        found
+                    }
+                }
+            }
+        };
         let listing = ListingTableUrl::parse(url.as_str()).map_err(|e| bad(e.to_string()))?;
         let store = self
             .state
@@ -842,18 +960,60 @@ impl TableFolders {
             prefix: listing.prefix().clone(),
             url,
             store,
+            format,
         })
+    }
+
+    /// Table `name`'s location and format as the catalog records them; registers a store for
+    /// its S3 bucket when the session has none yet.
+    async fn look_up(
+        &self,
+        catalog: &GlueCatalog,
+        formats: Option<&'static [TableFormatKind]>,
+        name: &str,
+    ) -> Result<CatalogPlace, TableError> {
+        let unusable = |cause: String| TableError::Catalog {
+            catalog: catalog.describe(),
+            table: name.to_string(),
+            cause,
+        };
+        let entry = catalog.table(name).await.map_err(&unusable)?;
+        let location = entry
+            .location
+            .as_deref()
+            .ok_or_else(|| unusable("its entry has no storage location".into()))?;
+        let url =
+            root_url(location).map_err(|e| unusable(format!("location `{location}`: {e}")))?;
+        let format = match formats {
+            None => self.format.clone(),
+            Some(formats) => table_format::in_catalog(formats, &entry).map_err(&unusable)?,
+        };
+        if url.scheme() == "s3" {
+            let bucket = bucket_url(&url);
+            let runtime = self.state.runtime_env();
+            if runtime.object_store_registry.get_store(&bucket).is_err() {
+                let store = self
+                    .s3
+                    .store(&bucket)
+                    .map_err(|e| TableError::Unreachable {
+                        folder: url.to_string(),
+                        cause: e,
+                    })?;
+                runtime.register_object_store(&bucket, store);
+            }
+        }
+        Ok((url, format))
     }
 
     /// The newest change `reference`'s format records (`TableFormat::newest_change`).
     async fn newest_change(&self, reference: &str) -> Result<Option<NewestTime>, TableError> {
         let (name, pin) = Pin::split(reference).map_err(TableError::BadReference)?;
-        let place = self.place(name)?;
+        let place = self.place(name).await?;
         let folder = self.folder(name, pin.as_ref(), &place, false);
-        if !self.format.exists(&folder).await? {
+        if !place.format.exists(&folder).await? {
             return Err(self.not_found(name, &place).await);
         }
-        self.format.newest_change(&folder).await
+        place.format.newest_change(&folder).await
     }
 
     /// The newest object at any depth below the folder `reference` names, whatever the format
@@ -867,7 +1027,7 @@ impl TableFolders {
                 reason: "stored objects keep only their last-modified time, not versions: remove the pin".into(),
             });
         }
-        let place = self.place(name)?;
+        let place = self.place(name).await?;
         let folder = self.folder(name, None, &place, false);
         let newest = folder
             .objects()
@@ -889,16 +1049,17 @@ impl TableFolders {
     async fn find_unreadable_file(&self, reference: &str) -> Option<String> {
         let base = reference.strip_suffix(TEXT_TWIN).unwrap_or(reference);
         let (name, pin) = Pin::split(base).ok()?;
-        let place = self.place(name).ok()?;
+        let place = self.place(name).await.ok()?;
         let folder = self.folder(name, pin.as_ref(), &place, false);
-        self.format
+        place
+            .format
             .find_unreadable_file(&folder)
             .await
             .map(|(file, _)| file)
     }
 
     async fn not_found(&self, name: &str, place: &FolderPlace) -> TableError {
-        self.not_found_marked(name, place, self.format.marker())
+        self.not_found_marked(name, place, place.format.marker())
             .await
     }
 
@@ -909,7 +1070,10 @@ impl TableFolders {
         place: &FolderPlace,
         marker: String,
     ) -> TableError {
-        let root = ListingTableUrl::parse(self.root.as_str()).ok();
+        let root = self
+            .places
+            .folders()
+            .and_then(|root| ListingTableUrl::parse(root.as_str()).ok());
         let mut siblings: Vec<String> = match root {
             Some(root) => place
                 .store

@@ -19,6 +19,7 @@ pub mod changes;
 pub mod delta;
 pub mod dms;
 pub mod files;
+pub mod glue;
 pub mod hudi;
 pub mod lake;
 pub mod memory;

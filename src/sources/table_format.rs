@@ -22,6 +22,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use super::changes::{no_change_history, ChangePosition, Changes};
+use super::glue::CatalogTable;
 use super::memory::RunMemory;
 use super::pin::Pin;
 use crate::model::{MapReader, RuleError};
@@ -47,6 +48,51 @@ pub struct TableFormatKind {
     pub options: &'static [&'static str],
     /// Reads the format's options. Must not touch storage: `validate` calls it too.
     pub parse: ParseFormat,
+    /// The format of a Glue Data Catalog entry that declares this format, with the options the
+    /// entry gives (a CSV delimiter); `None` when the entry is not of this format.
+    pub in_catalog: InCatalog,
+}
+
+/// See [`TableFormatKind::in_catalog`].
+pub type InCatalog = fn(&CatalogTable) -> Option<Result<Arc<dyn TableFormat>, String>>;
+
+/// For formats a catalog never declares (DMS folders are Parquet to Glue).
+pub fn never_in_catalog(_: &CatalogTable) -> Option<Result<Arc<dyn TableFormat>, String>> {
+    None
+}
+
+/// The format of catalog entry `entry`, among `formats`. Formats with a source type of their own
+/// (Delta, Hudi) are asked first: they are layered over Parquet files, and their entries often
+/// name Parquet classes too. An entry whose `table_type` no such format claims (Iceberg) is
+/// refused rather than read as the plain files it is layered over.
+pub fn in_catalog(
+    formats: &'static [TableFormatKind],
+    entry: &CatalogTable,
+) -> Result<Arc<dyn TableFormat>, String> {
+    let refused = || {
+        Err(format!(
+            "its entry declares {}, which is none of the formats lakecheck reads ({})",
+            entry.declared_format(),
+            formats
+                .iter()
+                .filter(|f| !std::ptr::fn_addr_eq(f.in_catalog, never_in_catalog as InCatalog))
+                .map(|f| f.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    };
+    let layered = formats.iter().filter(|f| f.own_source_type);
+    if let Some(found) = layered.clone().find_map(|kind| (kind.in_catalog)(entry)) {
+        return found;
+    }
+    if entry.parameter("table_type").is_some() || entry.mentions("iceberg") {
+        return refused();
+    }
+    formats
+        .iter()
+        .filter(|f| !f.own_source_type)
+        .find_map(|kind| (kind.in_catalog)(entry))
+        .unwrap_or_else(refused)
 }
 
 /// One table folder of a lake source, as a format sees it when opening it.
@@ -172,6 +218,13 @@ pub enum TableError {
     /// The format does not support what the reference asks (a pin on plain files).
     #[error("`{reference}`: {reason}")]
     Unsupported { reference: String, reason: String },
+    /// The catalog has no usable entry for the table (none, no location, a format not read).
+    #[error("table `{table}` in {catalog}: {cause}")]
+    Catalog {
+        catalog: String,
+        table: String,
+        cause: String,
+    },
     /// The table's files or log could not be read as the format says.
     #[error("{format} table `{table}`{}: {cause}", file_part(.file))]
     Unreadable {

@@ -1065,3 +1065,203 @@ fn a_check_s_max_scanned_that_is_no_size_is_located_with_a_fix() {
         "rules/bad.yml:4:62: error: `max_scanned` in check #1 is `lots`, not a size\n  help: write a size such as `50GB`, `500MB` or `1TB`"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lake sources naming tables through the Glue Data Catalog
+
+/// Registers `database.name` in moto's Glue: `location`, and the descriptor classes and
+/// parameters as Athena, Spark or a crawler write them.
+async fn glue_table(
+    glue: &aws_sdk_glue::Client,
+    database: &str,
+    name: &str,
+    location: &str,
+    (input_format, serde, serde_parameters): (&str, &str, &[(&str, &str)]),
+    parameters: &[(&str, &str)],
+) {
+    use aws_sdk_glue::types::{SerDeInfo, StorageDescriptor, TableInput};
+    let mut serde_info = SerDeInfo::builder().serialization_library(serde);
+    for (k, v) in serde_parameters {
+        serde_info = serde_info.parameters(*k, *v);
+    }
+    let mut table = TableInput::builder().name(name).storage_descriptor(
+        StorageDescriptor::builder()
+            .location(location)
+            .input_format(input_format)
+            .serde_info(serde_info.build())
+            .build(),
+    );
+    for (k, v) in parameters {
+        table = table.parameters(*k, *v);
+    }
+    glue.create_table()
+        .database_name(database)
+        .table_input(table.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+}
+
+const PARQUET_CLASSES: (&str, &str, &[(&str, &str)]) = (
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+    &[],
+);
+
+#[tokio::test]
+async fn lake_tables_are_found_through_the_glue_catalog_in_each_format() {
+    use aws_sdk_glue::types::DatabaseInput;
+    let world = crate::harness::s3_world().await;
+    let s3 = &world.s3;
+    // Delta on S3 (written locally, uploaded), Hudi in a local folder, Parquet and CSV of the
+    // raw zone the S3 world holds.
+    let delta = tempfile::tempdir().unwrap();
+    let parts = &world.table("auto_parts").batch;
+    let delta_url = url::Url::from_directory_path(delta.path()).unwrap();
+    deltalake::DeltaTable::try_from_url(delta_url)
+        .await
+        .unwrap()
+        .write(vec![parts.clone()])
+        .await
+        .unwrap();
+    crate::harness::upload_folder(s3, delta.path(), "glue/curated/auto_parts").await;
+    let (hudi, _) = crate::harness::curated_hudi(&world).await;
+    let hudi_location = url::Url::from_directory_path(hudi.path().join("sales_order"))
+        .unwrap()
+        .to_string();
+    let glue = aws_sdk_glue::Client::new(&moto_config(s3).await);
+    let database = "glue_lakes";
+    glue.create_database()
+        .database_input(DatabaseInput::builder().name(database).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    glue_table(
+        &glue,
+        database,
+        "auto_parts",
+        "s3://lake/glue/curated/auto_parts/",
+        PARQUET_CLASSES,
+        &[("table_type", "DELTA")],
+    )
+    .await;
+    glue_table(
+        &glue,
+        database,
+        "sales_order",
+        &hudi_location,
+        (
+            "org.apache.hudi.hadoop.HoodieParquetInputFormat",
+            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+            &[],
+        ),
+        &[],
+    )
+    .await;
+    glue_table(
+        &glue,
+        database,
+        "service",
+        "s3://lake/raw/database/autocorp/service",
+        PARQUET_CLASSES,
+        &[("classification", "parquet")],
+    )
+    .await;
+    glue_table(
+        &glue,
+        database,
+        "customers_csv",
+        "s3://lake/raw/csv/customers/",
+        (
+            "org.apache.hadoop.mapred.TextInputFormat",
+            "org.apache.hadoop.hive.serde2.OpenCSVSerde",
+            &[("separatorChar", ",")],
+        ),
+        &[("skip.header.line.count", "1")],
+    )
+    .await;
+    glue_table(
+        &glue,
+        database,
+        "orders_iceberg",
+        "s3://lake/glue/iceberg/orders/",
+        PARQUET_CLASSES,
+        &[("table_type", "ICEBERG")],
+    )
+    .await;
+    let endpoint = &s3.endpoint;
+    let sources = format!(
+        "sources:\n  lake: {{ type: lake, url: \"{lake}/raw/database/autocorp\" }}\n  \
+         csv: {{ type: lake, url: \"{lake}/raw/csv\", format: csv }}\n  \
+         glue:\n    type: lake\n    catalog: {{ type: glue, database: {database}, region: us-east-1, endpoint: \"{endpoint}\" }}\n    \
+         storage: {{ endpoint: \"{endpoint}\", allow_http: \"true\", region: us-east-1, access_key_id: test, secret_access_key: test }}\n  \
+         curated:\n    type: delta\n    catalog: {{ type: glue, database: {database}, region: us-east-1, endpoint: \"{endpoint}\" }}\n    \
+         storage: {{ endpoint: \"{endpoint}\", allow_http: \"true\", region: us-east-1, access_key_id: test, secret_access_key: test }}\n",
+        lake = world.lake_url(),
+    );
+    let dir = rule_dir(
+        &sources,
+        "  - { name: delta by catalog, type: row_count, table: glue.auto_parts, min: 400, max: 400 }\n  \
+         - { name: delta source by catalog, type: row_count, table: curated.auto_parts, min: 400, max: 400 }\n  \
+         - { name: hudi by catalog, type: row_count, table: glue.sales_order, min: 1 }\n  \
+         - { name: parquet by catalog, type: table_match, left: lake.service, right: glue.service, key: [service_id] }\n  \
+         - { name: csv by catalog, type: row_count_match, left: csv.customers, right: glue.customers_csv }\n  \
+         - { name: iceberg, type: row_count, table: glue.orders_iceberg, min: 1 }\n  \
+         - { name: not in glue, type: row_count, table: glue.nowhere, min: 1 }\n  \
+         - { name: hudi read as delta, type: row_count, table: curated.sales_order, min: 1 }\n",
+    );
+    let (output, report) = run_cli(dir.path());
+    let results = results(&report);
+    let status = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.0 == name)
+            .unwrap_or_else(|| panic!("{name}: {results:#?}\n{output:?}"))
+            .clone()
+    };
+    for name in [
+        "delta by catalog",
+        "delta source by catalog",
+        "hudi by catalog",
+        "parquet by catalog",
+        "csv by catalog",
+    ] {
+        assert_eq!(status(name).1, "pass", "{:#?}", status(name));
+    }
+    let iceberg = status("iceberg");
+    assert_eq!(iceberg.1, "error");
+    assert!(
+        iceberg.2.contains(
+            "table `orders_iceberg` in Glue database `glue_lakes`: its entry declares table_type \
+             `ICEBERG`, InputFormat `org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat`, \
+             SerDe `org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe`, which is none of \
+             the formats lakecheck reads (parquet, csv, delta, hudi)"
+        ),
+        "{}",
+        iceberg.2
+    );
+    let missing = status("not in glue");
+    assert_eq!(missing.1, "error");
+    assert!(
+        missing
+            .2
+            .contains("Glue GetTable `glue_lakes.nowhere` failed: EntityNotFoundException"),
+        "{}",
+        missing.2
+    );
+    // A source that declares its format reads every table in it: Hudi's folder has no Delta log.
+    let mismatch = status("hudi read as delta");
+    assert_eq!(mismatch.1, "error");
+    assert!(mismatch.2.contains("_delta_log"), "{}", mismatch.2);
+}
+
+#[test]
+fn a_lake_source_with_both_url_and_catalog_is_refused() {
+    let text = "sources:\n  glue: { type: lake, catalog: { type: glue, database: autocorp_curated }, url: /data/lake }\n\
+                checks:\n  - { type: row_count, table: glue.customers }\n";
+    assert_eq!(
+        crate::rule_errors::errors_of(text),
+        "rules/bad.yml:2:81: error: source `glue` has both `url` and `catalog`\n  help: keep `catalog:` (each table is where Glue says) or `url:` (each table is a folder under it)\n\
+         rules/bad.yml:4:31: error: unknown source `glue` in check #1\n  help: declare it under `sources:`"
+    );
+}

@@ -23,9 +23,12 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    pub async fn new(region: &str, endpoint: Option<&str>) -> Self {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    /// Clients of `region`, or of the standard chain's region when `None`.
+    pub async fn new(region: Option<&str>, endpoint: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region.to_string()));
+        }
         if let Some(endpoint) = endpoint {
             loader = loader.endpoint_url(endpoint);
         }

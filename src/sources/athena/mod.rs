@@ -20,7 +20,7 @@
 
 mod budget;
 mod canon;
-mod client;
+pub(crate) mod client;
 mod execution;
 mod values;
 
@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
 use self::budget::ScanBudget;
-use self::client::{describe_error, AwsClients};
+use self::client::AwsClients;
 use super::{ScanLimit, Source, SourceContext, SourceError, SourceKind};
 use crate::model::columns::{self, Column, LogicalType};
 use crate::model::sql::{quote_ident, quote_literal};
@@ -86,7 +86,11 @@ fn parse(
         .required_string("database", "autocorp_curated")?
         .value;
     let endpoint = match options.string("endpoint")? {
-        Some(endpoint) => Some(checked_endpoint(name, endpoint)?),
+        Some(endpoint) => Some(checked_endpoint(
+            &format!("source `{name}`"),
+            endpoint,
+            "https://athena.us-east-1.amazonaws.com",
+        )?),
         None => None,
     };
     let workgroup = options.string("workgroup")?.map(|w| w.value);
@@ -129,10 +133,12 @@ fn parse(
     Ok(std::sync::Arc::new(AthenaSource::new(name, settings)))
 }
 
-/// An endpoint override is a URL without credentials (they come from the AWS chain).
-fn checked_endpoint(
-    name: &str,
+/// An endpoint override is a URL without credentials (they come from the AWS chain); `what`
+/// names whose it is ("source `athena`"), `example` is a service's endpoint to suggest.
+pub(crate) fn checked_endpoint(
+    what: &str,
     endpoint: crate::model::Spanned<String>,
+    example: &str,
 ) -> Result<String, RuleError> {
     match url::Url::parse(&endpoint.value) {
         Ok(url)
@@ -144,11 +150,11 @@ fn checked_endpoint(
         }
         _ => Err(RuleError::new(
             endpoint.location.clone(),
-            format!("`endpoint` of source `{name}` is not an http(s) URL without credentials"),
+            format!("`endpoint` of {what} is not an http(s) URL without credentials"),
         )
-        .with_help(
-            "write `endpoint: https://athena.us-east-1.amazonaws.com` (credentials come from the AWS chain)",
-        )),
+        .with_help(format!(
+            "write `endpoint: {example}` (credentials come from the AWS chain)"
+        ))),
     }
 }
 
@@ -182,7 +188,7 @@ impl AthenaSource {
 
     async fn clients(&self) -> &AwsClients {
         self.clients
-            .get_or_init(|| AwsClients::new(&self.region, self.endpoint.as_deref()))
+            .get_or_init(|| AwsClients::new(Some(&self.region), self.endpoint.as_deref()))
             .await
     }
 
@@ -230,36 +236,13 @@ impl AthenaSource {
     /// partition keys last as Athena lists them.
     async fn glue_columns(&self, database: &str, table: &str) -> Result<Vec<Column>, SourceError> {
         let clients = self.clients().await;
-        let answer = clients
-            .glue
-            .get_table()
-            .database_name(database)
-            .name(table)
-            .send()
+        let found = super::glue::get_table(&clients.glue, database, table)
             .await
-            .map_err(|e| {
-                SourceError::new(
-                    self,
-                    format!(
-                        "Glue GetTable `{database}.{table}` failed: {}",
-                        describe_error(&e)
-                    ),
-                )
-            })?;
-        let Some(found) = answer.table() else {
-            return Err(SourceError::new(
-                self,
-                format!("Glue has no table `{database}.{table}`"),
-            ));
-        };
-        let declared = found
-            .storage_descriptor()
-            .map(|s| s.columns())
-            .unwrap_or_default()
+            .map_err(|e| SourceError::new(self, e))?;
+        Ok(found
+            .columns
             .iter()
-            .chain(found.partition_keys());
-        Ok(declared
-            .map(|c| athena_column(c.name(), c.r#type().unwrap_or("")))
+            .map(|(name, declared)| athena_column(name, declared))
             .collect())
     }
 
