@@ -104,6 +104,10 @@ struct RunArgs {
     /// JSON report path (default: <reports-dir>/lakecheck.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Markdown summary path, for a CI job summary or a pull-request comment (default:
+    /// <reports-dir>/summary.md).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// Print only the summary, not a line per check.
     #[arg(long, short)]
     quiet: bool,
@@ -159,6 +163,7 @@ async fn run(args: RunArgs) -> u8 {
                 ("junit", args.junit),
                 ("html", args.html),
                 ("json", args.json),
+                ("markdown", args.markdown),
             ],
         ),
         verbose: !args.quiet,

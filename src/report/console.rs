@@ -47,21 +47,7 @@ pub fn render(report: &RunReport, color: bool) -> String {
     for error in &report.report_errors {
         out.push_str(&format!("error: {error}\n"));
     }
-    let s = &report.summary;
-    let plural = |n: usize, word: &str| match n {
-        1 => format!("1 {word}"),
-        n => format!("{n} {word}s"),
-    };
-    out.push_str(&format!(
-        "\n{}: {} passed, {} warned, {} failed, {} in {:.2}s (exit {})\n",
-        plural(s.total, "check"),
-        s.passed,
-        s.warned,
-        s.failed,
-        plural(s.errored, "error"),
-        report.duration_ms as f64 / 1000.0,
-        report.exit_code
-    ));
+    out.push_str(&format!("\n{}\n", super::counts_line(report)));
     if let Some(billed) = &report.billed {
         out.push_str(&format!("{}\n", billed_line(billed)));
     }

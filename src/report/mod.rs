@@ -11,6 +11,7 @@ pub mod console;
 mod html;
 mod json;
 mod junit;
+mod markdown;
 
 /// A report format written to a file.
 #[derive(Debug)]
@@ -53,7 +54,28 @@ pub enum ReportError {
 }
 
 /// Every file format lakecheck writes.
-pub static REPORT_FORMATS: &[ReportFormat] = &[junit::FORMAT, html::FORMAT, json::FORMAT];
+pub static REPORT_FORMATS: &[ReportFormat] =
+    &[junit::FORMAT, html::FORMAT, json::FORMAT, markdown::FORMAT];
+
+/// The run's counts in one line: `5 checks: 2 passed, 1 warned, 1 failed, 1 error in 2.50s
+/// (exit 2)`.
+pub fn counts_line(report: &RunReport) -> String {
+    let s = &report.summary;
+    let plural = |n: usize, word: &str| match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    };
+    format!(
+        "{}: {} passed, {} warned, {} failed, {} in {:.2}s (exit {})",
+        plural(s.total, "check"),
+        s.passed,
+        s.warned,
+        s.failed,
+        plural(s.errored, "error"),
+        report.duration_ms as f64 / 1000.0,
+        report.exit_code
+    )
+}
 
 /// Looks a format up by name (`junit`, `html`, `json`).
 pub fn format(name: &str) -> Option<&'static ReportFormat> {

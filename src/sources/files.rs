@@ -16,9 +16,8 @@ use datafusion::datasource::listing::{
 };
 use object_store::{ObjectMeta, ObjectStoreExt};
 
-use super::glue::CatalogTable;
 use super::table_format::{
-    self, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
+    self, CatalogTable, OpenedTable, TableError, TableFolder, TableFormat, TableFormatKind,
 };
 use crate::model::{MapReader, RuleError};
 

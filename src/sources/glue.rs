@@ -4,76 +4,11 @@
 //! at the S3 location Glue records for `autocorp_curated.sales_order`, in the format its entry
 //! declares (each table format recognises its own entries: `TableFormatKind::in_catalog`).
 
-use std::collections::HashMap;
-
 use tokio::sync::OnceCell;
 
 use super::athena::client::AwsClients;
+pub use super::table_format::CatalogTable;
 use crate::model::{MapReader, RuleError};
-
-/// One table's entry in the Glue Data Catalog, as far as lakecheck reads it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CatalogTable {
-    pub database: String,
-    pub name: String,
-    /// Where its files are (`s3://bucket/prefix/`), from the storage descriptor.
-    pub location: Option<String>,
-    /// Hive's input format class, e.g. `org.apache.hudi.hadoop.HoodieParquetInputFormat`.
-    pub input_format: Option<String>,
-    /// The SerDe class, e.g. `org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe`.
-    pub serde: Option<String>,
-    /// The SerDe's parameters (`field.delim`, `separatorChar`).
-    pub serde_parameters: HashMap<String, String>,
-    /// The table's parameters (`table_type`, `classification`, `skip.header.line.count`).
-    pub parameters: HashMap<String, String>,
-    /// Columns then partition keys, each with its declared (Hive) type.
-    pub columns: Vec<(String, String)>,
-}
-
-impl CatalogTable {
-    /// A table parameter, case-insensitively by key (crawlers and engines write both cases).
-    pub fn parameter(&self, key: &str) -> Option<&str> {
-        self.parameters
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether any of the descriptor's class names or `classification`/`table_type`/
-    /// `spark.sql.sources.provider` parameters mention `word` (case-insensitive).
-    pub fn mentions(&self, word: &str) -> bool {
-        let word = word.to_ascii_lowercase();
-        [
-            self.input_format.as_deref(),
-            self.serde.as_deref(),
-            self.parameter("classification"),
-            self.parameter("table_type"),
-            self.parameter("spark.sql.sources.provider"),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|text| text.to_ascii_lowercase().contains(&word))
-    }
-
-    /// What the entry declares, for a message when no format recognises it.
-    pub fn declared_format(&self) -> String {
-        let mut parts = Vec::new();
-        for (what, value) in [
-            ("table_type", self.parameter("table_type")),
-            ("classification", self.parameter("classification")),
-            ("InputFormat", self.input_format.as_deref()),
-            ("SerDe", self.serde.as_deref()),
-        ] {
-            if let Some(value) = value {
-                parts.push(format!("{what} `{value}`"));
-            }
-        }
-        match parts.is_empty() {
-            true => "no format".into(),
-            false => parts.join(", "),
-        }
-    }
-}
 
 /// Reads `database.table` from Glue.
 pub async fn get_table(

@@ -7,6 +7,7 @@
 //! `format: <name>` on a `type: lake` source, or `type: <name>` when the format declares a
 //! source type of its own (Delta, Hudi).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -22,7 +23,6 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use super::changes::{no_change_history, ChangePosition, Changes};
-use super::glue::CatalogTable;
 use super::memory::RunMemory;
 use super::pin::Pin;
 use crate::model::{MapReader, RuleError};
@@ -51,6 +51,71 @@ pub struct TableFormatKind {
     /// The format of a Glue Data Catalog entry that declares this format, with the options the
     /// entry gives (a CSV delimiter); `None` when the entry is not of this format.
     pub in_catalog: InCatalog,
+}
+
+/// One table's entry in a data catalog (the Glue Data Catalog, `glue.rs`), as far as the
+/// formats read it to recognise their own tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogTable {
+    pub database: String,
+    pub name: String,
+    /// Where its files are (`s3://bucket/prefix/`), from the storage descriptor.
+    pub location: Option<String>,
+    /// Hive's input format class, e.g. `org.apache.hudi.hadoop.HoodieParquetInputFormat`.
+    pub input_format: Option<String>,
+    /// The SerDe class, e.g. `org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe`.
+    pub serde: Option<String>,
+    /// The SerDe's parameters (`field.delim`, `separatorChar`).
+    pub serde_parameters: HashMap<String, String>,
+    /// The table's parameters (`table_type`, `classification`, `skip.header.line.count`).
+    pub parameters: HashMap<String, String>,
+    /// Columns then partition keys, each with its declared (Hive) type.
+    pub columns: Vec<(String, String)>,
+}
+
+impl CatalogTable {
+    /// A table parameter, case-insensitively by key (crawlers and engines write both cases).
+    pub fn parameter(&self, key: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether any of the descriptor's class names or `classification`/`table_type`/
+    /// `spark.sql.sources.provider` parameters mention `word` (case-insensitive).
+    pub fn mentions(&self, word: &str) -> bool {
+        let word = word.to_ascii_lowercase();
+        [
+            self.input_format.as_deref(),
+            self.serde.as_deref(),
+            self.parameter("classification"),
+            self.parameter("table_type"),
+            self.parameter("spark.sql.sources.provider"),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|text| text.to_ascii_lowercase().contains(&word))
+    }
+
+    /// What the entry declares, for a message when no format recognises it.
+    pub fn declared_format(&self) -> String {
+        let mut parts = Vec::new();
+        for (what, value) in [
+            ("table_type", self.parameter("table_type")),
+            ("classification", self.parameter("classification")),
+            ("InputFormat", self.input_format.as_deref()),
+            ("SerDe", self.serde.as_deref()),
+        ] {
+            if let Some(value) = value {
+                parts.push(format!("{what} `{value}`"));
+            }
+        }
+        match parts.is_empty() {
+            true => "no format".into(),
+            false => parts.join(", "),
+        }
+    }
 }
 
 /// See [`TableFormatKind::in_catalog`].

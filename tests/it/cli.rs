@@ -74,7 +74,12 @@ async fn exit_codes_follow_the_worst_result() {
         "{}",
         text(&passed)
     );
-    for file in ["junit.xml", "lakecheck.html", "lakecheck.json"] {
+    for file in [
+        "junit.xml",
+        "lakecheck.html",
+        "lakecheck.json",
+        "summary.md",
+    ] {
         assert!(reports.join(file).is_file(), "{file} written");
     }
 
@@ -185,7 +190,12 @@ fn unreachable_postgres_is_exit_2_naming_the_source_without_the_password() {
         "{all}"
     );
     let mut written = all.clone();
-    for file in ["junit.xml", "lakecheck.html", "lakecheck.json"] {
+    for file in [
+        "junit.xml",
+        "lakecheck.html",
+        "lakecheck.json",
+        "summary.md",
+    ] {
         written.push_str(&std::fs::read_to_string(dir.path().join("r").join(file)).unwrap());
     }
     assert!(!written.contains("hunter2secret"), "the password leaked");

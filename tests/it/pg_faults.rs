@@ -88,7 +88,12 @@ fn assert_survived(code: u8, report: &RunReport, reports: &tempfile::TempDir) {
     assert_status(result(report, "lake_unaffected"), Status::Pass);
     assert_eq!(code, EXIT_ERROR);
     assert_eq!(report.exit_code, EXIT_ERROR);
-    for file in ["junit.xml", "lakecheck.html", "lakecheck.json"] {
+    for file in [
+        "junit.xml",
+        "lakecheck.html",
+        "lakecheck.json",
+        "summary.md",
+    ] {
         let path: PathBuf = reports.path().join(file);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(text.contains("could not run"), "{file} states no error");

@@ -107,7 +107,12 @@ fn run_without_leaks(sources: &str, checks: &str, exit_code: i32, expected: &[&s
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().to_string())
         .collect();
-    for report in ["junit.xml", "lakecheck.html", "lakecheck.json"] {
+    for report in [
+        "junit.xml",
+        "lakecheck.html",
+        "lakecheck.json",
+        "summary.md",
+    ] {
         assert!(names.iter().any(|n| n == report), "{report} not written");
     }
     for file in files {
