@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::history::History;
 use crate::probe::Clock;
 use crate::report::{self, console, ReportFormat, REPORT_FORMATS};
 use crate::results::{RunReport, EXIT_ERROR};
@@ -23,6 +24,8 @@ pub struct RunOptions {
     pub verbose: bool,
     /// What checks measure ages against (`--now`): the machine's clock unless fixed.
     pub clock: Clock,
+    /// Where to append the run (`--history`): a folder or `s3://bucket/prefix`.
+    pub history: Option<String>,
 }
 
 /// Report paths: explicit ones where given, else the format's default file under `dir`.
@@ -47,7 +50,7 @@ pub fn report_outputs(
 
 /// Runs the selected checks of `files`, prints results, writes reports, returns the exit code.
 pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<RunReport>) {
-    let planned = match runner::plan(files, &options.selection) {
+    let mut planned = match runner::plan(files, &options.selection) {
         Ok(planned) => planned,
         Err(error) => {
             eprintln!("error: {error}");
@@ -80,10 +83,41 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
             None => println!("{line}"),
         }
     };
+    let run_at = options.clock.now();
+    if let Some(location) = &options.history {
+        // Read once before the run: checks that learn from past runs get their own.
+        match History::open(location) {
+            Ok(history) => match history.past_runs().await {
+                Ok(mut past) => {
+                    for check in &mut planned {
+                        let key = (
+                            files[check.suite].path.display().to_string(),
+                            check.decl.name.clone(),
+                        );
+                        check.past = Some(past.remove(&key).unwrap_or_default().into());
+                    }
+                }
+                Err(error) => eprintln!("error: {error}"),
+            },
+            Err(error) => eprintln!("error: {error}"),
+        }
+    }
     let mut report = runner::run(files, planned, options.jobs, options.clock, &on_result).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // The history before the reports: a run that cannot be appended exits 2, and every report
+    // says why.
+    let appended = match &options.history {
+        Some(location) => match append_history(location, &report, run_at).await {
+            Ok(line) => Some(line),
+            Err(error) => {
+                report.report_not_written(error);
+                None
+            }
+        },
+        None => None,
+    };
     // Reports first: one that cannot be written changes the exit code that every report and
     // the console summary state.
     let written = report::write_all(&mut report, &options.outputs);
@@ -91,5 +125,27 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
     for (format, path) in written {
         println!("{} report: {}", format.name, path.display());
     }
+    if let Some(line) = appended {
+        println!("{line}");
+    }
     (report.exit_code, Some(report))
+}
+
+/// Appends `report` (run at `run_at`, the clock's time) to the history at `location`.
+async fn append_history(
+    location: &str,
+    report: &RunReport,
+    run_at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, String> {
+    let failed = |e: String| format!("cannot append the run to the history at {location}: {e}");
+    let history = History::open(location).map_err(failed)?;
+    let run_id = crate::history::new_run_id(run_at);
+    let version = history
+        .append(report, &run_id, run_at)
+        .await
+        .map_err(failed)?;
+    Ok(format!(
+        "history: run {run_id} appended to {} (version {version})",
+        history.location()
+    ))
 }

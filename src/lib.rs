@@ -12,7 +12,8 @@
 //!
 //! ```text
 //! demo      the AutoCorp demo (throwaway PostgreSQL, a lake written from the same data)
-//! app       one run: rule files → runner → reports, exit code
+//! app       one run: rule files → runner → history, reports, exit code
+//! history   the run history: each run appended to a Delta table, read back per check
 //! report    console, JUnit, HTML, JSON, Markdown: pure functions of the results
 //! runner    selects and evaluates checks, times them, builds the results
 //! results   what a run found: one struct per check, suite and run
@@ -31,6 +32,7 @@
 pub mod app;
 pub mod checks;
 pub mod demo;
+pub mod history;
 pub mod model;
 pub mod probe;
 pub mod reconcile;

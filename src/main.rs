@@ -30,6 +30,14 @@ struct Cli {
 enum Command {
     /// Run checks from rule files or folders and write reports.
     Run(RunArgs),
+    /// Show the run history: per check, a strip of its last runs and its newest finding.
+    History {
+        /// The history folder or s3://bucket/prefix given to `run --history`.
+        location: String,
+        /// How many runs each strip shows.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// Parse and resolve rule files without connecting to anything.
     Validate {
         /// Rule files or folders (default: rules/).
@@ -115,6 +123,9 @@ struct RunArgs {
     /// and for auditing a past moment again: an RFC 3339 time, e.g. 2026-12-02T10:15:00Z.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     now: Option<DateTime<Utc>>,
+    /// Append the run to the history at this folder or s3://bucket/prefix (a Delta table).
+    #[arg(long, value_name = "DIR_OR_URL")]
+    history: Option<String>,
     #[command(flatten)]
     memory: MemoryArg,
 }
@@ -168,8 +179,26 @@ async fn run(args: RunArgs) -> u8 {
         ),
         verbose: !args.quiet,
         clock: args.now.map_or(Clock::System, Clock::Fixed),
+        history: args.history,
     };
     app::execute(&files, &options).await.0
+}
+
+async fn history(location: &str, runs: usize) -> u8 {
+    let read = match lakecheck::history::History::open(location) {
+        Ok(history) => history.read().await,
+        Err(error) => Err(error),
+    };
+    match read {
+        Ok(recorded) => {
+            print!("{}", lakecheck::history::render(&recorded, runs.max(1)));
+            EXIT_PASSED
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            EXIT_ERROR
+        }
+    }
 }
 
 fn validate(paths: Vec<PathBuf>) -> u8 {
@@ -211,6 +240,7 @@ async fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(args).await,
         Command::Validate { rules } => validate(rules),
+        Command::History { location, runs } => history(&location, runs).await,
         Command::Demo {
             reports_dir,
             rules,

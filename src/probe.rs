@@ -20,6 +20,17 @@ pub mod scan;
 
 use scan::{ScanNeeds, SharedAnswer, SharedScan};
 
+/// One past run of a check, from the run history (`lakecheck run --history`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastRun {
+    /// When it ran (the run's clock).
+    pub at: DateTime<Utc>,
+    /// `pass`, `warn`, `fail` or `error`.
+    pub status: String,
+    /// The figures it recorded.
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
 /// Why a check could not run. Each variant carries what a user needs to act on it; its message
 /// is what reports show after `could not run: `. A check that could not run is an `error`
 /// result, never a pass, and the run goes on.
@@ -96,6 +107,12 @@ pub enum CheckError {
         limit: u64,
         spent: u64,
     },
+    /// The check learns from past runs, and the run keeps no history.
+    #[error(
+        "it learns from the check's past runs, and this run keeps no history: run with \
+         `--history DIR_OR_URL` (the same store every run)"
+    )]
+    NoHistory,
     /// A bug in lakecheck: a check panicked or an invariant broke.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -222,6 +239,8 @@ pub struct Probe {
     clock: Clock,
     /// The scan this check shares with others of its table, if any.
     shared_scan: Option<Arc<SharedScan>>,
+    /// This check's past runs in the run history; `None` when the run keeps none.
+    past: Option<Arc<[PastRun]>>,
     /// The check's `max_scanned`, and what its queries have scanned so far.
     max_scanned: Option<u64>,
     scanned: std::sync::atomic::AtomicU64,
@@ -234,10 +253,22 @@ impl Probe {
             sources,
             clock: Clock::System,
             shared_scan: None,
+            past: None,
             max_scanned: None,
             scanned: Default::default(),
             log: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The probe with the check's past runs from the run history.
+    pub fn with_past(self, past: Option<Arc<[PastRun]>>) -> Self {
+        Self { past, ..self }
+    }
+
+    /// This check's past runs (oldest first), for checks that learn from them; an error when
+    /// the run keeps no history.
+    pub fn past_runs(&self) -> Result<&[PastRun], CheckError> {
+        self.past.as_deref().ok_or(CheckError::NoHistory)
     }
 
     /// The probe with the check's queries limited to `max_scanned` bytes in all.

@@ -9,7 +9,8 @@
 
 use crate::checks::{
     accepted_values, aggregate_match, cdc_latency, condition, freshness, not_null, pattern, range,
-    relationships, row_count, row_count_match, schema_match, sql, table_match, unique, CheckKind,
+    relationships, row_count, row_count_match, schema_match, sql, table_match, unique,
+    volume_anomaly, CheckKind,
 };
 use crate::reconcile::udf;
 use crate::sources::table_format::TableFormatKind;
@@ -35,6 +36,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     freshness::KIND,
     freshness::COMMIT_FRESHNESS,
     cdc_latency::KIND,
+    volume_anomaly::KIND,
 ];
 
 /// Every source kind lakecheck knows.

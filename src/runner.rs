@@ -8,7 +8,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::checks::Evaluation;
 use crate::probe::scan::{share_scans, SharedScan};
-use crate::probe::{CheckError, Clock, Probe};
+use crate::probe::{CheckError, Clock, PastRun, Probe};
 use crate::results::{CheckResult, RunReport, Status, SuiteResult};
 use crate::rules::{CheckDecl, RuleFile, Severity};
 use crate::sources::SourceSet;
@@ -53,6 +53,8 @@ pub struct PlannedCheck {
     /// read the same table under the same filter (`probe::scan`); `None` when it reads alone.
     /// Clearing it makes the check send its own query, as a lone check does.
     pub shared_scan: Option<Arc<SharedScan>>,
+    /// The check's past runs in the run history, when the run keeps one.
+    pub past: Option<Arc<[PastRun]>>,
 }
 
 /// Applies the selection, and groups the selected checks that read the same table under the
@@ -90,6 +92,7 @@ pub fn plan(
                     decl: decl.clone(),
                     sources: file.sources.clone(),
                     shared_scan: None,
+                    past: None,
                 })
         })
         .collect();
@@ -164,7 +167,8 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
         Probe::new(check.sources.clone())
             .with_clock(clock)
             .with_shared_scan(check.shared_scan.clone())
-            .with_max_scanned(decl.max_scanned),
+            .with_max_scanned(decl.max_scanned)
+            .with_past(check.past.clone()),
     );
     // Each check runs in its own task so a bug that panics becomes this check's error, not the
     // run's, and so a check past its time limit can be stopped: aborting the task drops its

@@ -16,6 +16,7 @@ use crate::sources::{Source, SourceSet};
 
 pub(crate) mod accepted_values;
 pub(crate) mod aggregate_match;
+mod anomaly;
 pub(crate) mod cdc_latency;
 pub(crate) mod condition;
 pub(crate) mod freshness;
@@ -31,6 +32,7 @@ pub(crate) mod schema_match;
 pub(crate) mod sql;
 pub(crate) mod table_match;
 pub(crate) mod unique;
+pub(crate) mod volume_anomaly;
 
 /// A kind of check that a rule file can ask for with `type: <name>`.
 pub struct CheckKind {

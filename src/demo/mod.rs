@@ -134,6 +134,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
         outputs: app::report_outputs(&options.reports_dir, &[]),
         verbose: true,
         clock: Default::default(),
+        history: None,
     };
     let (exit, _) = app::execute(&files, &run_options).await;
     drop(cluster);

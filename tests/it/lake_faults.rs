@@ -114,6 +114,7 @@ async fn persistent_s3_failure_is_an_error_within_the_retry_budget(
         outputs: app::report_outputs(reports.path(), &[]),
         verbose: false,
         clock: Default::default(),
+        history: None,
     };
     let (exit, report) = app::execute(&[file], &options).await;
     let report = report.expect("the run finished");

@@ -19,6 +19,7 @@ mod exactness_property;
 mod fixtures;
 mod freshness;
 mod harness;
+mod history;
 mod hostile_names;
 mod hudi;
 mod lake_faults;

@@ -77,6 +77,7 @@ async fn run_reported(
         outputs: app::report_outputs(dir.path(), &[]),
         verbose: false,
         clock: Clock::System,
+        history: None,
     };
     let (code, report) = app::execute(&[file], &options).await;
     (code, report.expect("checks were planned"), dir)
