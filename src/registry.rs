@@ -37,6 +37,7 @@ pub static CHECK_KINDS: &[CheckKind] = &[
     freshness::COMMIT_FRESHNESS,
     cdc_latency::KIND,
     volume_anomaly::KIND,
+    freshness::FRESHNESS_ANOMALY,
 ];
 
 /// Every source kind lakecheck knows.

@@ -212,6 +212,43 @@ pub fn judge(
     }
 }
 
+/// What a judgement means for a check: whether it passes, what was expected (figures written
+/// by `words`), and the warning while it is still learning. Adds the band to `metrics`.
+pub fn outcome(
+    judged: &Judgement,
+    learning: &Learning,
+    words: impl Fn(f64) -> String,
+    metrics: &mut serde_json::Map<String, serde_json::Value>,
+) -> (bool, String, Option<String>) {
+    match judged {
+        Judgement::Learning { runs, needed } => (
+            true,
+            format!("like the last {} runs (learning)", learning.runs),
+            Some(format!("learning, {runs} of {needed} runs")),
+        ),
+        Judgement::Within(band) | Judgement::Outside(band) => {
+            for (name, value) in [
+                ("band_low", band.low),
+                ("band_high", band.high),
+                ("band_median", band.median),
+            ] {
+                metrics.insert(name.into(), serde_json::json!(value));
+            }
+            metrics.insert("learned_from_runs".into(), serde_json::json!(band.runs));
+            let expected = format!(
+                "between {} and {} (median {} ± {} × {} over the last {} runs)",
+                words(band.low),
+                words(band.high),
+                words(band.median),
+                learning.sensitivity,
+                words(band.spread),
+                band.runs
+            );
+            (matches!(judged, Judgement::Within(_)), expected, None)
+        }
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();

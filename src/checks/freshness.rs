@@ -29,6 +29,7 @@ use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, Tim
 use chrono_tz::Tz;
 use serde_json::json;
 
+use super::anomaly::{figures, judge as judge_learned, outcome, Learning};
 use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::quote_ident;
@@ -50,6 +51,18 @@ pub const COMMIT_FRESHNESS: CheckKind = CheckKind {
     parse: parse_commit_freshness,
 };
 
+/// `freshness_anomaly`: the same measures, judged against the band of lags learned from the
+/// check's past runs (`checks/anomaly.rs`) instead of fixed limits.
+pub const FRESHNESS_ANOMALY: CheckKind = CheckKind {
+    name: "freshness_anomaly",
+    summary: "how old a table's newest data is lies within the band learned from the check's \
+              past runs (`run --history`)",
+    parse: parse_freshness_anomaly,
+};
+
+/// The figure each run records, and `freshness_anomaly` learns from.
+const LAG: &str = "lag_seconds";
+
 /// Default `max_skew`: clocks of writers and readers may disagree by this much.
 const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(60);
 
@@ -60,6 +73,8 @@ struct Freshness {
     table: TableRef,
     measure: Measure,
     limits: Limits,
+    /// `freshness_anomaly`: the lag is judged against a band learned from past runs.
+    learned: Option<Learning>,
 }
 
 /// What a table is dated by.
@@ -137,6 +152,25 @@ fn parse(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
         table,
         measure,
         limits,
+        learned: None,
+    }))
+}
+
+fn parse_freshness_anomaly(reader: &mut CheckReader) -> Result<Arc<dyn Check>, RuleError> {
+    let table = reader.table("table")?;
+    let measure = read_measure(reader)?;
+    let max_skew = reader.map.duration("max_skew")?;
+    let learning = Learning::parse(reader)?;
+    Ok(Arc::new(Freshness {
+        kind: FRESHNESS_ANOMALY.name,
+        table,
+        measure,
+        limits: Limits {
+            warn_after: None,
+            error_after: None,
+            max_skew: max_skew.map_or(DEFAULT_MAX_SKEW, |s| s.value),
+        },
+        learned: Some(learning),
     }))
 }
 
@@ -161,6 +195,7 @@ fn parse_commit_freshness(reader: &mut CheckReader) -> Result<Arc<dyn Check>, Ru
         table,
         measure: Measure::Commit,
         limits,
+        learned: None,
     }))
 }
 
@@ -624,6 +659,11 @@ impl Check for Freshness {
     }
 
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
+        // Before measuring: without a history there is nothing to judge by.
+        let past = match self.learned {
+            Some(_) => Some(probe.past_runs()?),
+            None => None,
+        };
         let newest = self.newest(probe).await?;
         let now = probe.now();
         let lag = now - newest.at;
@@ -673,6 +713,24 @@ impl Check for Freshness {
         }
         metrics.insert("in_future".into(), json!(verdict == Verdict::InFuture));
         metrics.extend(newest.metrics);
+        if let (Some(learning), Some(past)) = (&self.learned, past) {
+            let lag_seconds = lag.num_milliseconds() as f64 / 1000.0;
+            let judged = judge_learned(&figures(past, LAG), lag_seconds, now, learning);
+            let (within, expected, warning) = outcome(
+                &judged,
+                learning,
+                |s| words(chrono::Duration::seconds(s.round() as i64)),
+                &mut metrics,
+            );
+            return Ok(Evaluation {
+                passed: within && verdict != Verdict::InFuture,
+                expected: format!("{subject} aged {expected}"),
+                observed,
+                metrics,
+                warning,
+                ..Evaluation::default()
+            });
+        }
         Ok(Evaluation {
             passed: matches!(verdict, Verdict::Fresh | Verdict::Late),
             expected: self.expected(subject),

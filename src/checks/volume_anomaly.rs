@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::anomaly::{figures, judge, Judgement, Learning};
+use super::anomaly::{figures, judge, outcome, Learning};
 use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::{RuleError, TableRef};
@@ -77,43 +77,19 @@ impl Check for VolumeAnomaly {
             probe.now(),
             &self.learning,
         );
-        let observed = rows(count as u64);
-        Ok(match judged {
-            Judgement::Learning { runs, needed } => Evaluation {
-                passed: true,
-                observed,
-                expected: format!("a row count like the last {} runs'", self.learning.runs),
-                warning: Some(format!("learning, {runs} of {needed} runs")),
-                metrics,
-                ..Evaluation::default()
-            },
-            Judgement::Within(ref band) | Judgement::Outside(ref band) => {
-                let passed = matches!(judged, Judgement::Within(_));
-                for (name, value) in [
-                    ("band_low", band.low),
-                    ("band_high", band.high),
-                    ("band_median", band.median),
-                ] {
-                    metrics.insert(name.into(), json!(value));
-                }
-                metrics.insert("learned_from_runs".into(), json!(band.runs));
-                Evaluation {
-                    passed,
-                    observed,
-                    expected: format!(
-                        "between {:.0} and {:.0} rows (median {:.0} ± {} × {:.1} over the last {} \
-                         runs)",
-                        band.low.max(0.0),
-                        band.high,
-                        band.median,
-                        self.learning.sensitivity,
-                        band.spread,
-                        band.runs
-                    ),
-                    metrics,
-                    ..Evaluation::default()
-                }
-            }
+        let (passed, expected, warning) = outcome(
+            &judged,
+            &self.learning,
+            |n| rows(n.max(0.0).round() as u64),
+            &mut metrics,
+        );
+        Ok(Evaluation {
+            passed,
+            observed: rows(count as u64),
+            expected,
+            metrics,
+            warning,
+            ..Evaluation::default()
         })
     }
 }

@@ -152,63 +152,77 @@ async fn runs_append_through_the_cli_and_an_unwritable_history_exits_2() {
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
 }
 
-/// Writes `rows` rows as the one Parquet file of table `loads` under `lake`.
-fn write_loads(lake: &std::path::Path, rows: usize) {
-    use datafusion::arrow::array::{Int64Array, RecordBatch};
+/// Writes `batch` as the one Parquet file of table `table` under `lake`.
+fn write_table(lake: &std::path::Path, table: &str, batch: datafusion::arrow::array::RecordBatch) {
     use datafusion::parquet::arrow::ArrowWriter;
-    let dir = lake.join("loads");
+    let dir = lake.join(table);
     std::fs::create_dir_all(&dir).unwrap();
-    let batch = RecordBatch::try_from_iter([(
-        "id",
-        std::sync::Arc::new(Int64Array::from_iter_values(0..rows as i64)) as _,
-    )])
-    .unwrap();
     let file = std::fs::File::create(dir.join("part-0.parquet")).unwrap();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 }
 
+/// Writes `rows` rows as table `loads` under `lake`.
+fn write_loads(lake: &std::path::Path, rows: usize) {
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    let batch = RecordBatch::try_from_iter([(
+        "id",
+        std::sync::Arc::new(Int64Array::from_iter_values(0..rows as i64)) as _,
+    )])
+    .unwrap();
+    write_table(lake, "loads", batch);
+}
+
+/// A folder holding `rules.yml` with the one check `check` over a lake at `<folder>/lake`.
+fn audit_folder(check: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        format!(
+            "sources:\n  lake: {{ type: lake, url: \"{}\" }}\nchecks:\n  - {check}\n",
+            dir.path().join("lake").display()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs the audit in `dir` at `now`, appending to its history; the output and the check's
+/// result as the JSON report has it.
+fn audit_at(dir: &std::path::Path, now: &str) -> (std::process::Output, serde_json::Value) {
+    let out = lakecheck(
+        &[
+            "run",
+            "rules.yml",
+            "--history",
+            "history",
+            "--now",
+            now,
+            "--reports-dir",
+            "r",
+            "-q",
+        ],
+        dir,
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r/lakecheck.json")).unwrap())
+            .unwrap();
+    (out, json["suites"][0]["results"][0].clone())
+}
+
 /// Sixteen daily runs: a week of learning, a week of normal loads, a half-size load that fails,
 /// and a normal day after it judged by a band the failed day did not widen.
 #[tokio::test]
 async fn volume_anomaly_learns_from_daily_runs_and_leaves_a_failed_day_out() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = audit_folder("{ name: daily load, type: volume_anomaly, table: lake.loads }");
     let lake = dir.path().join("lake");
-    std::fs::write(
-        dir.path().join("rules.yml"),
-        format!(
-            "sources:\n  lake: {{ type: lake, url: \"{}\" }}\n\
-             checks:\n  - {{ name: daily load, type: volume_anomaly, table: lake.loads }}\n",
-            lake.display()
-        ),
-    )
-    .unwrap();
     let daily_rows = [
         1000, 1030, 980, 1010, 995, 1020, 990, 1005, 1015, 985, 1000, 1025, 975, 1010,
     ];
     let run = |day: usize, rows: usize| {
         write_loads(&lake, rows);
-        let now = format!("2026-11-{:02}T06:00:00Z", day + 1);
-        let out = lakecheck(
-            &[
-                "run",
-                "rules.yml",
-                "--history",
-                "history",
-                "--now",
-                &now,
-                "--reports-dir",
-                "r",
-                "-q",
-            ],
-            dir.path(),
-        );
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join("r/lakecheck.json")).unwrap(),
-        )
-        .unwrap();
-        (out, json["suites"][0]["results"][0].clone())
+        audit_at(dir.path(), &format!("2026-11-{:02}T06:00:00Z", day + 1))
     };
     for (day, rows) in daily_rows.iter().enumerate() {
         let (out, result) = run(day, *rows);
@@ -271,4 +285,64 @@ fn volume_anomaly_mistakes_are_located(#[case] options: &str, #[case] expected: 
     let errors = crate::rule_errors::errors_of(&text);
     assert!(errors.starts_with("rules/bad.yml:4:"), "{errors}");
     assert!(errors.contains(&format!("error: {expected}")), "{errors}");
+}
+
+/// Writes table `updates` under `lake`: ten rows, the newest `updated_at` at `newest`.
+fn write_updates(lake: &std::path::Path, newest: DateTime<Utc>) {
+    use datafusion::arrow::array::{RecordBatch, TimestampMicrosecondArray};
+    let times: Vec<i64> = (0..10)
+        .map(|i| (newest - Duration::minutes(i * 30)).timestamp_micros())
+        .collect();
+    let batch = RecordBatch::try_from_iter([(
+        "updated_at",
+        std::sync::Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")) as _,
+    )])
+    .unwrap();
+    write_table(lake, "updates", batch);
+}
+
+/// Ten daily audits whose newest update is minutes old, then one whose newest update is six
+/// hours old: the lag band learned from the normal days fails it.
+#[tokio::test]
+async fn freshness_anomaly_fails_a_lag_unlike_the_past_runs() {
+    let dir = audit_folder(
+        "{ name: updates lag, type: freshness_anomaly, table: lake.updates, column: updated_at }",
+    );
+    let lake = dir.path().join("lake");
+    let audit = |day: i64, lag_minutes: i64| {
+        let now = "2026-11-01T06:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::days(day);
+        write_updates(&lake, now - Duration::minutes(lag_minutes));
+        audit_at(dir.path(), &now.to_rfc3339())
+    };
+    for (day, lag) in [12, 9, 15, 11, 10, 14, 8, 13, 12, 10]
+        .into_iter()
+        .enumerate()
+    {
+        let (_, result) = audit(day as i64, lag);
+        let expected = if day < 7 { "warn" } else { "pass" };
+        assert_eq!(result["status"], expected, "day {day}: {result}");
+    }
+    let (out, result) = audit(10, 360);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(result["status"], "fail", "{result}");
+    assert_eq!(result["metrics"]["lag_seconds"], 21600.0);
+    assert_eq!(result["metrics"]["learned_from_runs"], 10);
+    assert!(
+        result["expected"]
+            .as_str()
+            .unwrap()
+            .contains("over the last 10 runs"),
+        "{result}"
+    );
+    // Without a history there is nothing to judge by: an error, not a pass.
+    let out = lakecheck(
+        &["run", "rules.yml", "--reports-dir", "r", "-q"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("run with `--history DIR_OR_URL`"),
+        "{}",
+        text(&out)
+    );
 }

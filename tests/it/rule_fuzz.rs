@@ -41,6 +41,7 @@ fn every_kind_seed() -> String {
             "cdc_latency" => "\n      type: cdc_latency\n      source: pg\n      stages:\n        - { name: raw, table: raw.lakecheck_heartbeat, max_latency: 2m }\n      max_latency: 15m",
             "relationships" => "{ type: relationships, table: raw.sales_order, column: customer_id, to: pg.customers, field: customer_id, timeout: 5m }",
             "pattern" => "{ type: pattern, table: csv.customers, column: email, format: email, allow_null: false }",
+            "freshness_anomaly" => "{ type: freshness_anomaly, table: pg.sales_order, column: updated_at, max_skew: 1m, min_runs: 10 }",
             "volume_anomaly" => "{ type: volume_anomaly, table: raw.sales_order, where: \"total_amount > 0\", runs: 20, min_runs: 5, sensitivity: 4, relearn_after: 3, seasonality: day_of_week }",
             other => panic!("no seed check for `{other}`: add one here"),
         };
