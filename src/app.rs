@@ -84,22 +84,27 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
         }
     };
     let run_at = options.clock.now();
-    if let Some(location) = &options.history {
-        // Read once before the run: checks that learn from past runs get their own.
-        match History::open(location) {
-            Ok(history) => match history.past_runs().await {
-                Ok(mut past) => {
-                    for check in &mut planned {
-                        let key = (
-                            files[check.suite].path.display().to_string(),
-                            check.decl.name.clone(),
-                        );
-                        check.past = Some(past.remove(&key).unwrap_or_default().into());
-                    }
-                }
-                Err(error) => eprintln!("error: {error}"),
-            },
-            Err(error) => eprintln!("error: {error}"),
+    let learners = planned.iter().any(|c| c.decl.check.learns_from_past());
+    if let (Some(location), true) = (&options.history, learners) {
+        // Read once before the run, and only when a check learns from it: each gets its own
+        // past runs, or why the history could not be read (its error, never a pass).
+        let read = match History::open(location) {
+            Ok(history) => history.past_runs().await,
+            Err(error) => Err(error),
+        };
+        let mut read = read.map_err(|e| format!("cannot read the history at {location}: {e}"));
+        for check in planned
+            .iter_mut()
+            .filter(|c| c.decl.check.learns_from_past())
+        {
+            let key = (
+                files[check.suite].path.display().to_string(),
+                check.decl.name.clone(),
+            );
+            check.past = Some(match &mut read {
+                Ok(past) => Ok(past.remove(&key).unwrap_or_default().into()),
+                Err(error) => Err(error.clone()),
+            });
         }
     }
     let mut report = runner::run(files, planned, options.jobs, options.clock, &on_result).await;

@@ -112,8 +112,7 @@ impl History {
                 let pause = 20 * (1u64 << attempt.min(6)) + jitter(run_id, attempt);
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
             }
-            let table = self.builder()?.build().map_err(|e| e.to_string())?;
-            let mut table = table;
+            let mut table = self.builder()?.build().map_err(|e| e.to_string())?;
             // A table that does not exist yet is created by this append.
             let _ = table.load().await;
             match table
@@ -165,6 +164,27 @@ impl History {
                 });
         }
         Ok(past)
+    }
+
+    /// `batch` (the query's columns in [`schema`] order) in the schema's own types, whichever
+    /// string and time layouts the reader chose (DataFusion reads strings as views).
+    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch, String> {
+        let schema = schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(field, column)| {
+                cast(column, field.data_type()).map_err(|e| {
+                    format!(
+                        "the history at {} has an unexpected column `{}`: {e}",
+                        self.url,
+                        field.name()
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())
     }
 
     /// Every recorded check, oldest run first.
@@ -219,29 +239,6 @@ impl History {
             }
         }
         Ok(recorded)
-    }
-}
-
-impl History {
-    /// `batch` (the query's columns in [`schema`] order) in the schema's own types, whichever
-    /// string and time layouts the reader chose (DataFusion reads strings as views).
-    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch, String> {
-        let schema = schema();
-        let columns = schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(field, column)| {
-                cast(column, field.data_type()).map_err(|e| {
-                    format!(
-                        "the history at {} has an unexpected column `{}`: {e}",
-                        self.url,
-                        field.name()
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        RecordBatch::try_new(schema, columns).map_err(|e| e.to_string())
     }
 }
 
@@ -328,10 +325,7 @@ pub fn render(recorded: &[Recorded], runs: usize) -> String {
         .map(|r| r.run_id.as_str())
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    let plural = |n: usize, word: &str| match n {
-        1 => format!("1 {word}"),
-        n => format!("{n} {word}s"),
-    };
+    use crate::model::plural;
     let mut out = format!(
         "{}, {}; last {runs} runs per check, newest right (. pass, w warn, F fail, E error)\n",
         plural(run_count, "run"),

@@ -113,6 +113,9 @@ pub enum CheckError {
          `--history DIR_OR_URL` (the same store every run)"
     )]
     NoHistory,
+    /// The check learns from past runs, and the history could not be read.
+    #[error("it learns from the check's past runs: {cause}")]
+    HistoryUnreadable { cause: String },
     /// A bug in lakecheck: a check panicked or an invariant broke.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -239,8 +242,9 @@ pub struct Probe {
     clock: Clock,
     /// The scan this check shares with others of its table, if any.
     shared_scan: Option<Arc<SharedScan>>,
-    /// This check's past runs in the run history; `None` when the run keeps none.
-    past: Option<Arc<[PastRun]>>,
+    /// This check's past runs in the run history, or why it could not be read; `None` when the
+    /// run keeps none.
+    past: Option<Result<Arc<[PastRun]>, String>>,
     /// The check's `max_scanned`, and what its queries have scanned so far.
     max_scanned: Option<u64>,
     scanned: std::sync::atomic::AtomicU64,
@@ -261,14 +265,20 @@ impl Probe {
     }
 
     /// The probe with the check's past runs from the run history.
-    pub fn with_past(self, past: Option<Arc<[PastRun]>>) -> Self {
+    pub fn with_past(self, past: Option<Result<Arc<[PastRun]>, String>>) -> Self {
         Self { past, ..self }
     }
 
     /// This check's past runs (oldest first), for checks that learn from them; an error when
     /// the run keeps no history.
     pub fn past_runs(&self) -> Result<&[PastRun], CheckError> {
-        self.past.as_deref().ok_or(CheckError::NoHistory)
+        match &self.past {
+            Some(Ok(past)) => Ok(past),
+            Some(Err(cause)) => Err(CheckError::HistoryUnreadable {
+                cause: cause.clone(),
+            }),
+            None => Err(CheckError::NoHistory),
+        }
     }
 
     /// The probe with the check's queries limited to `max_scanned` bytes in all.

@@ -53,8 +53,9 @@ pub struct PlannedCheck {
     /// read the same table under the same filter (`probe::scan`); `None` when it reads alone.
     /// Clearing it makes the check send its own query, as a lone check does.
     pub shared_scan: Option<Arc<SharedScan>>,
-    /// The check's past runs in the run history, when the run keeps one.
-    pub past: Option<Arc<[PastRun]>>,
+    /// The check's past runs in the run history, or why it could not be read; `None` when the
+    /// run keeps no history.
+    pub past: Option<Result<Arc<[PastRun]>, String>>,
 }
 
 /// Applies the selection, and groups the selected checks that read the same table under the

@@ -172,15 +172,6 @@ impl AggregateMatch {
     }
 }
 
-/// `1 column`, `2 columns`.
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("{n} {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// Whether min/max mean the same in both engines: not for bytes, UUIDs or JSON, which
 /// PostgreSQL does not order (or orders differently).
 fn ordered(canon: Canon, column: &Column) -> bool {
@@ -359,7 +350,7 @@ impl Check for AggregateMatch {
         if !missing.is_empty() {
             findings.push(format!(
                 "{} missing in {}: {}",
-                plural(missing.len(), "column"),
+                crate::model::plural(missing.len(), "column"),
                 self.right,
                 missing
                     .iter()

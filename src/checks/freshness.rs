@@ -658,6 +658,10 @@ impl Check for Freshness {
         vec![self.table.clone()]
     }
 
+    fn learns_from_past(&self) -> bool {
+        self.learned.is_some()
+    }
+
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
         // Before measuring: without a history there is nothing to judge by.
         let past = match self.learned {

@@ -70,6 +70,11 @@ pub trait Check: Send + Sync + fmt::Debug {
     fn time_limit(&self, declared: Option<Duration>) -> Duration {
         declared.unwrap_or(DEFAULT_TIMEOUT)
     }
+    /// Whether the check judges by its past runs (`Probe::past_runs`): the run reads its
+    /// history before it starts only when a check does.
+    fn learns_from_past(&self) -> bool {
+        false
+    }
 }
 
 /// What a check found.

@@ -65,6 +65,10 @@ impl Check for VolumeAnomaly {
         Some(self.needs())
     }
 
+    fn learns_from_past(&self) -> bool {
+        true
+    }
+
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {
         let past = probe.past_runs()?;
         let result = probe.scan(&self.needs()).await?;

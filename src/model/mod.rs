@@ -28,3 +28,11 @@ pub use reader::{
 };
 pub use rows::Rows;
 pub use table_ref::TableRef;
+
+/// `1 column`, `2 columns`: a count with its noun, for messages.
+pub fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}

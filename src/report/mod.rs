@@ -60,11 +60,8 @@ pub static REPORT_FORMATS: &[ReportFormat] =
 /// The run's counts in one line: `5 checks: 2 passed, 1 warned, 1 failed, 1 error in 2.50s
 /// (exit 2)`.
 pub fn counts_line(report: &RunReport) -> String {
+    use crate::model::plural;
     let s = &report.summary;
-    let plural = |n: usize, word: &str| match n {
-        1 => format!("1 {word}"),
-        n => format!("{n} {word}s"),
-    };
     format!(
         "{}: {} passed, {} warned, {} failed, {} in {:.2}s (exit {})",
         plural(s.total, "check"),

@@ -165,7 +165,7 @@ fn give_past_runs(
                     .collect(),
             })
             .collect();
-        check.past = Some(runs.into());
+        check.past = Some(Ok(runs.into()));
     }
 }
 

@@ -346,3 +346,24 @@ async fn freshness_anomaly_fails_a_lag_unlike_the_past_runs() {
         text(&out)
     );
 }
+
+/// A history that cannot be read is the anomaly check's error, naming why: never a pass, and
+/// never "learning".
+#[tokio::test]
+async fn an_unreadable_history_is_the_anomaly_check_s_error() {
+    let dir = audit_folder("{ name: daily load, type: volume_anomaly, table: lake.loads }");
+    write_loads(&dir.path().join("lake"), 10);
+    let log = dir.path().join("history/_delta_log");
+    std::fs::create_dir_all(&log).unwrap();
+    std::fs::write(log.join("00000000000000000000.json"), "not a delta log\n").unwrap();
+    let (out, result) = audit_at(dir.path(), "2026-11-21T06:00:00Z");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(result["status"], "error", "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("it learns from the check's past runs: cannot read the history at history"),
+        "{result}"
+    );
+}
