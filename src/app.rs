@@ -84,15 +84,20 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
         }
     };
     let run_at = options.clock.now();
-    let learners = planned.iter().any(|c| c.decl.check.learns_from_past());
-    if let (Some(location), true) = (&options.history, learners) {
-        // Read once before the run, and only when a check learns from it: each gets its own
-        // past runs, or why the history could not be read (its error, never a pass).
-        let read = match History::open(location) {
-            Ok(history) => history.past_runs().await,
-            Err(error) => Err(error),
-        };
-        let mut read = read.map_err(|e| format!("cannot read the history at {location}: {e}"));
+    // Read once before the run: checks that learn from it get their own past runs, or why the
+    // history could not be read (their error, never a pass); the reports draw every check's
+    // trend from it.
+    let past = match &options.history {
+        Some(location) => Some(
+            match History::open(location) {
+                Ok(history) => history.past_runs().await,
+                Err(error) => Err(error),
+            }
+            .map_err(|e| format!("cannot read the history at {location}: {e}")),
+        ),
+        None => None,
+    };
+    if let Some(read) = &past {
         for check in planned
             .iter_mut()
             .filter(|c| c.decl.check.learns_from_past())
@@ -101,13 +106,18 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
                 files[check.suite].path.display().to_string(),
                 check.decl.name.clone(),
             );
-            check.past = Some(match &mut read {
-                Ok(past) => Ok(past.remove(&key).unwrap_or_default().into()),
+            check.past = Some(match read {
+                Ok(past) => Ok(past.get(&key).cloned().unwrap_or_default().into()),
                 Err(error) => Err(error.clone()),
             });
         }
     }
     let mut report = runner::run(files, planned, options.jobs, options.clock, &on_result).await;
+    match &past {
+        Some(Ok(past)) => crate::history::attach_trends(&mut report, past, run_at),
+        Some(Err(error)) => eprintln!("lakecheck: the reports show no trends: {error}"),
+        None => {}
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -20,7 +20,7 @@ use object_store::ObjectStore;
 use url::Url;
 
 use crate::probe::PastRun;
-use crate::results::{CheckResult, RunReport};
+use crate::results::{CheckResult, RunReport, Status, TrendRun};
 
 /// How often an append is tried in all when another writer keeps winning the commit race (the
 /// table's creation, which Delta does not retry itself).
@@ -145,8 +145,8 @@ impl History {
 
     /// The past runs of every check, by (rule file, check name), oldest first; none for a
     /// history no run has appended to yet.
-    pub async fn past_runs(&self) -> Result<BTreeMap<(String, String), Vec<PastRun>>, String> {
-        let mut past: BTreeMap<(String, String), Vec<PastRun>> = BTreeMap::new();
+    pub async fn past_runs(&self) -> Result<PastRuns, String> {
+        let mut past = PastRuns::new();
         if !self.exists().await? {
             return Ok(past);
         }
@@ -239,6 +239,29 @@ impl History {
             }
         }
         Ok(recorded)
+    }
+}
+
+/// How many runs of each check the reports show: the strip's length and the chart's width.
+pub const TREND_RUNS: usize = 30;
+
+/// Past runs of every check, by (rule file, check name), oldest first.
+pub type PastRuns = BTreeMap<(String, String), Vec<PastRun>>;
+
+/// Gives every check of `report` (run at `run_at`) its trend: its last past runs in `past`
+/// and this run, at most [`TREND_RUNS`] in all.
+pub fn attach_trends(report: &mut RunReport, past: &PastRuns, run_at: DateTime<Utc>) {
+    for result in report.suites.iter_mut().flat_map(|s| &mut s.results) {
+        let key = (result.rule_file.clone(), result.name.clone());
+        let earlier = past.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let earlier = &earlier[earlier.len().saturating_sub(TREND_RUNS - 1)..];
+        let figure = result.figure.as_ref();
+        let mut trend: Vec<TrendRun> = earlier
+            .iter()
+            .map(|run| TrendRun::of(run.at, Status::parse(&run.status), &run.metrics, figure))
+            .collect();
+        trend.push(TrendRun::of(run_at, result.status, &result.metrics, figure));
+        result.trend = trend;
     }
 }
 

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::Rows;
+use crate::model::figure::{BAND_HIGH, BAND_LOW};
+use crate::model::{Figure, Rows};
 use crate::probe::ExecutedQuery;
 use crate::rules::Severity;
 
@@ -32,6 +33,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status a history recorded as text; anything unknown reads as `error`, never a pass.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "pass" => Status::Pass,
+            "warn" => Status::Warn,
+            "fail" => Status::Fail,
+            _ => Status::Error,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",
@@ -74,6 +85,44 @@ pub struct CheckResult {
     pub table_metadata: serde_json::Map<String, serde_json::Value>,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
+    /// The figure the check is followed by across runs, where it has one (`Check::figure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub figure: Option<Figure>,
+    /// With `run --history`: the check's last runs, oldest first, this run last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trend: Vec<TrendRun>,
+}
+
+/// One run of a check, as the history recorded it: for the pass/fail strip and the figure's
+/// chart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendRun {
+    pub at: DateTime<Utc>,
+    pub status: Status,
+    /// The check's figure in that run, when it recorded one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The band that run judged by (anomaly checks once learned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band: Option<(f64, f64)>,
+}
+
+impl TrendRun {
+    /// The run as `figure` reads it from the run's recorded `metrics`.
+    pub fn of(
+        at: DateTime<Utc>,
+        status: Status,
+        metrics: &serde_json::Map<String, serde_json::Value>,
+        figure: Option<&Figure>,
+    ) -> Self {
+        let number = |name: &str| metrics.get(name).and_then(serde_json::Value::as_f64);
+        Self {
+            at,
+            status,
+            value: figure.and_then(|f| number(f.metric)),
+            band: number(BAND_LOW).zip(number(BAND_HIGH)),
+        }
+    }
 }
 
 impl CheckResult {
@@ -107,6 +156,8 @@ impl CheckResult {
             table_metadata: serde_json::Map::new(),
             started_at,
             duration_ms: 0,
+            figure: None,
+            trend: Vec::new(),
         }
     }
 }

@@ -222,6 +222,7 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
             .collect(),
         queries,
         table_metadata,
+        figure: decl.check.figure(),
         duration_ms: timer.elapsed().as_millis() as u64,
         ..CheckResult::new(
             decl.name.clone(),

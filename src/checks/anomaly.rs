@@ -14,6 +14,7 @@
 use chrono::{DateTime, Datelike, Utc};
 
 use super::CheckReader;
+use crate::model::figure::{BAND_HIGH, BAND_LOW};
 use crate::model::RuleError;
 use crate::probe::PastRun;
 
@@ -228,8 +229,8 @@ pub fn outcome(
         ),
         Judgement::Within(band) | Judgement::Outside(band) => {
             for (name, value) in [
-                ("band_low", band.low),
-                ("band_high", band.high),
+                (BAND_LOW, band.low),
+                (BAND_HIGH, band.high),
                 ("band_median", band.median),
             ] {
                 metrics.insert(name.into(), serde_json::json!(value));

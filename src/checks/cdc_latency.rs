@@ -29,7 +29,7 @@ use serde_json::json;
 
 use super::{Check, CheckKind, CheckReader, Evaluation};
 use crate::model::reader::node_kind;
-use crate::model::{MapReader, Rows, RuleError, TableRef};
+use crate::model::{Figure, MapReader, Rows, RuleError, TableRef, Unit};
 use crate::probe::{CheckError, Probe};
 use crate::sources::changes::{
     ChangePosition, HeartbeatMarker, PROBE_COLUMN, SEQ_COLUMN, WRITTEN_AT_COLUMN,
@@ -662,6 +662,13 @@ impl Check for CdcLatency {
     /// missed: the runner gives it one more poll and a margin for that before stopping it.
     fn time_limit(&self, _declared: Option<Duration>) -> Duration {
         self.timeout + self.poll_interval + Duration::from_secs(30)
+    }
+
+    fn figure(&self) -> Option<Figure> {
+        Some(
+            Figure::new("end_to_end_seconds", "end-to-end latency", Unit::Seconds)
+                .limit("max_latency", Some(self.max_latency.as_secs_f64())),
+        )
     }
 
     fn default_name(&self) -> String {

@@ -33,7 +33,7 @@ use super::anomaly::{figures, judge as judge_learned, outcome, Learning};
 use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::quote_ident;
-use crate::model::{format_duration, suggest, LogicalType, RuleError, TableRef};
+use crate::model::{format_duration, suggest, Figure, LogicalType, RuleError, TableRef, Unit};
 use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
@@ -660,6 +660,15 @@ impl Check for Freshness {
 
     fn learns_from_past(&self) -> bool {
         self.learned.is_some()
+    }
+
+    fn figure(&self) -> Option<Figure> {
+        let seconds = |limit: Option<Duration>| limit.map(|d| d.as_secs_f64());
+        Some(
+            Figure::new("lag_seconds", "lag", Unit::Seconds)
+                .limit("warn_after", seconds(self.limits.warn_after))
+                .limit("error_after", seconds(self.limits.error_after)),
+        )
     }
 
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {

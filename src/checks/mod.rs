@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::model::{suggest, Location, MapReader, Rows, RuleError, Spanned, TableRef};
+use crate::model::{suggest, Figure, Location, MapReader, Rows, RuleError, Spanned, TableRef};
 use crate::probe::scan::ScanNeeds;
 use crate::probe::{CheckError, Probe};
 use crate::sources::{Source, SourceSet};
@@ -74,6 +74,11 @@ pub trait Check: Send + Sync + fmt::Debug {
     /// history before it starts only when a check does.
     fn learns_from_past(&self) -> bool {
         false
+    }
+    /// The figure this check's runs are followed by (a row count, a lag), charted across the
+    /// runs of the history; `None` for checks whose finding is not one number.
+    fn figure(&self) -> Option<Figure> {
+        None
     }
 }
 

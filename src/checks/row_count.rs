@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
-use crate::model::RuleError;
 use crate::model::TableRef;
+use crate::model::{Figure, RuleError, Unit};
 use crate::probe::scan::ScanNeeds;
 use crate::probe::{first_i64, CheckError, Probe};
 
@@ -98,6 +98,16 @@ impl Check for RowCount {
 
     fn scan(&self) -> Option<ScanNeeds> {
         Some(self.needs())
+    }
+
+    fn figure(&self) -> Option<Figure> {
+        let bound = |n: Option<u64>| n.map(|n| n as f64);
+        Some(
+            Figure::new("row_count", "row count", Unit::Rows)
+                .limit("min", bound(self.min))
+                .limit("max", bound(self.max))
+                .limit("equals", bound(self.equals)),
+        )
     }
 
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::anomaly::{figures, judge, outcome, Learning};
 use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
-use crate::model::{RuleError, TableRef};
+use crate::model::{Figure, RuleError, TableRef, Unit};
 use crate::probe::scan::ScanNeeds;
 use crate::probe::{first_i64, CheckError, Probe};
 
@@ -67,6 +67,10 @@ impl Check for VolumeAnomaly {
 
     fn learns_from_past(&self) -> bool {
         true
+    }
+
+    fn figure(&self) -> Option<Figure> {
+        Some(Figure::new(FIGURE, "row count", Unit::Rows))
     }
 
     async fn evaluate(&self, probe: &Probe) -> Result<Evaluation, CheckError> {

@@ -9,6 +9,7 @@
 
 pub mod canon;
 pub mod columns;
+pub mod figure;
 pub mod hash;
 pub mod interpolate;
 pub mod location;
@@ -20,6 +21,7 @@ pub mod table_ref;
 
 pub use canon::{Canon, Mismatch};
 pub use columns::{Column, LogicalType};
+pub use figure::{Figure, Unit};
 pub use interpolate::{interpolate, InterpolationError};
 pub use location::{suggest, Location, RuleError};
 pub use reader::{

@@ -4,6 +4,8 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::{RenderError, ReportFormat};
+
+mod trend;
 use crate::model::Rows;
 use crate::results::{CheckResult, RunReport, Status};
 use crate::rules::Severity;
@@ -52,6 +54,14 @@ table.samples th{background:#eaeef2}.null{color:var(--muted);font-style:italic}
 pre.sql{background:#f6f8fa;border:1px solid var(--line);border-radius:6px;padding:8px 12px;font-size:12px;white-space:pre-wrap;margin:4px 0}
 .qmeta{color:var(--muted);font-size:12px}
 .empty{padding:24px;text-align:center;color:var(--muted)}
+.strip{display:flex;gap:2px;margin-top:5px;flex-wrap:wrap}.strip .run{width:7px;height:14px;border-radius:2px;background:var(--line)}
+.strip .run.pass{background:var(--pass)}.strip .run.warn{background:var(--warn)}.strip .run.fail{background:var(--fail)}.strip .run.error{background:var(--error)}
+.trend{background:#fff;border:1px solid var(--line);border-radius:6px;padding:6px;display:inline-block;max-width:100%;overflow-x:auto}
+svg.chart{display:block;font-size:11px}svg.chart .grid{stroke:#eaeef2}svg.chart .axis{fill:var(--muted)}
+svg.chart .band{fill:#0969da;fill-opacity:.12;stroke:#0969da;stroke-opacity:.35;stroke-width:1}
+svg.chart .limit{stroke:var(--fail);stroke-dasharray:5 4;stroke-width:1.2}svg.chart .limit-label{fill:var(--fail)}
+svg.chart .line{fill:none;stroke:#57606a;stroke-width:1.6}svg.chart .point{stroke:#fff;stroke-width:1}
+svg.chart .point.pass{fill:var(--pass)}svg.chart .point.warn{fill:var(--warn)}svg.chart .point.fail{fill:var(--fail)}svg.chart .point.error{fill:var(--error)}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:24px}
 @media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}.head{display:none}.check>summary{grid-template-columns:74px 1fr}.detail{padding-left:18px}}
 "#;
@@ -205,6 +215,7 @@ fn check_row(result: &CheckResult) -> Markup {
                     div.name { (result.name) }
                     div.kind { (result.kind) @if result.severity == Severity::Warn { " · warn only" } }
                     @for tag in &result.tags { span.tag { (tag) } }
+                    @if !result.trend.is_empty() { (trend::strip(&result.trend, result.figure.as_ref())) }
                 }
                 div.tables { @for table in &result.tables { div { (table) } } }
                 div.msg { (result.message) }
@@ -222,6 +233,10 @@ fn check_row(result: &CheckResult) -> Markup {
                     }
                 }
                 @if let Some(error) = &result.error { h4 { "Why it could not run" } div.error-box { (error) } }
+                @if let Some(chart) = result.figure.as_ref().and_then(|f| trend::chart(&result.trend, f)) {
+                    h4 { (capitalized(result.figure.as_ref().map_or("", |f| f.label))) " over the last " (result.trend.len()) " runs" }
+                    div.trend { (chart) }
+                }
                 @if let Some(samples) = &result.samples { h4 { "Sample rows (" (samples.rows.len()) " shown)" } (sample_table(samples)) }
                 @if !result.queries.is_empty() {
                     h4 { "Queries" }
@@ -279,6 +294,15 @@ fn table_facts(facts: &serde_json::Value) -> String {
         parts.push(format!("{n} storage requests retried"));
     }
     parts.join(" · ")
+}
+
+/// `Row count` from `row count`.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn format_ms(ms: u64) -> String {

@@ -164,7 +164,7 @@ fn write_table(lake: &std::path::Path, table: &str, batch: datafusion::arrow::ar
 }
 
 /// Writes `rows` rows as table `loads` under `lake`.
-fn write_loads(lake: &std::path::Path, rows: usize) {
+pub(crate) fn write_loads(lake: &std::path::Path, rows: usize) {
     use datafusion::arrow::array::{Int64Array, RecordBatch};
     let batch = RecordBatch::try_from_iter([(
         "id",
@@ -176,11 +176,17 @@ fn write_loads(lake: &std::path::Path, rows: usize) {
 
 /// A folder holding `rules.yml` with the one check `check` over a lake at `<folder>/lake`.
 fn audit_folder(check: &str) -> tempfile::TempDir {
+    audit_of(&[check])
+}
+
+/// A folder holding `rules.yml` with `checks` over a lake at `<folder>/lake`.
+pub(crate) fn audit_of(checks: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    let checks: String = checks.iter().map(|c| format!("  - {c}\n")).collect();
     std::fs::write(
         dir.path().join("rules.yml"),
         format!(
-            "sources:\n  lake: {{ type: lake, url: \"{}\" }}\nchecks:\n  - {check}\n",
+            "sources:\n  lake: {{ type: lake, url: \"{}\" }}\nchecks:\n{checks}",
             dir.path().join("lake").display()
         ),
     )
@@ -188,9 +194,12 @@ fn audit_folder(check: &str) -> tempfile::TempDir {
     dir
 }
 
-/// Runs the audit in `dir` at `now`, appending to its history; the output and the check's
+/// Runs the audit in `dir` at `now`, appending to its history; the output and the first check's
 /// result as the JSON report has it.
-fn audit_at(dir: &std::path::Path, now: &str) -> (std::process::Output, serde_json::Value) {
+pub(crate) fn audit_at(
+    dir: &std::path::Path,
+    now: &str,
+) -> (std::process::Output, serde_json::Value) {
     let out = lakecheck(
         &[
             "run",
@@ -264,6 +273,40 @@ async fn volume_anomaly_learns_from_daily_runs_and_leaves_a_failed_day_out() {
         "{}",
         text(&shown)
     );
+    // The reports draw the trend: the JSON's runs, and the HTML's strip and chart with the band.
+    let statuses: Vec<&str> = result["trend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    let expected = [["warn"; 7].as_slice(), &["pass"; 7], &["fail", "pass"]].concat();
+    assert_eq!(
+        statuses, expected,
+        "learning, normal, the half-size day, normal again"
+    );
+    assert_eq!(result["trend"][14]["value"], 500.0);
+    assert_eq!(result["figure"]["metric"], "row_count");
+    let html = std::fs::read_to_string(dir.path().join("r/lakecheck.html")).unwrap();
+    assert_eq!(
+        html.matches("<span class=\"run ").count(),
+        16,
+        "one mark a run"
+    );
+    assert_eq!(
+        html.matches("<circle class=\"point ").count(),
+        16,
+        "one point a run"
+    );
+    assert_eq!(
+        html.matches("<polygon class=\"band\"").count(),
+        1,
+        "judged from day 8 on"
+    );
+    assert!(
+        html.contains("2026-11-15 06:00 UTC · fail · 500 (band "),
+        "the failed day's title"
+    );
 }
 
 #[rstest::rstest]
@@ -288,7 +331,7 @@ fn volume_anomaly_mistakes_are_located(#[case] options: &str, #[case] expected: 
 }
 
 /// Writes table `updates` under `lake`: ten rows, the newest `updated_at` at `newest`.
-fn write_updates(lake: &std::path::Path, newest: DateTime<Utc>) {
+pub(crate) fn write_updates(lake: &std::path::Path, newest: DateTime<Utc>) {
     use datafusion::arrow::array::{RecordBatch, TimestampMicrosecondArray};
     let times: Vec<i64> = (0..10)
         .map(|i| (newest - Duration::minutes(i * 30)).timestamp_micros())

@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 mod athena;
+mod browser;
 mod cdc;
 mod checks;
 mod cli;
