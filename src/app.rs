@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::history::History;
+use crate::model::plural;
 use crate::probe::Clock;
+use crate::report::failures::{self, FailuresDir};
 use crate::report::{self, console, ReportFormat, REPORT_FORMATS};
 use crate::results::{RunReport, EXIT_ERROR};
 use crate::rules::RuleFile;
@@ -26,6 +28,8 @@ pub struct RunOptions {
     pub clock: Clock,
     /// Where to append the run (`--history`): a folder or `s3://bucket/prefix`.
     pub history: Option<String>,
+    /// Where to write each failing check's failing rows (`--failures-dir`), and how many.
+    pub failures: Option<FailuresDir>,
 }
 
 /// Report paths: explicit ones where given, else the format's default file under `dir`.
@@ -112,6 +116,11 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
             });
         }
     }
+    if let Some(kept) = &options.failures {
+        for check in &mut planned {
+            check.failures_limit = kept.limit;
+        }
+    }
     let mut report = runner::run(files, planned, options.jobs, options.clock, &on_result).await;
     match &past {
         Some(Ok(past)) => crate::history::attach_trends(&mut report, past, run_at),
@@ -133,12 +142,30 @@ pub async fn execute(files: &[RuleFile], options: &RunOptions) -> (u8, Option<Ru
         },
         None => None,
     };
+    // Failures files before the reports too: one that cannot be written is a report error.
+    let failure_files = match &options.failures {
+        Some(kept) => {
+            let (written, errors) = failures::write_all(&report, &kept.dir);
+            for error in errors {
+                report.report_not_written(error.to_string());
+            }
+            Some((written.len(), &kept.dir))
+        }
+        None => None,
+    };
     // Reports first: one that cannot be written changes the exit code that every report and
     // the console summary state.
     let written = report::write_all(&mut report, &options.outputs);
     print!("{}", console::render(&report, color));
     for (format, path) in written {
         println!("{} report: {}", format.name, path.display());
+    }
+    if let Some((count, dir)) = failure_files {
+        println!(
+            "failing rows: {} in {}",
+            plural(count, "file"),
+            dir.display()
+        );
     }
     if let Some(line) = appended {
         println!("{line}");

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use lakecheck::app::{self, RunOptions};
 use lakecheck::probe::Clock;
 use lakecheck::registry::CHECK_KINDS;
+use lakecheck::report::failures::{FailuresDir, DEFAULT_FAILURES_LIMIT};
 use lakecheck::results::{EXIT_ERROR, EXIT_PASSED};
 use lakecheck::rules::{self, Vars};
 use lakecheck::runner::Selection;
@@ -29,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run checks from rule files or folders and write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show the run history: per check, a strip of its last runs and its newest finding.
     History {
         /// The history folder or s3://bucket/prefix given to `run --history`.
@@ -126,6 +127,15 @@ struct RunArgs {
     /// Append the run to the history at this folder or s3://bucket/prefix (a Delta table).
     #[arg(long, value_name = "DIR_OR_URL")]
     history: Option<String>,
+    /// Write the failing rows of each check that fails (or warns) with failing rows to a
+    /// Parquet file named after the check in this folder.
+    #[arg(long, value_name = "DIR")]
+    failures_dir: Option<PathBuf>,
+    /// Failing rows each check keeps for --failures-dir.
+    #[arg(long, value_name = "N", requires = "failures_dir",
+          default_value_t = DEFAULT_FAILURES_LIMIT as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    failures_limit: u64,
     #[command(flatten)]
     memory: MemoryArg,
 }
@@ -180,6 +190,10 @@ async fn run(args: RunArgs) -> u8 {
         verbose: !args.quiet,
         clock: args.now.map_or(Clock::System, Clock::Fixed),
         history: args.history,
+        failures: args.failures_dir.map(|dir| FailuresDir {
+            dir,
+            limit: usize::try_from(args.failures_limit).unwrap_or(usize::MAX),
+        }),
     };
     app::execute(&files, &options).await.0
 }
@@ -238,7 +252,7 @@ fn validate(paths: Vec<PathBuf>) -> u8 {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
         Command::Validate { rules } => validate(rules),
         Command::History { location, runs } => history(&location, runs).await,
         Command::Demo {

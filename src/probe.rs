@@ -248,6 +248,8 @@ pub struct Probe {
     /// The check's `max_scanned`, and what its queries have scanned so far.
     max_scanned: Option<u64>,
     scanned: std::sync::atomic::AtomicU64,
+    /// Failing rows the run keeps per check (`--failures-limit`); 0 when it keeps none.
+    failures_limit: usize,
     log: Mutex<Vec<Logged>>,
 }
 
@@ -260,6 +262,7 @@ impl Probe {
             past: None,
             max_scanned: None,
             scanned: Default::default(),
+            failures_limit: 0,
             log: Mutex::new(Vec::new()),
         }
     }
@@ -314,6 +317,21 @@ impl Probe {
             shared_scan: scan,
             ..self
         }
+    }
+
+    /// The probe with the check keeping up to `limit` failing rows for the run's failures
+    /// files (`--failures-dir`), besides its samples.
+    pub fn with_failures_limit(self, limit: usize) -> Self {
+        Self {
+            failures_limit: limit,
+            ..self
+        }
+    }
+
+    /// How many failing rows the check keeps for the run's failures files: 0 when the run
+    /// writes none. A check reads as many as this and its samples need.
+    pub fn failures_limit(&self) -> usize {
+        self.failures_limit
     }
 
     /// The probe with every check seeing `clock`.

@@ -75,6 +75,10 @@ pub struct CheckResult {
     pub failing_rows: Option<u64>,
     /// Up to 10 example failures.
     pub samples: Option<Rows>,
+    /// The failing rows kept for the run's failures files (`--failures-dir`, up to
+    /// `--failures-limit`); not part of the reports.
+    #[serde(skip)]
+    pub failures: Option<Rows>,
     pub metrics: serde_json::Map<String, serde_json::Value>,
     /// Why the check could not run (status `error`).
     pub error: Option<String>,
@@ -150,6 +154,7 @@ impl CheckResult {
             expected: None,
             failing_rows: None,
             samples: None,
+            failures: None,
             metrics: serde_json::Map::new(),
             error: None,
             queries: Vec::new(),

@@ -56,6 +56,9 @@ pub struct PlannedCheck {
     /// The check's past runs in the run history, or why it could not be read; `None` when the
     /// run keeps no history.
     pub past: Option<Result<Arc<[PastRun]>, String>>,
+    /// Failing rows the check keeps for the run's failures files (`--failures-limit`); 0 when
+    /// the run writes none.
+    pub failures_limit: usize,
 }
 
 /// Applies the selection, and groups the selected checks that read the same table under the
@@ -94,6 +97,7 @@ pub fn plan(
                     sources: file.sources.clone(),
                     shared_scan: None,
                     past: None,
+                    failures_limit: 0,
                 })
         })
         .collect();
@@ -169,7 +173,8 @@ async fn run_one(check: PlannedCheck, rule_file: String, clock: Clock) -> CheckR
             .with_clock(clock)
             .with_shared_scan(check.shared_scan.clone())
             .with_max_scanned(decl.max_scanned)
-            .with_past(check.past.clone()),
+            .with_past(check.past.clone())
+            .with_failures_limit(check.failures_limit),
     );
     // Each check runs in its own task so a bug that panics becomes this check's error, not the
     // run's, and so a check past its time limit can be stopped: aborting the task drops its
@@ -265,6 +270,7 @@ fn with_evaluation(base: CheckResult, evaluation: Evaluation) -> CheckResult {
         expected: Some(evaluation.expected),
         failing_rows: evaluation.failing_rows,
         samples: evaluation.samples.filter(|s| !s.rows.is_empty()),
+        failures: evaluation.failures.filter(|f| !f.rows.is_empty()),
         metrics: evaluation.metrics,
         ..base
     }

@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::row_predicate::{counting, rows, FAILING_ROWS};
-use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
+use super::{name_with_filter, rows_to_read, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::quote_ident;
 use crate::model::TableRef;
-use crate::model::{Literal, RuleError};
+use crate::model::{Literal, Rows, RuleError};
 use crate::probe::scan::{within, ScanNeeds};
 use crate::probe::{first_i64, CheckError, Probe};
 
@@ -89,24 +89,23 @@ impl Check for AcceptedValues {
             ))
             .await?;
         let failing = first_i64(&counted, &self.table.source, FAILING_ROWS)? as u64;
-        let samples = if failing > 0 {
+        let unexpected = if failing > 0 {
             let from = probe.from_clause(&self.table, None)?;
             let column = quote_ident(&self.column);
             let condition = within(self.filter.as_deref(), &self.unexpected());
-            Some(
-                probe
-                    .query(
-                        &self.table.source,
-                        format!(
-                            "SELECT {column} AS unexpected_value, count(*) AS row_count FROM {from} \
-                             WHERE {condition} GROUP BY {column} ORDER BY count(*) DESC, {column} \
-                             LIMIT {SAMPLE_LIMIT}"
-                        ),
-                    )
-                    .await?,
-            )
+            probe
+                .query(
+                    &self.table.source,
+                    format!(
+                        "SELECT {column} AS unexpected_value, count(*) AS row_count FROM {from} \
+                         WHERE {condition} GROUP BY {column} ORDER BY count(*) DESC, {column} \
+                         LIMIT {}",
+                        rows_to_read(probe)
+                    ),
+                )
+                .await?
         } else {
-            None
+            Rows::default()
         };
         let mut metrics = serde_json::Map::new();
         metrics.insert("failing_rows".into(), json!(failing));
@@ -125,9 +124,9 @@ impl Check for AcceptedValues {
             },
             expected: format!("{} in [{shown}]", self.column),
             failing_rows: Some(failing),
-            samples,
             metrics,
-            warning: None,
-        })
+            ..Evaluation::default()
+        }
+        .with_failing_rows(probe, unexpected))
     }
 }

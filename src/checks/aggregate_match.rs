@@ -412,6 +412,7 @@ impl Check for AggregateMatch {
             expected,
             failing_rows: None,
             samples,
+            failures: None,
             metrics,
             warning: None,
         })

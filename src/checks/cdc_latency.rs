@@ -645,6 +645,7 @@ impl CdcLatency {
             expected,
             failing_rows: None,
             samples: None,
+            failures: None,
             metrics,
             warning: None,
         }

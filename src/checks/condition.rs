@@ -79,9 +79,9 @@ impl Check for Condition {
             },
             expected: self.expression.clone(),
             failing_rows: Some(found.count),
-            samples: (found.count > 0).then_some(found.samples),
             metrics,
-            warning: None,
-        })
+            ..Evaluation::default()
+        }
+        .with_failing_rows(probe, found.rows))
     }
 }

@@ -750,6 +750,7 @@ impl Check for Freshness {
             observed,
             failing_rows: None,
             samples: None,
+            failures: None,
             metrics,
             warning: (verdict == Verdict::Late).then(|| {
                 format!(

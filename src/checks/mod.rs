@@ -94,12 +94,42 @@ pub struct Evaluation {
     pub failing_rows: Option<u64>,
     /// Up to [`SAMPLE_LIMIT`] examples of failures.
     pub samples: Option<Rows>,
+    /// The failing rows kept for the run's failures files, up to [`Probe::failures_limit`]:
+    /// `None` for a check whose findings are not rows, or when the run keeps none.
+    pub failures: Option<Rows>,
     /// Machine-readable figures (counts, differences) for JSON consumers.
     pub metrics: serde_json::Map<String, serde_json::Value>,
     /// A passing check that crossed a warning threshold of its own (`warn_after` of
     /// `freshness`) says so here, e.g. "older than warn_after 10m": it is reported as `warn`,
     /// whatever its severity.
     pub warning: Option<String>,
+}
+
+/// How many failing rows a check reads: enough for its samples and for the run's failures
+/// files.
+fn rows_to_read(probe: &Probe) -> usize {
+    SAMPLE_LIMIT.max(probe.failures_limit())
+}
+
+impl Evaluation {
+    /// The evaluation with failing `rows` (read up to [`rows_to_read`]) as its samples, the
+    /// first [`SAMPLE_LIMIT`], and as its failures, the first [`Probe::failures_limit`] when
+    /// the run keeps them. No rows leave both unset.
+    fn with_failing_rows(self, probe: &Probe, rows: Rows) -> Self {
+        if rows.rows.is_empty() {
+            return self;
+        }
+        let first = |n: usize| Rows {
+            columns: rows.columns.clone(),
+            rows: rows.rows.iter().take(n).cloned().collect(),
+        };
+        let limit = probe.failures_limit();
+        Self {
+            samples: Some(first(SAMPLE_LIMIT)),
+            failures: (limit > 0).then(|| first(limit)),
+            ..self
+        }
+    }
 }
 
 /// Reads a check's own options, resolving table references against the file's sources.

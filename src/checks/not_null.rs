@@ -98,7 +98,6 @@ impl Check for NotNull {
         )
         .await?;
         let failing = found.count;
-        let samples = (failing > 0).then_some(found.samples);
         Ok(Evaluation {
             passed: offenders.is_empty(),
             observed: if offenders.is_empty() {
@@ -108,9 +107,9 @@ impl Check for NotNull {
             },
             expected: "no NULLs".to_string(),
             failing_rows: Some(failing),
-            samples,
             metrics,
-            warning: None,
-        })
+            ..Evaluation::default()
+        }
+        .with_failing_rows(probe, found.rows))
     }
 }

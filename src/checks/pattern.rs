@@ -226,10 +226,10 @@ impl Check for Pattern {
             },
             expected: format!("{} matches {} ({nulls})", self.column, self.shown),
             failing_rows: Some(failing),
-            samples: (failing > 0).then_some(found.samples),
             metrics,
-            warning: None,
-        })
+            ..Evaluation::default()
+        }
+        .with_failing_rows(probe, found.rows))
     }
 }
 

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use super::pairing::{find_column, typed_pair, ReadSide};
 use super::row_predicate::rows;
-use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
+use super::{name_with_filter, rows_to_read, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::canon::{self, Canon, Mismatch};
 use crate::model::sql::{quote_ident, quote_literal};
 use crate::model::{Column, Rows, RuleError, Spanned, TableRef};
@@ -734,7 +734,7 @@ impl Relationships {
         reference: &Reference,
     ) -> Result<Evaluation, CheckError> {
         let finding = reference
-            .check(probe, self.filter.as_deref(), SAMPLE_LIMIT)
+            .check(probe, self.filter.as_deref(), rows_to_read(probe))
             .await?;
         Ok(Evaluation {
             passed: finding.held(self.allow_empty),
@@ -747,10 +747,10 @@ impl Relationships {
                 reference.fields.join(", ")
             ),
             failing_rows: Some(finding.orphan_rows),
-            samples: (!finding.samples.is_empty()).then(|| orphan_rows(reference, &finding)),
             metrics: finding.metrics(),
-            warning: None,
-        })
+            ..Evaluation::default()
+        }
+        .with_failing_rows(probe, orphan_rows(reference, &finding)))
     }
 
     async fn evaluate_declared(
@@ -849,7 +849,7 @@ impl Relationships {
             failing_rows: Some(orphan_rows_total),
             samples: Some(table),
             metrics,
-            warning: None,
+            ..Evaluation::default()
         })
     }
 }

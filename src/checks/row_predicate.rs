@@ -2,16 +2,17 @@
 //! the table's shared scan when other checks read it too), and fetch examples only when there
 //! are some.
 
-use super::SAMPLE_LIMIT;
+use super::rows_to_read;
 use crate::model::Rows;
 use crate::model::TableRef;
 use crate::probe::scan::{within, ScanNeeds};
 use crate::probe::{first_i64, CheckError, Probe};
 
-/// Failing rows: how many, and up to [`SAMPLE_LIMIT`] examples.
+/// Failing rows: how many, and the first of them (up to [`rows_to_read`]), for samples and
+/// the run's failures files.
 pub(super) struct FailingRows {
     pub count: u64,
-    pub samples: Rows,
+    pub rows: Rows,
 }
 
 /// The alias under which [`counting`] reads its count.
@@ -34,7 +35,7 @@ pub(super) async fn failing_rows(
 }
 
 /// The failing rows a scan counted under [`FAILING_ROWS`] among its `figures`, with up to
-/// [`SAMPLE_LIMIT`] of them read only when there are some.
+/// [`rows_to_read`] of them read only when there are some.
 pub(super) async fn counted_failing_rows(
     probe: &Probe,
     figures: &Rows,
@@ -44,21 +45,22 @@ pub(super) async fn counted_failing_rows(
 ) -> Result<FailingRows, CheckError> {
     let count = first_i64(figures, &table.source, FAILING_ROWS)? as u64;
     let from = probe.from_clause(table, None)?;
-    let samples = if count > 0 {
+    let rows = if count > 0 {
         // Ordered by the first column (the key, as tables usually start) so samples are stable.
         probe
             .query(
                 &table.source,
                 format!(
-                    "SELECT * FROM {from} WHERE {} ORDER BY 1 LIMIT {SAMPLE_LIMIT}",
-                    within(filter, failing)
+                    "SELECT * FROM {from} WHERE {} ORDER BY 1 LIMIT {}",
+                    within(filter, failing),
+                    rows_to_read(probe)
                 ),
             )
             .await?
     } else {
         Rows::default()
     };
-    Ok(FailingRows { count, samples })
+    Ok(FailingRows { count, rows })
 }
 
 /// Runs `count_sql` (one `failing_rows` column) and, only when it finds failures, `sample_sql`.
@@ -70,12 +72,12 @@ pub(super) async fn count_then_sample(
 ) -> Result<FailingRows, CheckError> {
     let counted = probe.query(source, count_sql).await?;
     let count = first_i64(&counted, source, FAILING_ROWS)? as u64;
-    let samples = if count > 0 {
+    let rows = if count > 0 {
         probe.query(source, sample_sql).await?
     } else {
         Rows::default()
     };
-    Ok(FailingRows { count, samples })
+    Ok(FailingRows { count, rows })
 }
 
 /// "1 row" / "12 rows".

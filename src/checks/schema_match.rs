@@ -160,6 +160,7 @@ impl Check for SchemaMatch {
             },
             failing_rows: None,
             samples,
+            failures: None,
             metrics,
             warning: None,
         })

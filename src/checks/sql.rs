@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::row_predicate::{count_then_sample, rows};
-use super::{Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
+use super::{rows_to_read, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::strip_trailing_semicolons;
 use crate::model::RuleError;
 use crate::model::TableRef;
@@ -60,11 +60,13 @@ impl Check for SqlCheck {
             probe,
             &self.source,
             format!("SELECT count(*) AS failing_rows FROM (\n{query}\n) AS failures"),
-            format!("SELECT * FROM (\n{query}\n) AS failures ORDER BY 1 LIMIT {SAMPLE_LIMIT}"),
+            format!(
+                "SELECT * FROM (\n{query}\n) AS failures ORDER BY 1 LIMIT {}",
+                rows_to_read(probe)
+            ),
         )
         .await?;
         let failing = found.count;
-        let samples = (failing > 0).then_some(found.samples);
         let mut metrics = serde_json::Map::new();
         metrics.insert("failing_rows".into(), json!(failing));
         Ok(Evaluation {
@@ -76,9 +78,9 @@ impl Check for SqlCheck {
             },
             expected: "no rows".to_string(),
             failing_rows: Some(failing),
-            samples,
             metrics,
-            warning: None,
-        })
+            ..Evaluation::default()
+        }
+        .with_failing_rows(probe, found.rows))
     }
 }

@@ -29,7 +29,8 @@ use crate::model::TableRef;
 use crate::model::{Column, Rows};
 use crate::probe::{CheckError, ColumnProblem, Comparing, Probe};
 use crate::reconcile::{
-    self, Outcome, Plan, Segmenter, Settle, Settled, Side, MAX_DIFFERENCES, SEGMENTS, SETTLE_KEYS,
+    self, Difference, Outcome, Plan, Segmenter, Settle, Settled, Side, MAX_DIFFERENCES, SEGMENTS,
+    SETTLE_KEYS,
 };
 
 pub const KIND: CheckKind = CheckKind {
@@ -448,7 +449,8 @@ impl TableMatch {
                 canons,
                 hashing,
                 key_len,
-                samples: self.samples,
+                // Enough keys for the run's failures files too; the samples keep their own.
+                samples: self.samples.max(probe.failures_limit()),
                 segmenter: Segmenter::KeyHash,
                 allow_duplicates: self.allow_duplicates,
                 settle: self.settle,
@@ -496,7 +498,10 @@ impl Check for TableMatch {
             schema_findings,
         } = self.plan(probe).await?;
         plan.choose_segmenter(probe).await?;
-        let outcome = reconcile::compare(probe, &plan).await?;
+        let mut outcome = reconcile::compare(probe, &plan).await?;
+        let limit = probe.failures_limit();
+        let failures = (limit > 0).then(|| failure_rows(&plan, &outcome, limit));
+        outcome.keep_samples(self.samples);
         let both_empty = outcome.left_rows + outcome.right_rows + outcome.null_keys() == 0;
         let empty_fails = both_empty && !self.allow_empty;
         let passed = outcome.missing == 0
@@ -603,10 +608,70 @@ impl Check for TableMatch {
                     + outcome.null_keys(),
             ),
             samples,
+            failures,
             metrics,
             warning: None,
         })
     }
+}
+
+/// The failing rows of the run's failures files, up to `limit`: a row per differing key
+/// with its key columns, how it differs (`missing_in_right`, `missing_in_left`, `changed`,
+/// `duplicate_key_in_left`, `null_key_in_right`, ...), and for each column that differs in a
+/// changed row both sides' values as `<column>__left` and `<column>__right` (NULL in rows
+/// where that column does not differ). Values are in display form, as in the samples.
+fn failure_rows(plan: &Plan, outcome: &Outcome, limit: usize) -> Rows {
+    let key_len = plan.key_len;
+    let mut columns: Vec<String> = plan.left.columns[..key_len]
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    columns.push("difference".into());
+    let differing: Vec<&str> = plan.left.columns[key_len..]
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|name| outcome.changed_values.iter().any(|(_, c, ..)| c == name))
+        .collect();
+    for name in &differing {
+        columns.push(format!("{name}__left"));
+        columns.push(format!("{name}__right"));
+    }
+    let keys = outcome
+        .differing_keys
+        .iter()
+        .map(|key| (key, ""))
+        .chain(outcome.left.keys.iter().map(|key| (key, "_in_left")))
+        .chain(outcome.right.keys.iter().map(|key| (key, "_in_right")));
+    let rows = keys
+        .take(limit)
+        .map(|(key, side)| {
+            let mut row: Vec<Option<String>> = key
+                .fields
+                .iter()
+                .zip(&plan.canons)
+                .map(|(field, canon)| field.as_deref().and_then(|f| canon::display(*canon, f)))
+                .collect();
+            let difference = match key.difference {
+                Difference::MissingInRight => "missing_in_right",
+                Difference::MissingInLeft => "missing_in_left",
+                Difference::Changed => "changed",
+                Difference::DuplicateKey => "duplicate_key",
+                Difference::NullKey => "null_key",
+            };
+            row.push(Some(format!("{difference}{side}")));
+            for name in &differing {
+                let values = outcome
+                    .changed_values
+                    .iter()
+                    .find(|(k, c, ..)| *k == key.display && c == name)
+                    .filter(|_| key.difference == Difference::Changed);
+                row.push(values.and_then(|(.., left, _)| left.clone()));
+                row.push(values.and_then(|(.., right)| right.clone()));
+            }
+            row
+        })
+        .collect();
+    Rows { columns, rows }
 }
 
 impl TableMatch {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation, SAMPLE_LIMIT};
+use super::{name_with_filter, rows_to_read, Check, CheckKind, CheckReader, Evaluation};
 use crate::model::sql::quote_ident;
-use crate::model::RuleError;
 use crate::model::TableRef;
+use crate::model::{Rows, RuleError};
 use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
@@ -67,17 +67,18 @@ impl Check for Unique {
         let source = &self.table.source;
         let duplicate_keys = first_i64(&summary, source, "duplicate_keys")? as u64;
         let duplicate_rows = first_i64(&summary, source, "duplicate_rows")? as u64;
-        let samples = if duplicate_keys > 0 {
-            Some(
-                probe
-                    .query(
-                        &self.table.source,
-                        format!("{groups} ORDER BY count(*) DESC, {key_list} LIMIT {SAMPLE_LIMIT}"),
-                    )
-                    .await?,
-            )
+        let duplicates = if duplicate_keys > 0 {
+            probe
+                .query(
+                    &self.table.source,
+                    format!(
+                        "{groups} ORDER BY count(*) DESC, {key_list} LIMIT {}",
+                        rows_to_read(probe)
+                    ),
+                )
+                .await?
         } else {
-            None
+            Rows::default()
         };
         let mut metrics = serde_json::Map::new();
         metrics.insert("duplicate_keys".into(), json!(duplicate_keys));
@@ -91,9 +92,9 @@ impl Check for Unique {
             },
             expected: format!("each ({}) at most once", self.columns.join(", ")),
             failing_rows: Some(duplicate_rows),
-            samples,
             metrics,
-            warning: None,
-        })
+            ..Evaluation::default()
+        }
+        .with_failing_rows(probe, duplicates))
     }
 }

@@ -135,6 +135,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<u8> {
         verbose: true,
         clock: Default::default(),
         history: None,
+        failures: None,
     };
     let (exit, _) = app::execute(&files, &run_options).await;
     drop(cluster);

@@ -36,6 +36,42 @@ pub struct Unpairable {
     /// Keys held by more than one row (when duplicates are not allowed).
     pub duplicate_keys: u64,
     pub duplicate_samples: Vec<String>,
+    /// The sampled NULL and repeated keys, key column by key column.
+    pub keys: Vec<DifferingKey>,
+}
+
+/// How the rows of one key differ, for callers that list differing keys one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Difference {
+    /// Rows of the key only on the left side (missing in the target).
+    MissingInRight,
+    /// Rows of the key only on the right side (extra in the target).
+    MissingInLeft,
+    /// Rows of the key on both sides whose values differ.
+    Changed,
+    /// The key is held by more than one row of a side.
+    DuplicateKey,
+    /// A row with a NULL in a key column.
+    NullKey,
+}
+
+/// A sampled differing key: how it differs, its display text (as in the key lists of
+/// [`Outcome`]) and its canonical key fields (`canon::display` shows them, NULL as `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DifferingKey {
+    pub difference: Difference,
+    pub display: String,
+    pub fields: Vec<Option<String>>,
+}
+
+impl DifferingKey {
+    fn new(difference: Difference, display: &str, key: &[String]) -> Self {
+        Self {
+            difference,
+            display: display.to_string(),
+            fields: key.iter().cloned().map(Some).collect(),
+        }
+    }
 }
 
 /// The outcome of a comparison.
@@ -55,6 +91,9 @@ pub struct Outcome {
     /// display form of their canon (`canon::display`).
     pub changed_values: Vec<(String, String, Option<String>, Option<String>)>,
     pub changed_keys: Vec<String>,
+    /// The sampled missing, extra and changed keys in the order matched, key column by key
+    /// column (NULL and repeated keys are in [`Unpairable::keys`]).
+    pub differing_keys: Vec<DifferingKey>,
     pub left: Unpairable,
     pub right: Unpairable,
     /// What settling found, when the plan asks for it (`settle`). The counts above are then
@@ -89,6 +128,24 @@ impl Outcome {
 
     pub fn duplicate_keys(&self) -> u64 {
         self.left.duplicate_keys + self.right.duplicate_keys
+    }
+
+    /// Keeps the first `n` samples of each list, as a plan with `samples: n` would have
+    /// sampled them (each list is in an order that does not depend on its length); the
+    /// [`DifferingKey`] lists are left whole.
+    pub fn keep_samples(&mut self, n: usize) {
+        self.missing_keys.truncate(n);
+        self.extra_keys.truncate(n);
+        self.changed_keys.truncate(n);
+        let kept = &self.changed_keys;
+        self.changed_values.retain(|(key, ..)| kept.contains(key));
+        for side in [&mut self.left, &mut self.right] {
+            side.null_key_samples.truncate(n);
+            side.duplicate_samples.truncate(n);
+        }
+        if let Some(settled) = &mut self.settled {
+            settled.in_flight_keys.truncate(n);
+        }
     }
 }
 
@@ -255,6 +312,8 @@ impl<'a> Matcher<'a> {
                     if side.duplicate_samples.len() < samples {
                         side.duplicate_samples
                             .push(format!("{display} ({} rows in {table})", rows.len()));
+                        side.keys
+                            .push(DifferingKey::new(Difference::DuplicateKey, &display, key));
                     }
                 }
             }
@@ -271,17 +330,32 @@ impl<'a> Matcher<'a> {
                     display: display.clone(),
                     key_hash: l[0].key_hash,
                 });
+                self.outcome.differing_keys.push(DifferingKey::new(
+                    Difference::Changed,
+                    &display,
+                    key,
+                ));
             }
         }
         if missing > 0 {
             self.outcome.missing += missing;
             if self.outcome.missing_keys.len() < samples {
                 self.outcome.missing_keys.push(display.clone());
+                self.outcome.differing_keys.push(DifferingKey::new(
+                    Difference::MissingInRight,
+                    &display,
+                    key,
+                ));
             }
         }
         if extra > 0 {
             self.outcome.extra += extra;
             if self.outcome.extra_keys.len() < samples {
+                self.outcome.differing_keys.push(DifferingKey::new(
+                    Difference::MissingInLeft,
+                    &display,
+                    key,
+                ));
                 self.outcome.extra_keys.push(display);
             }
         }

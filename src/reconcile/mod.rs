@@ -20,6 +20,6 @@ mod settle;
 pub mod udf;
 
 pub use diff::compare;
-pub use matching::{Capped, Outcome, Unpairable};
+pub use matching::{Capped, Difference, DifferingKey, Outcome, Unpairable};
 pub use plan::{Plan, Segmenter, Settle, Side, MAX_DIFFERENCES, SEGMENTS};
 pub use settle::{Settled, SETTLE_KEYS};

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::matching::{Changed, Checksum, KeyedRow, KeyedRows, Unpairable};
+use super::matching::{
+    Changed, Checksum, Difference, DifferingKey, KeyedRow, KeyedRows, Unpairable,
+};
 use super::plan::{Plan, Side};
 use crate::model::canon;
 use crate::model::Rows;
@@ -125,24 +127,33 @@ impl Side {
         };
         let (nulls, repeated) = tokio::try_join!(nulls, repeated)?;
         let n = plan.canons.len();
+        let k = plan.key_len;
         for row in nulls.rows.iter().take(plan.samples) {
-            found
-                .null_key_samples
-                .push(self.fields_display(plan, row, n));
+            let display = self.fields_display(plan, row, n);
+            found.keys.push(DifferingKey {
+                difference: Difference::NullKey,
+                display: display.clone(),
+                fields: row[..k].to_vec(),
+            });
+            found.null_key_samples.push(display);
         }
         found.null_keys = match nulls.rows.first() {
             Some(row) => self.number(row, n, "NULL key count")? as u64,
             None => 0,
         };
         if let Some(repeated) = repeated {
-            let k = plan.key_len;
             for row in repeated.rows.iter().take(plan.samples) {
+                let display = self.key_display(plan, &row[..k]);
                 found.duplicate_samples.push(format!(
-                    "{} ({} rows in {})",
-                    self.key_display(plan, &row[..k]),
+                    "{display} ({} rows in {})",
                     self.number(row, k, "row count")?,
                     self.table
                 ));
+                found.keys.push(DifferingKey {
+                    difference: Difference::DuplicateKey,
+                    display,
+                    fields: row[..k].to_vec(),
+                });
             }
             found.duplicate_keys = match repeated.rows.first() {
                 Some(row) => self.number(row, k + 1, "duplicate key count")? as u64,

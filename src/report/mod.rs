@@ -8,6 +8,7 @@ use crate::model::Rows;
 use crate::results::{CheckResult, RunReport};
 
 pub mod console;
+pub mod failures;
 mod html;
 mod json;
 mod junit;

@@ -115,6 +115,7 @@ async fn persistent_s3_failure_is_an_error_within_the_retry_budget(
         verbose: false,
         clock: Default::default(),
         history: None,
+        failures: None,
     };
     let (exit, report) = app::execute(&[file], &options).await;
     let report = report.expect("the run finished");

@@ -17,6 +17,7 @@ mod dms;
 mod errors;
 mod exactness;
 mod exactness_property;
+mod failures;
 mod fixtures;
 mod freshness;
 mod harness;

@@ -78,6 +78,7 @@ async fn run_reported(
         verbose: false,
         clock: Clock::System,
         history: None,
+        failures: None,
     };
     let (code, report) = app::execute(&[file], &options).await;
     (code, report.expect("checks were planned"), dir)
