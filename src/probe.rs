@@ -275,12 +275,20 @@ impl Probe {
     /// This check's past runs (oldest first), for checks that learn from them; an error when
     /// the run keeps no history.
     pub fn past_runs(&self) -> Result<&[PastRun], CheckError> {
+        self.past_runs_if_kept()?.ok_or(CheckError::NoHistory)
+    }
+
+    /// This check's past runs (oldest first) when the run keeps a history, `None` when it keeps
+    /// none: for checks that judge without one but read it when given (`volume_anomaly` with
+    /// `bucket:` leaves buckets failed in past runs out of its band). An error when the history
+    /// could not be read: what it would have said is unknown.
+    pub fn past_runs_if_kept(&self) -> Result<Option<&[PastRun]>, CheckError> {
         match &self.past {
-            Some(Ok(past)) => Ok(past),
+            Some(Ok(past)) => Ok(Some(past)),
             Some(Err(cause)) => Err(CheckError::HistoryUnreadable {
                 cause: cause.clone(),
             }),
-            None => Err(CheckError::NoHistory),
+            None => Ok(None),
         }
     }
 

@@ -10,6 +10,10 @@
 //!   after `relearn_after` failed runs in a row the band is learned again from those runs on,
 //!   so a permanent change of level becomes the new normal.
 //! - `seasonality: day_of_week` learns only from runs on the same weekday (UTC).
+//!
+//! A check may learn from figures that are not its runs' (`volume_anomaly` per time bucket
+//! learns from the buckets before the judged one): each is then a [`PastFigure`] dated by its
+//! bucket's wall-clock start, and "failed" means a past run judged and failed that bucket.
 
 use chrono::{DateTime, Datelike, Utc};
 
@@ -142,6 +146,7 @@ pub enum Judgement {
 /// One past run's figure, as the band reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PastFigure {
+    /// When it was seen: read for its order and its weekday (`seasonality`) only.
     pub at: DateTime<Utc>,
     pub figure: f64,
     pub failed: bool,
@@ -221,11 +226,23 @@ pub fn outcome(
     words: impl Fn(f64) -> String,
     metrics: &mut serde_json::Map<String, serde_json::Value>,
 ) -> (bool, String, Option<String>) {
+    outcome_over("runs", judged, learning, words, metrics)
+}
+
+/// [`outcome`] for figures that are not one a run: `over` names what was learned from in the
+/// plural ("daily buckets"). The metric keeps its name, `learned_from_runs`.
+pub fn outcome_over(
+    over: &str,
+    judged: &Judgement,
+    learning: &Learning,
+    words: impl Fn(f64) -> String,
+    metrics: &mut serde_json::Map<String, serde_json::Value>,
+) -> (bool, String, Option<String>) {
     match judged {
         Judgement::Learning { runs, needed } => (
             true,
-            format!("like the last {} runs (learning)", learning.runs),
-            Some(format!("learning, {runs} of {needed} runs")),
+            format!("like the last {} {over} (learning)", learning.runs),
+            Some(format!("learning, {runs} of {needed} {over}")),
         ),
         Judgement::Within(band) | Judgement::Outside(band) => {
             for (name, value) in [
@@ -237,7 +254,7 @@ pub fn outcome(
             }
             metrics.insert("learned_from_runs".into(), serde_json::json!(band.runs));
             let expected = format!(
-                "between {} and {} (median {} ± {} × {} over the last {} runs)",
+                "between {} and {} (median {} ± {} × {} over the last {} {over})",
                 words(band.low),
                 words(band.high),
                 words(band.median),

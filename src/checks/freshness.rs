@@ -25,15 +25,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 
 use super::anomaly::{figures, judge as judge_learned, outcome, Learning};
 use super::row_predicate::rows;
 use super::{name_with_filter, Check, CheckKind, CheckReader, Evaluation};
+use crate::model::dating::{column_dating, parse_zone, read_time, Dating};
 use crate::model::sql::quote_ident;
-use crate::model::{format_duration, suggest, Figure, LogicalType, RuleError, TableRef, Unit};
+use crate::model::{format_duration, Figure, RuleError, TableRef, Unit};
 use crate::probe::{first_i64, CheckError, Probe};
 
 pub const KIND: CheckKind = CheckKind {
@@ -266,21 +267,7 @@ fn read_measure(reader: &mut CheckReader) -> Result<Measure, RuleError> {
     };
     let zone = match timezone {
         None => None,
-        Some(name) => Some(name.value.trim().parse::<Tz>().map_err(|_| {
-            let error = RuleError::new(
-                name.location.clone(),
-                format!("unknown time zone `{}` in {}", name.value, reader.what()),
-            );
-            // A list of every zone helps nobody: only a near miss is suggested.
-            match suggest(&name.value, chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()))
-                .filter(|help| help.starts_with("did you mean"))
-            {
-                Some(help) => error.with_help(help),
-                None => error.with_help(
-                    "write an IANA time zone name, e.g. `America/Chicago`, `Europe/Berlin` or `UTC`",
-                ),
-            }
-        })?),
+        Some(name) => Some(parse_zone(&name, reader.what())?),
     };
     Ok(Measure::Column {
         column: column.value,
@@ -343,59 +330,6 @@ struct Newest {
     future_cause: String,
     /// Figures of the measure (the zone a column is read in).
     metrics: serde_json::Map<String, serde_json::Value>,
-}
-
-/// How a column's values are dated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dating {
-    /// Timestamps with a zone (`timestamptz`): instants.
-    Instant,
-    /// Timestamps without a zone: wall-clock times in `timezone:`.
-    WallClock,
-    /// Dates: their midnight in `timezone:`.
-    Day,
-}
-
-impl Dating {
-    fn of(logical: LogicalType) -> Option<Self> {
-        match logical {
-            LogicalType::TimestampTz => Some(Dating::Instant),
-            LogicalType::Timestamp => Some(Dating::WallClock),
-            LogicalType::Date => Some(Dating::Day),
-            _ => None,
-        }
-    }
-}
-
-/// The instant a column's newest value stands for, as a source renders it: RFC 3339 or
-/// PostgreSQL's `2026-12-02 10:03:00+00` for instants; zone-less times and dates in `zone`.
-fn read_time(text: &str, dating: Dating, zone: Tz) -> Result<DateTime<Utc>, String> {
-    let text = text.trim();
-    let not_a = |what: &str| format!("`{text}` is not {what}");
-    let wall_clock = match dating {
-        Dating::Instant => {
-            return DateTime::parse_from_rfc3339(text)
-                .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| not_a("a timestamp with a zone"))
-        }
-        Dating::WallClock => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-            .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
-            .map_err(|_| not_a("a timestamp"))?,
-        Dating::Day => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map_err(|_| not_a("a date"))?
-            .and_time(chrono::NaiveTime::MIN),
-    };
-    match zone.from_local_datetime(&wall_clock) {
-        LocalResult::Single(at) => Ok(at.with_timezone(&Utc)),
-        // A time that occurs twice (clocks turned back) is taken at its first, older
-        // occurrence, so a lag is never understated.
-        LocalResult::Ambiguous(first, second) => Ok(first.min(second).with_timezone(&Utc)),
-        LocalResult::None => Err(format!(
-            "`{text}` never occurs in {zone} (clocks skip it when daylight saving time starts), \
-             so the column is likely not in that zone; check `timezone:`"
-        )),
-    }
 }
 
 /// Why a newest time may lie in the future, for a column read as `dating` in `zone`.
@@ -484,28 +418,13 @@ impl Freshness {
         zone: Option<Tz>,
     ) -> Result<Newest, CheckError> {
         let columns = probe.columns(&self.table).await?;
-        let Some(found) = columns.iter().find(|c| c.name == column) else {
-            let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-            return Err(self.cannot_measure(format!(
-                "`{column}` is not one of its columns ({})",
-                names.join(", ")
-            )));
-        };
-        let Some(dating) = Dating::of(found.logical) else {
-            return Err(self.cannot_measure(format!(
-                "`{column}` is {} ({}); freshness dates timestamp and date columns (text orders \
-                 as text, not as time)",
-                found.engine_type, found.logical
-            )));
-        };
-        if let (Dating::Instant, Some(zone)) = (dating, zone) {
-            return Err(self.cannot_measure(format!(
-                "`timezone: {zone}` reads times without a zone, and `{column}` ({}) holds \
-                 instants; remove `timezone`",
-                found.engine_type
-            )));
-        }
-        let zone = zone.unwrap_or(Tz::UTC);
+        let (dating, zone) = column_dating(
+            &columns,
+            column,
+            zone,
+            "freshness dates timestamp and date columns (text orders as text, not as time)",
+        )
+        .map_err(|reason| self.cannot_measure(reason))?;
         let source = &self.table.source;
         let from = probe.from_clause(&self.table, filter)?;
         let answer = probe
@@ -811,94 +730,6 @@ mod tests {
             judge(chrono::Duration::milliseconds(-1), &no_skew),
             Verdict::InFuture
         );
-    }
-
-    #[rstest]
-    #[case::rfc3339_utc("2026-12-02T10:03:00Z", Dating::Instant, "UTC", "2026-12-02T10:03:00Z")]
-    #[case::rfc3339_offset(
-        "2026-12-02T12:03:00.5+02:00",
-        Dating::Instant,
-        "UTC",
-        "2026-12-02T10:03:00.500Z"
-    )]
-    #[case::postgres_timestamptz(
-        "2026-12-02 10:03:00+00",
-        Dating::Instant,
-        "UTC",
-        "2026-12-02T10:03:00Z"
-    )]
-    #[case::postgres_offset(
-        "2026-12-02 04:03:00.123456-06",
-        Dating::Instant,
-        "UTC",
-        "2026-12-02T10:03:00.123456Z"
-    )]
-    #[case::naive_utc(
-        "2026-12-02T10:03:00",
-        Dating::WallClock,
-        "UTC",
-        "2026-12-02T10:03:00Z"
-    )]
-    #[case::naive_space(
-        "2026-12-02 10:03:00.25",
-        Dating::WallClock,
-        "UTC",
-        "2026-12-02T10:03:00.250Z"
-    )]
-    #[case::naive_chicago_winter(
-        "2026-12-02 04:03:00",
-        Dating::WallClock,
-        "America/Chicago",
-        "2026-12-02T10:03:00Z"
-    )]
-    #[case::naive_chicago_summer(
-        "2026-07-02 05:03:00",
-        Dating::WallClock,
-        "America/Chicago",
-        "2026-07-02T10:03:00Z"
-    )]
-    #[case::date_midnight_utc("2026-12-02", Dating::Day, "UTC", "2026-12-02T00:00:00Z")]
-    #[case::date_midnight_tokyo("2026-12-02", Dating::Day, "Asia/Tokyo", "2026-12-01T15:00:00Z")]
-    // Clocks turned back: 01:30 happens twice; the first (older) is taken.
-    #[case::ambiguous(
-        "2026-11-01 01:30:00",
-        Dating::WallClock,
-        "America/Chicago",
-        "2026-11-01T06:30:00Z"
-    )]
-    fn newest_values_are_read_as_instants(
-        #[case] text: &str,
-        #[case] dating: Dating,
-        #[case] zone: &str,
-        #[case] expected: &str,
-    ) {
-        let zone: Tz = zone.parse().unwrap();
-        assert_eq!(
-            read_time(text, dating, zone).map(rfc3339),
-            Ok(expected.into())
-        );
-    }
-
-    #[rstest]
-    #[case::gap(
-        "2026-03-08 02:30:00",
-        Dating::WallClock,
-        "never occurs in America/Chicago"
-    )]
-    #[case::zone_less_instant(
-        "2026-12-02 10:03:00",
-        Dating::Instant,
-        "is not a timestamp with a zone"
-    )]
-    #[case::not_a_date("12/02/2026", Dating::Day, "is not a date")]
-    #[case::infinity("infinity", Dating::WallClock, "is not a timestamp")]
-    fn values_that_date_nothing_are_errors(
-        #[case] text: &str,
-        #[case] dating: Dating,
-        #[case] message: &str,
-    ) {
-        let error = read_time(text, dating, chrono_tz::America::Chicago).unwrap_err();
-        assert!(error.contains(message), "{error}");
     }
 
     #[rstest]

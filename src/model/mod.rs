@@ -1,7 +1,8 @@
 //! The shared vocabulary every layer speaks, and nothing else: where a rule file says something
 //! and what is wrong with it ([`Location`], [`RuleError`]), how options are read ([`MapReader`]),
-//! columns and their logical types, query rows, the canon that makes values comparable across
-//! engines (and its pure text and hash encodings), table references and SQL quoting.
+//! columns and their logical types (and how time columns are dated), query rows, the canon that
+//! makes values comparable across engines (and its pure text and hash encodings), table
+//! references and SQL quoting.
 //!
 //! This module is the bottom layer: it imports nothing from the rest of the crate, so any
 //! feature module (rules, sources, reconcile, checks, reports) can use it without an import
@@ -9,6 +10,7 @@
 
 pub mod canon;
 pub mod columns;
+pub mod dating;
 pub mod figure;
 pub mod hash;
 pub mod interpolate;

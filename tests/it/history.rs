@@ -153,7 +153,11 @@ async fn runs_append_through_the_cli_and_an_unwritable_history_exits_2() {
 }
 
 /// Writes `batch` as the one Parquet file of table `table` under `lake`.
-fn write_table(lake: &std::path::Path, table: &str, batch: datafusion::arrow::array::RecordBatch) {
+pub(crate) fn write_table(
+    lake: &std::path::Path,
+    table: &str,
+    batch: datafusion::arrow::array::RecordBatch,
+) {
     use datafusion::parquet::arrow::ArrowWriter;
     let dir = lake.join(table);
     std::fs::create_dir_all(&dir).unwrap();
@@ -175,7 +179,7 @@ pub(crate) fn write_loads(lake: &std::path::Path, rows: usize) {
 }
 
 /// A folder holding `rules.yml` with the one check `check` over a lake at `<folder>/lake`.
-fn audit_folder(check: &str) -> tempfile::TempDir {
+pub(crate) fn audit_folder(check: &str) -> tempfile::TempDir {
     audit_of(&[check])
 }
 
@@ -200,20 +204,19 @@ pub(crate) fn audit_at(
     dir: &std::path::Path,
     now: &str,
 ) -> (std::process::Output, serde_json::Value) {
-    let out = lakecheck(
-        &[
-            "run",
-            "rules.yml",
-            "--history",
-            "history",
-            "--now",
-            now,
-            "--reports-dir",
-            "r",
-            "-q",
-        ],
-        dir,
-    );
+    audit(dir, &["--history", "history", "--now", now])
+}
+
+/// Runs the audit in `dir` with `options`; the output and the check's result as the JSON
+/// report has it.
+pub(crate) fn audit(
+    dir: &std::path::Path,
+    options: &[&str],
+) -> (std::process::Output, serde_json::Value) {
+    let mut args = vec!["run", "rules.yml"];
+    args.extend_from_slice(options);
+    args.extend(["--reports-dir", "r", "-q"]);
+    let out = lakecheck(&args, dir);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("r/lakecheck.json")).unwrap())
             .unwrap();

@@ -37,3 +37,4 @@ mod rule_fuzz;
 mod secrets;
 mod settle;
 mod shared_scan;
+mod volume_buckets;

@@ -138,6 +138,24 @@ fn case_name() -> String {
 #[case::zero_max_differences(
     "checks:\n  - { type: table_match, left: pg.a, right: raw.a, max_differences: 0 }\n"
 )]
+#[case::volume_anomaly_bucket_unknown_every(
+    "checks:\n  - { type: volume_anomaly, table: pg.sales_order, bucket: { column: created_at, every: days } }\n"
+)]
+#[case::volume_anomaly_bucket_without_column(
+    "checks:\n  - { type: volume_anomaly, table: pg.sales_order, bucket: { every: day } }\n"
+)]
+#[case::volume_anomaly_bucket_not_a_mapping(
+    "checks:\n  - { type: volume_anomaly, table: pg.sales_order, bucket: created_at }\n"
+)]
+#[case::volume_anomaly_bucket_unknown_key(
+    "checks:\n  - { type: volume_anomaly, table: pg.sales_order, bucket: { column: created_at, every: day, zone: UTC } }\n"
+)]
+#[case::volume_anomaly_weekly_bucket_by_weekday(
+    "checks:\n  - { type: volume_anomaly, table: pg.sales_order, bucket: { column: created_at, every: week }, seasonality: day_of_week }\n"
+)]
+#[case::volume_anomaly_bucket_unknown_time_zone(
+    "checks:\n  - { type: volume_anomaly, table: pg.sales_order, bucket: { column: order_date, every: day, timezone: Europe/Berln } }\n"
+)]
 fn check_errors(#[case] checks: &str) {
     let text = if checks.starts_with("sources") {
         checks.to_string()
