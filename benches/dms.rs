@@ -1,15 +1,20 @@
-//! DMS raw-zone benchmark: a table of full-load files plus one CDC file, rebuilt by the real
+//! DMS raw-zone benchmark: a table of full-load files plus CDC files, rebuilt by the real
 //! `lakecheck` binary for a `row_count` and an `accepted_values` check. Prints wall time and
-//! peak RSS of three runs.
+//! peak RSS of each run and their medians.
 //!
 //!     cargo bench --bench dms                     # 1.2M full-load rows (BENCH_ROWS to change)
 //!     BENCH_ROWS=12000000 cargo bench --bench dms
 //!     BENCH_LAKECHECK=/path/to/lakecheck cargo bench --bench dms   # time another build
+//!     BENCH_CDC_FILE_ROWS=0 cargo bench --bench dms     # all changes in one CDC file
+//!     BENCH_KEEP=/tmp/dms cargo bench --bench dms       # keep the lake and rules there
 //!
 //! Data: `customers`, 8 columns (int key, 5 short text, decimal(12,2), timestamp) as in the
 //! reconcile benchmark, written as DMS writes a full load (`LOAD00000001.parquet`, ..., at most
-//! 1M rows a file, no `Op` column), then one CDC file (`Op` first) updating 10% of the rows (a
-//! new city) and deleting 1%.
+//! 1M rows a file, no `Op` column), then CDC files (`Op` first, named by the second DMS wrote
+//! them) updating 10% of the rows (a new city) and deleting 1%. DMS writes a CDC file per batch
+//! interval (`CdcMaxBatchInterval`, 60 s by default) or size (`CdcMinFileSize`), so a table's
+//! changes arrive as many files: `BENCH_CDC_FILE_ROWS` changes a file (default 50,000; 0 for
+//! one file holding them all). `BENCH_RUNS` runs (default 3).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,12 +27,17 @@ use datafusion::parquet::file::properties::WriterProperties;
 
 #[path = "support/customers.rs"]
 mod customers;
+#[path = "support/median.rs"]
+mod median;
 #[path = "support/timed_run.rs"]
 mod timed_run;
+use median::median;
 use timed_run::{lakecheck_binary, measure};
 
 /// Rows per full-load file, as a DMS task with a smaller `MaxFileSize` splits a table.
 const ROWS_PER_LOAD_FILE: usize = 1_000_000;
+/// CDC changes per file unless `BENCH_CDC_FILE_ROWS` says otherwise.
+const DEFAULT_CDC_FILE_ROWS: usize = 50_000;
 const CITIES: [&str; 4] = ["Austin", "Denver", "Seattle", "Boston"];
 /// The city every CDC update moves a customer to.
 const UPDATED_CITY: &str = "Reno";
@@ -91,9 +101,20 @@ fn write(path: &Path, batches: impl Iterator<Item = RecordBatch>) {
     writer.close().unwrap();
 }
 
-/// Writes the DMS folder of `customers` under `lake` and returns (CDC changes, rows after
-/// them).
-fn generate(lake: &Path, rows: usize) -> (usize, usize) {
+/// The name DMS gives the CDC file written `n` seconds after 2026-11-21 08:00:00 UTC.
+fn cdc_file_name(n: usize) -> String {
+    let seconds = 8 * 3600 + n;
+    format!(
+        "20261121-{:02}{:02}{:02}000.parquet",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+/// Writes the DMS folder of `customers` under `lake`, `cdc_file_rows` changes a CDC file, and
+/// returns (CDC changes, CDC files, rows after them).
+fn generate(lake: &Path, rows: usize, cdc_file_rows: usize) -> (usize, usize, usize) {
     let table = lake.join("customers");
     std::fs::create_dir_all(&table).unwrap();
     let chunk = 100_000;
@@ -108,22 +129,38 @@ fn generate(lake: &Path, rows: usize) -> (usize, usize) {
     let changed: Vec<usize> = (1..=rows).filter(|i| change_of(*i).is_some()).collect();
     let ops: Vec<&str> = changed.iter().filter_map(|i| change_of(*i)).collect();
     let deleted = ops.iter().filter(|op| **op == "D").count();
-    let batches = changed
-        .chunks(chunk)
-        .zip(ops.chunks(chunk))
-        .map(|(ids, ops)| customers(ids, Some(ops)));
-    write(&table.join("20261121-080000000.parquet"), batches);
-    (changed.len(), rows - deleted)
+    let per_file = cdc_file_rows.min(changed.len()).max(1);
+    let files = changed.chunks(per_file).zip(ops.chunks(per_file));
+    let mut written = 0;
+    for (n, (ids, ops)) in files.enumerate() {
+        let batches = ids
+            .chunks(chunk)
+            .zip(ops.chunks(chunk))
+            .map(|(ids, ops)| customers(ids, Some(ops)));
+        write(&table.join(cdc_file_name(n)), batches);
+        written += 1;
+    }
+    (changed.len(), written, rows - deleted)
+}
+
+/// The value of environment variable `name` as a number, `default` when unset.
+fn number_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+    })
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` asks for a list; this harness only runs on purpose.
     }
-    let rows: usize = std::env::var("BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_200_000);
+    let rows = number_from_env("BENCH_ROWS", 1_200_000);
+    let cdc_file_rows = match number_from_env("BENCH_CDC_FILE_ROWS", DEFAULT_CDC_FILE_ROWS) {
+        0 => usize::MAX,
+        n => n,
+    };
+    let runs = number_from_env("BENCH_RUNS", 3);
     let binary = std::env::var_os("BENCH_LAKECHECK")
         .map(PathBuf::from)
         .unwrap_or_else(lakecheck_binary);
@@ -131,15 +168,17 @@ fn main() {
         binary.is_file(),
         "build the binary first: cargo build --profile perf (or set BENCH_LAKECHECK)"
     );
-    let work = tempfile::tempdir().unwrap();
-    let lake = work.path().join("lake");
+    // BENCH_KEEP: a folder the lake and rules are written to and left in, to run again by hand.
+    let temporary = tempfile::tempdir().unwrap();
+    let work = std::env::var_os("BENCH_KEEP").map_or(temporary.path().to_path_buf(), PathBuf::from);
+    let lake = work.join("lake");
     let started = Instant::now();
-    let (changes, current) = generate(&lake, rows);
+    let (changes, cdc_files, current) = generate(&lake, rows, cdc_file_rows);
     eprintln!(
-        "wrote {rows} full-load rows and {changes} CDC changes in {:.1} s",
+        "wrote {rows} full-load rows and {changes} CDC changes in {cdc_files} files in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let rules = work.path().join("bench.yml");
+    let rules = work.join("bench.yml");
     let mut cities: Vec<&str> = CITIES.to_vec();
     cities.push(UPDATED_CITY);
     std::fs::write(
@@ -153,11 +192,14 @@ fn main() {
         ),
     )
     .unwrap();
-    let out = work.path().join("reports");
+    let out = work.join("reports");
     println!("binary: {}", binary.display());
-    println!("full-load rows: {rows}, CDC changes: {changes}, rows after them: {current}");
+    println!(
+        "full-load rows: {rows}, CDC changes: {changes} in {cdc_files} files, rows after them: {current}"
+    );
     println!("{:>4} {:>9} {:>14}", "run", "wall (s)", "peak RSS (MB)");
-    for run in 0..3 {
+    let mut timings = Vec::with_capacity(runs);
+    for run in 0..runs {
         let (wall, rss, code) = measure(&binary, &rules, &out);
         assert_eq!(
             code,
@@ -166,5 +208,11 @@ fn main() {
             out.display()
         );
         println!("{run:>4} {wall:>9.3} {rss:>14.1}");
+        timings.push((wall, rss));
     }
+    println!(
+        "median: {:.3} s, {:.1} MB",
+        median(timings.iter().map(|t| t.0)),
+        median(timings.iter().map(|t| t.1))
+    );
 }

@@ -42,8 +42,9 @@
 //! first pass, only the CDC files' key, `Op`, sequence and commit-time columns, keeping the last
 //! change of each changed key ([`changed`], counted against `--memory-limit`). Queries then
 //! stream the files ([`scan`]): full-load rows whose key did not change, then the CDC rows that
-//! won, one batch per partition (a partition per file). Memory is O(distinct changed keys) plus
-//! one batch per partition, whatever the size of the full load. Errors in rows (a commit time
+//! won, a file at a time per partition (at most `target_partitions` of them, whatever the number
+//! of files). Memory is O(distinct changed keys) plus one file reader per partition, whatever
+//! the size of the full load or the number of files. Errors in rows (a commit time
 //! that is not one, a value that does not convert, a damaged file) surface when a query reads
 //! them, naming the file and row as they would at open.
 

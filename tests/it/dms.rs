@@ -966,7 +966,7 @@ async fn memory_held_grows_with_changed_keys_not_with_the_full_load() {
     };
     crate::harness::assert_all_pass(&run(raw_rules(lake.path(), "", &checks)).await);
 
-    files[1].1 = many_items(0..300_000, Some("U"));
+    files[1].1 = many_items(0..600_000, Some("U"));
     write_files(lake.path(), &files);
     let report = run(raw_rules(lake.path(), "", &checks)).await;
     let result = crate::harness::result(&report, "count");

@@ -6,7 +6,9 @@
 //! Keys and sequence values live end to end in byte buffers (fixed-width while every value has
 //! the same length, as row-format values of fixed-width types do), and the map holds 4-byte
 //! indices into 8-byte changes: a changed `int` key costs ~20 bytes, not a heap allocation and
-//! a map slot each.
+//! a map slot each. The buffers grow by an eighth, not by doubling, and once the pass is done
+//! the changes become the winning rows of each file (4 bytes each) and the sequences are
+//! dropped: the second pass holds the keys, their table and those rows.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -18,6 +20,15 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::row::{RowConverter, SortField};
+
+/// Makes room in `vec` for `additional` more values, growing by an eighth of what it holds
+/// rather than doubling it: doubling leaves up to half of a large buffer unused (a map of 1.3M
+/// changed keys holds 2M slots) and, while it copies, holds the old buffer and the new at once.
+fn reserve_an_eighth<T>(vec: &mut Vec<T>, additional: usize) {
+    if vec.capacity() - vec.len() < additional {
+        vec.reserve_exact(additional.max(vec.capacity() / 8).max(64));
+    }
+}
 
 /// Byte strings stored end to end, addressed by their position: without any per-value
 /// bookkeeping while they all have one width, with a (start, length) per value once one differs.
@@ -78,9 +89,12 @@ impl PackedBytes {
             _ => {
                 let start = self.bytes.len();
                 // Row-format values of one column are far shorter than 4 GiB.
-                self.slots_mut().push((start, value.len() as u32));
+                let slots = self.slots_mut();
+                reserve_an_eighth(slots, 1);
+                slots.push((start, value.len() as u32));
             }
         }
+        reserve_an_eighth(&mut self.bytes, value.len());
         self.bytes.extend_from_slice(value);
     }
 
@@ -98,6 +112,7 @@ impl PackedBytes {
             self.bytes[start..start + len].copy_from_slice(value);
         } else {
             let start = self.bytes.len();
+            reserve_an_eighth(&mut self.bytes, value.len());
             self.bytes.extend_from_slice(value);
             self.slots_mut()[index] = (start, value.len() as u32);
         }
@@ -133,14 +148,54 @@ impl LastChange {
     }
 }
 
-/// Distinct keys in row format and each one's last change, compactly: entry `i` of `changes`,
-/// `keys` and `sequences` belong together.
-struct KeyIndex {
+/// Distinct keys in row format, numbered from 0 in the order they were added.
+struct KeySet {
     hasher: RandomState,
-    /// Indices into `changes`, by the hash of the key's bytes.
+    /// Key numbers, by the hash of the key's bytes.
     table: HashTable<u32>,
-    changes: Vec<LastChange>,
     keys: PackedBytes,
+}
+
+impl KeySet {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            table: HashTable::new(),
+            keys: PackedBytes::new(),
+        }
+    }
+
+    /// The number of `key`, if the key is known.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        self.table
+            .find(hash, |index| self.keys.get(*index as usize) == key)
+            .map(|index| *index as usize)
+    }
+
+    /// Adds `key`, which [`Self::find`] did not know, as number `index`.
+    fn add(&mut self, key: &[u8], index: u32) {
+        self.keys.push(key);
+        let hash = self.hasher.hash_one(key);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.table
+            .insert_unique(hash, index, |i| hasher.hash_one(keys.get(*i as usize)));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    fn bytes(&self) -> usize {
+        self.table.capacity() * (size_of::<u32>() + 1) + self.keys.bytes()
+    }
+}
+
+/// Distinct keys and each one's last change, compactly: key number `i`, entry `i` of `changes`
+/// and value `i` of `sequences` belong together.
+struct KeyIndex {
+    keys: KeySet,
+    changes: Vec<LastChange>,
     /// Each winning change's sequence value in row format (which compares as the values do);
     /// empty for NULL or a file without the column, older than every value.
     sequences: PackedBytes,
@@ -149,26 +204,16 @@ struct KeyIndex {
 impl KeyIndex {
     fn new() -> Self {
         Self {
-            hasher: RandomState::new(),
-            table: HashTable::new(),
+            keys: KeySet::new(),
             changes: Vec::new(),
-            keys: PackedBytes::new(),
             sequences: PackedBytes::new(),
         }
-    }
-
-    /// The index of `key`'s change, if the key is known.
-    fn find(&self, key: &[u8]) -> Option<usize> {
-        let hash = self.hasher.hash_one(key);
-        self.table
-            .find(hash, |index| self.keys.get(*index as usize) == key)
-            .map(|index| *index as usize)
     }
 
     /// Records a change of `key`: a new key, or a later change of a known one when its sequence
     /// is at least the current winner's.
     fn observe(&mut self, key: &[u8], sequence: &[u8], change: LastChange) {
-        match self.find(key) {
+        match self.keys.find(key) {
             Some(index) => {
                 if sequence >= self.sequences.get(index) {
                     self.sequences.replace(index, sequence);
@@ -177,21 +222,17 @@ impl KeyIndex {
             }
             None => {
                 let index = self.changes.len() as u32;
+                reserve_an_eighth(&mut self.changes, 1);
                 self.changes.push(change);
-                self.keys.push(key);
                 self.sequences.push(sequence);
-                let hash = self.hasher.hash_one(key);
-                let (keys, hasher) = (&self.keys, &self.hasher);
-                self.table
-                    .insert_unique(hash, index, |i| hasher.hash_one(keys.get(*i as usize)));
+                self.keys.add(key, index);
             }
         }
     }
 
     fn bytes(&self) -> usize {
-        self.table.capacity() * (size_of::<u32>() + 1)
+        self.keys.bytes()
             + self.changes.capacity() * size_of::<LastChange>()
-            + self.keys.bytes()
             + self.sequences.bytes()
     }
 }
@@ -292,24 +333,36 @@ impl LastChanges {
     }
 
     /// The changed keys, and for each of `files` files the rows (ascending) whose change is the
-    /// last of its key and not a delete.
+    /// last of its key and not a delete. The changes are sorted where they lie and become
+    /// those rows; the sequences are dropped.
     pub(super) fn finish(self, files: usize) -> ChangedKeys {
-        let mut upserts = vec![Vec::new(); files];
-        for change in self.by_key.changes.iter().filter(|c| !c.is_delete()) {
-            upserts[change.file()].push(change.row);
+        let KeyIndex {
+            keys,
+            mut changes,
+            sequences,
+        } = self.by_key;
+        drop(sequences);
+        changes.retain(|c| !c.is_delete());
+        changes.sort_unstable_by_key(|c| (c.file(), c.row));
+        // File `f`'s rows are `rows[starts[f]..starts[f + 1]]`.
+        let mut starts = vec![0; files + 1];
+        for change in &changes {
+            starts[change.file() + 1] += 1;
         }
-        for rows in &mut upserts {
-            rows.sort_unstable();
+        for f in 0..files {
+            starts[f + 1] += starts[f];
         }
-        let bytes = self.bytes()
-            + upserts
-                .iter()
-                .map(|r| r.len() * size_of::<u32>())
-                .sum::<usize>();
+        // Collected in the changes' own buffer, then its unused half given back.
+        let mut rows: Vec<u32> = changes.into_iter().map(|c| c.row).collect();
+        rows.shrink_to_fit();
+        let bytes = keys.bytes()
+            + rows.capacity() * size_of::<u32>()
+            + starts.capacity() * size_of::<usize>();
         ChangedKeys {
             converter: self.keys,
-            keys: self.by_key,
-            upserts,
+            keys,
+            rows,
+            starts,
             bytes,
         }
     }
@@ -318,8 +371,11 @@ impl LastChanges {
 /// The outcome of the first pass: which keys changed, and which CDC rows hold their state.
 pub(super) struct ChangedKeys {
     converter: RowConverter,
-    keys: KeyIndex,
-    upserts: Vec<Vec<u32>>,
+    keys: KeySet,
+    /// The rows holding a changed key's state, by file, each file's ascending.
+    rows: Vec<u32>,
+    /// Where each file's rows start in `rows`, and (last) where the rows end.
+    starts: Vec<usize>,
     bytes: usize,
 }
 
@@ -345,12 +401,12 @@ impl ChangedKeys {
 
     /// Whether any key changed at all (else the full load stands as it is).
     pub(super) fn is_empty(&self) -> bool {
-        self.keys.changes.is_empty()
+        self.keys.is_empty()
     }
 
     /// The rows of file `file` that hold a key's current state, ascending.
     pub(super) fn upserts(&self, file: usize) -> &[u32] {
-        &self.upserts[file]
+        &self.rows[self.starts[file]..self.starts[file + 1]]
     }
 
     /// What the first pass keeps in memory, in bytes.
@@ -445,6 +501,43 @@ mod tests {
         assert_eq!(
             changed.unchanged(&[full_load]).unwrap(),
             BooleanArray::from(vec![false, true, false, true])
+        );
+    }
+
+    #[test]
+    fn each_file_keeps_its_own_winning_rows_ascending() {
+        let mut changes = LastChanges::new(vec![DataType::Int32], None).unwrap();
+        let ops = |ops: &[&str]| -> ArrayRef { Arc::new(StringArray::from(ops.to_vec())) };
+        // File 1: keys 5, 6, 7; file 3 then updates 6, deletes 7 and inserts 8.
+        let keys: ArrayRef = Arc::new(Int32Array::from(vec![7, 5, 6]));
+        changes
+            .observe(1, 0, &[keys], None, Some(&ops(&["I", "I", "I"])), None)
+            .unwrap();
+        let keys: ArrayRef = Arc::new(Int32Array::from(vec![8, 7, 6]));
+        changes
+            .observe(3, 100, &[keys], None, Some(&ops(&["I", "D", "U"])), None)
+            .unwrap();
+        let changed = changes.finish(5);
+        let upserts: Vec<&[u32]> = (0..5).map(|f| changed.upserts(f)).collect();
+        assert_eq!(upserts, [&[][..], &[1], &[], &[100, 102], &[]]);
+    }
+
+    #[test]
+    fn buffers_hold_at_most_an_eighth_more_than_their_values() {
+        let mut changes = LastChanges::new(vec![DataType::Int32], None).unwrap();
+        let keys: ArrayRef = Arc::new(Int32Array::from((0..100_000).collect::<Vec<_>>()));
+        changes.observe(0, 0, &[keys], None, None, None).unwrap();
+        let index = &changes.by_key;
+        let (values, changes_held) = (index.changes.len(), index.changes.capacity());
+        assert!(
+            changes_held <= values + values / 8,
+            "{changes_held} for {values}"
+        );
+        // A row-format `int` is 5 bytes: a null marker and the value.
+        let key_bytes = index.keys.keys.bytes.capacity();
+        assert!(
+            key_bytes <= 5 * (values + values / 8),
+            "{key_bytes} for {values}"
         );
     }
 

@@ -1,10 +1,13 @@
 //! The second pass of the DMS rebuild: a DataFusion scan that streams the table's current state
 //! batch by batch, so a check holds one batch per partition, never the table.
 //!
-//! One partition per file: each full-load file's rows whose key has no CDC change, then each
-//! CDC file's rows that hold a key's last change (read through a row selection, so nothing
-//! else is decoded), every row cut by `as_of` where commit times decide it, aligned to the
-//! table's unified columns and projected. Filters are not pushed down: DataFusion applies a
+//! Each file yields its rows: a full-load file those whose key has no CDC change, a CDC file
+//! those that hold a key's last change (read through a row selection, so nothing else is
+//! decoded), every row cut by `as_of` where commit times decide it, aligned to the table's
+//! unified columns and projected. The files are dealt out to at most the session's
+//! `target_partitions` partitions, each reading its files one after another: DataFusion runs
+//! all partitions at once, so a partition per file would hold a reader's buffers (its fetched
+//! column chunks, its row selection) for every file of the table at the same time. Filters are not pushed down: DataFusion applies a
 //! `where:` after the rebuild, so a row updated or deleted out of a filter never reappears in it.
 
 use std::fmt;
@@ -21,7 +24,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
-use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, RowSelection};
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, RowSelection, RowSelector};
 use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
 use datafusion::parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -102,9 +105,7 @@ impl DmsFile {
         if let Some(rows) = rows {
             let total = usize::try_from(self.metadata.metadata().file_metadata().num_rows())
                 .unwrap_or_default();
-            let ranges = rows.iter().map(|r| *r as usize..*r as usize + 1);
-            builder =
-                builder.with_row_selection(RowSelection::from_consecutive_ranges(ranges, total));
+            builder = builder.with_row_selection(selection(rows, total));
         }
         builder.build().map_err(|e| self.error(e))
     }
@@ -113,6 +114,31 @@ impl DmsFile {
     pub(super) fn error(&self, cause: impl fmt::Display) -> String {
         format!("{}: {cause}", self.path)
     }
+}
+
+/// The selection of `rows` (ascending, from 0) among a file's `total` rows: a skip and a select
+/// for each run of consecutive rows. (`RowSelection::from_consecutive_ranges` handed a range
+/// per row reserves a selector for every row: 19 MB for a CDC file of 1.2M winning rows.)
+fn selection(rows: &[u32], total: usize) -> RowSelection {
+    let mut selectors: Vec<RowSelector> = Vec::new();
+    // The row after the last one selected.
+    let mut next = 0;
+    for row in rows.iter().map(|r| *r as usize) {
+        match selectors.last_mut() {
+            Some(last) if row == next && !last.skip => last.row_count += 1,
+            _ => {
+                if row > next {
+                    selectors.push(RowSelector::skip(row - next));
+                }
+                selectors.push(RowSelector::select(1));
+            }
+        }
+        next = row + 1;
+    }
+    if next < total {
+        selectors.push(RowSelector::skip(total - next));
+    }
+    RowSelection::from(selectors)
 }
 
 /// A Parquet file in the object store, read by byte range; once its footer is read
@@ -321,6 +347,7 @@ impl TableProvider for DmsTable {
             self.0.clone(),
             schema,
             state.config().batch_size(),
+            state.config().target_partitions(),
         )))
     }
 
@@ -338,28 +365,44 @@ impl TableProvider for DmsTable {
     }
 }
 
-/// The scan of a rebuilt DMS table: one partition per file that yields rows.
+/// The scan of a rebuilt DMS table: the files that yield rows, dealt out to partitions.
 #[derive(Debug)]
 struct DmsScan {
     rebuild: Arc<Rebuild>,
-    reads: Vec<(usize, FileRows)>,
+    /// The reads of each partition, in the order it makes them.
+    partitions: Vec<Vec<(usize, FileRows)>>,
     schema: SchemaRef,
     batch_size: usize,
     properties: Arc<PlanProperties>,
 }
 
+/// `reads` dealt out in turn to at most `partitions` partitions (at least one).
+fn deal<T>(reads: Vec<T>, partitions: usize) -> Vec<Vec<T>> {
+    let count = partitions.clamp(1, reads.len().max(1));
+    let mut dealt: Vec<Vec<T>> = (0..count).map(|_| Vec::new()).collect();
+    for (n, read) in reads.into_iter().enumerate() {
+        dealt[n % count].push(read);
+    }
+    dealt
+}
+
 impl DmsScan {
-    fn new(rebuild: Arc<Rebuild>, schema: SchemaRef, batch_size: usize) -> Self {
-        let reads = rebuild.reads();
+    fn new(
+        rebuild: Arc<Rebuild>,
+        schema: SchemaRef,
+        batch_size: usize,
+        target_partitions: usize,
+    ) -> Self {
+        let partitions = deal(rebuild.reads(), target_partitions);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(reads.len().max(1)),
+            Partitioning::UnknownPartitioning(partitions.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         Self {
             rebuild,
-            reads,
+            partitions,
             schema,
             batch_size,
             properties: Arc::new(properties),
@@ -382,7 +425,7 @@ impl DisplayAs for DmsScan {
             "DmsScan: table={}, files={}, partitions={}",
             self.rebuild.table,
             self.rebuild.files.len(),
-            self.reads.len()
+            self.partitions.len()
         )
     }
 }
@@ -430,15 +473,17 @@ impl ExecutionPlan for DmsScan {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let Some((index, rows)) = self.reads.get(partition).copied() else {
+        let Some(reads) = self.partitions.get(partition).cloned() else {
             return Ok(Box::pin(EmptyRecordBatchStream::new(self.schema.clone())));
         };
+        // A file's reader is made when the partition reaches it, after the one before is done.
+        let (rebuild, schema, batch_size) =
+            (self.rebuild.clone(), self.schema.clone(), self.batch_size);
+        let batches = futures::stream::iter(reads)
+            .map(move |(index, rows)| rebuild.stream(index, rows, schema.clone(), batch_size))
+            .try_flatten();
         let rebuild = self.rebuild.clone();
-        let batches = self
-            .rebuild
-            .stream(index, rows, self.schema.clone(), self.batch_size)
-            .map_err(|e| self.rebuild.error(e))?
-            .map_err(move |e| rebuild.error(e));
+        let batches = batches.map_err(move |e| rebuild.error(e));
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             batches,
@@ -462,4 +507,43 @@ pub(super) fn key_schema(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Arc::new(Schema::new(fields)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deal, selection};
+    use datafusion::parquet::arrow::arrow_reader::RowSelection;
+    use rstest::rstest;
+
+    /// The same selection as a range per row, in far fewer selectors.
+    #[rstest]
+    #[case::runs(&[0, 1, 2, 5, 6, 9], 12, 6)]
+    #[case::to_the_end(&[3, 4], 5, 2)]
+    #[case::every_row(&[0, 1, 2], 3, 1)]
+    #[case::none(&[], 4, 1)]
+    fn a_selection_is_a_skip_and_a_select_per_run_of_rows(
+        #[case] rows: &[u32],
+        #[case] total: usize,
+        #[case] selectors: usize,
+    ) {
+        let per_row = rows.iter().map(|r| *r as usize..*r as usize + 1);
+        let chosen = selection(rows, total);
+        assert_eq!(
+            chosen,
+            RowSelection::from_consecutive_ranges(per_row, total)
+        );
+        assert_eq!(chosen.iter().count(), selectors);
+        assert_eq!(chosen.row_count(), rows.len());
+    }
+
+    #[test]
+    fn files_are_dealt_in_turn_to_at_most_the_partitions_asked_for() {
+        assert_eq!(
+            deal(vec![1, 2, 3, 4, 5], 2),
+            vec![vec![1, 3, 5], vec![2, 4]]
+        );
+        assert_eq!(deal(vec![1, 2], 4), vec![vec![1], vec![2]]);
+        assert_eq!(deal(vec![1, 2], 0), vec![vec![1, 2]]);
+        assert_eq!(deal(Vec::<u8>::new(), 2), vec![Vec::<u8>::new()]);
+    }
 }
