@@ -636,6 +636,12 @@ fn failure_rows(plan: &Plan, outcome: &Outcome, limit: usize) -> Rows {
         columns.push(format!("{name}__left"));
         columns.push(format!("{name}__right"));
     }
+    // Both sides' values of each changed key's differing columns, by key and column.
+    let changed: std::collections::HashMap<_, _> = outcome
+        .changed_values
+        .iter()
+        .map(|(key, column, left, right)| ((key.as_str(), column.as_str()), (left, right)))
+        .collect();
     let keys = outcome
         .differing_keys
         .iter()
@@ -660,13 +666,11 @@ fn failure_rows(plan: &Plan, outcome: &Outcome, limit: usize) -> Rows {
             };
             row.push(Some(format!("{difference}{side}")));
             for name in &differing {
-                let values = outcome
-                    .changed_values
-                    .iter()
-                    .find(|(k, c, ..)| *k == key.display && c == name)
+                let values = changed
+                    .get(&(key.display.as_str(), *name))
                     .filter(|_| key.difference == Difference::Changed);
-                row.push(values.and_then(|(.., left, _)| left.clone()));
-                row.push(values.and_then(|(.., right)| right.clone()));
+                row.push(values.and_then(|(left, _)| (*left).clone()));
+                row.push(values.and_then(|(_, right)| (*right).clone()));
             }
             row
         })
